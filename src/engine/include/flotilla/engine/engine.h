@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -256,6 +257,7 @@ class Module {
   const std::string& c_source() const;
 
   std::shared_ptr<ModuleImpl> impl() const { return impl_; }
+  static Module from_impl(std::shared_ptr<ModuleImpl> impl) { return Module(std::move(impl)); }
 
  private:
   explicit Module(std::shared_ptr<ModuleImpl> impl) : impl_(std::move(impl)) {}
@@ -456,11 +458,7 @@ class Linker {
   Result<Instance> instantiate(Store& store, const Module& module) const;
 
  private:
-  struct Entry {
-    std::string module, name;
-    Extern item;
-  };
-  std::vector<Entry> entries_;
+  std::map<std::pair<std::string, std::string>, Extern> entries_;
   bool allow_shadowing_ = false;
 };
 

@@ -1,0 +1,311 @@
+// The `flotilla` command. Thin: parsing, printing and exit codes; the work is in the libraries.
+#include <flotilla/engine/engine.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <charconv>
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+namespace fe = flotilla::engine;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr int kExitTrap = 134;  // like wasmtime: a trap exits as an abort would
+constexpr int kExitError = 1;
+
+struct Invoke {
+  std::string name;
+  std::vector<std::string> args;
+};
+
+std::optional<Invoke> parse_invoke(const std::string& text, std::string& err) {
+  auto open = text.find('(');
+  Invoke inv;
+  if (open == std::string::npos) {
+    inv.name = text;
+    return inv;
+  }
+  if (text.empty() || text.back() != ')') {
+    err = "expected NAME(ARG, ...) but got '" + text + "'";
+    return std::nullopt;
+  }
+  inv.name = text.substr(0, open);
+  std::string inner = text.substr(open + 1, text.size() - open - 2);
+  size_t pos = 0;
+  while (pos <= inner.size()) {
+    size_t comma = inner.find(',', pos);
+    std::string a = inner.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    a.erase(0, a.find_first_not_of(" \t"));
+    a.erase(a.find_last_not_of(" \t") + 1);
+    if (!a.empty()) inv.args.push_back(a);
+    else if (comma != std::string::npos || !inv.args.empty()) {
+      err = "empty argument in '" + text + "'";
+      return std::nullopt;
+    }
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  while (!inv.name.empty() && inv.name.back() == ' ') inv.name.pop_back();
+  return inv;
+}
+
+std::optional<fe::Val> parse_arg(const std::string& s, fe::ValType t, std::string& err) {
+  auto fail = [&] {
+    err = "cannot parse '" + s + "' as " + fe::val_type_name(t);
+    return std::nullopt;
+  };
+  const char* b = s.data();
+  const char* e = s.data() + s.size();
+  switch (t) {
+    case fe::ValType::I32: {
+      int64_t v = 0;
+      auto [p, ec] = std::from_chars(b, e, v);
+      if (ec != std::errc() || p != e || v < INT32_MIN || v > UINT32_MAX) return fail();
+      return fe::Val::i32(static_cast<int32_t>(static_cast<uint32_t>(v)));
+    }
+    case fe::ValType::I64: {
+      int64_t v = 0;
+      auto [p, ec] = std::from_chars(b, e, v);
+      if (ec == std::errc() && p == e) return fe::Val::i64(v);
+      uint64_t u = 0;
+      auto [p2, ec2] = std::from_chars(b, e, u);
+      if (ec2 != std::errc() || p2 != e) return fail();
+      return fe::Val::i64(static_cast<int64_t>(u));
+    }
+    case fe::ValType::F32: {
+      float v = 0;
+      auto [p, ec] = std::from_chars(b, e, v);
+      if (ec != std::errc() || p != e) return fail();
+      return fe::Val::f32(v);
+    }
+    case fe::ValType::F64: {
+      double v = 0;
+      auto [p, ec] = std::from_chars(b, e, v);
+      if (ec != std::errc() || p != e) return fail();
+      return fe::Val::f64(v);
+    }
+    default:
+      err = std::string("arguments of type ") + fe::val_type_name(t) + " are not supported on the command line";
+      return std::nullopt;
+  }
+}
+
+std::string format_val(const fe::Val& v) {
+  char buf[64];
+  switch (v.type()) {
+    case fe::ValType::F32: {
+      float f = v.f32();
+      if (std::isnan(f)) return "NaN";
+      auto [p, ec] = std::to_chars(buf, buf + sizeof buf, f);
+      return std::string(buf, p);
+    }
+    case fe::ValType::F64: {
+      double d = v.f64();
+      if (std::isnan(d)) return "NaN";
+      auto [p, ec] = std::to_chars(buf, buf + sizeof buf, d);
+      return std::string(buf, p);
+    }
+    default: return v.to_string();
+  }
+}
+
+json val_json(const fe::Val& v) {
+  switch (v.type()) {
+    case fe::ValType::I32: return v.i32();
+    case fe::ValType::I64: return v.i64();
+    case fe::ValType::F32: return std::isfinite(v.f32()) ? json(v.f32()) : json(format_val(v));
+    case fe::ValType::F64: return std::isfinite(v.f64()) ? json(v.f64()) : json(format_val(v));
+    default: return v.to_string();
+  }
+}
+
+int report(const fe::Error& e, bool as_json) {
+  int code = e.kind == fe::ErrorKind::Trap ? kExitTrap : kExitError;
+  if (as_json) {
+    json j{{"ok", false}, {"error", e.to_string()}, {"kind", static_cast<int>(e.kind)}};
+    if (e.trap) j["trap"] = fe::trap_kind_name(*e.trap);
+    if (!e.function.empty()) j["function"] = e.function;
+    std::cout << j.dump() << "\n";
+  } else {
+    std::cerr << "error: " << e.to_string() << "\n";
+  }
+  return code;
+}
+
+// Shows elapsed time on stderr while a long compile runs (only on a terminal).
+class Progress {
+ public:
+  explicit Progress(bool enabled) : enabled_(enabled && isatty(2)) {
+    if (enabled_) thread_ = std::thread([this] { loop(); });
+  }
+  ~Progress() { stop(); }
+  void stage(const fe::CompileProgress& p) {
+    std::lock_guard<std::mutex> lock(mu_);
+    stage_ = p.stage;
+    if (!enabled_ && show_lines_) fprintf(stderr, "[compile] %-9s %.2fs\n", p.stage.c_str(), p.seconds);
+  }
+  void show_lines(bool v) { show_lines_ = v; }
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (done_) return;
+      done_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    if (enabled_) fprintf(stderr, "\r\033[K");
+  }
+
+ private:
+  void loop() {
+    auto t0 = std::chrono::steady_clock::now();
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!done_) {
+      double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      fprintf(stderr, "\r\033[K[compile] %s %.1fs", stage_.c_str(), s);
+      fflush(stderr);
+      cv_.wait_for(lock, std::chrono::milliseconds(250));
+    }
+  }
+  bool enabled_;
+  bool show_lines_ = true;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::string stage_ = "starting";
+  bool done_ = false;
+  std::thread thread_;
+};
+
+std::optional<std::vector<uint8_t>> read_bytes(const std::string& path, std::string& err) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) {
+    err = "cannot open " + path;
+    return std::nullopt;
+  }
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"flotilla: run WebAssembly, fast and safely"};
+  app.require_subcommand(1);
+  bool as_json = false;
+  std::string cache_dir;
+  app.add_flag("--json", as_json, "Machine-readable output");
+  app.add_option("--cache-dir", cache_dir, "Optimized code cache (default $XDG_CACHE_HOME/flotilla)");
+
+  auto* run = app.add_subcommand("run", "Run a WebAssembly module");
+  std::string file, invoke, tier_s = "auto";
+  double timeout_s = 0;
+  run->add_option("file", file, "Module (.wasm)")->required();
+  run->add_option("--invoke", invoke, "Call an export: 'NAME(ARG, ...)'");
+  run->add_option("--tier", tier_s, "baseline | optimized | auto")->check(CLI::IsMember({"baseline", "optimized", "auto"}));
+  run->add_option("--timeout", timeout_s, "Interrupt the guest after this many seconds");
+  run->add_flag("--json", as_json, "Machine-readable output");
+  run->add_option("--cache-dir", cache_dir, "Optimized code cache");
+
+  auto* compile = app.add_subcommand("compile", "Build the optimized tier of a module into the cache");
+  std::string cfile;
+  compile->add_option("file", cfile, "Module (.wasm)")->required();
+  compile->add_flag("--json", as_json, "Machine-readable output");
+  compile->add_option("--cache-dir", cache_dir, "Optimized code cache");
+
+  CLI11_PARSE(app, argc, argv);
+
+  fe::Config cfg;
+  if (!cache_dir.empty()) cfg.cache_dir = cache_dir;
+
+  if (*compile) {
+    std::string err;
+    auto bytes = read_bytes(cfile, err);
+    if (!bytes) return report(fe::Error{fe::ErrorKind::Io, err, {}, {}, {}}, as_json);
+    fe::Engine engine(cfg);
+    Progress progress(!as_json);
+    progress.show_lines(!as_json);
+    auto t0 = std::chrono::steady_clock::now();
+    bool hit = false;
+    auto r = fe::Module::compile_to_cache(engine, *bytes, [&](const fe::CompileProgress& p) {
+      if (p.stage == "cache-hit") hit = true;
+      progress.stage(p);
+    });
+    progress.stop();
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!r) return report(r.error(), as_json);
+    if (as_json) {
+      std::cout << json{{"ok", true}, {"file", cfile}, {"tier", "optimized"}, {"cached", hit},
+                        {"seconds", secs}, {"cache_dir", engine.cache_dir().string()}}
+                       .dump()
+                << "\n";
+    } else {
+      std::cout << cfile << ": optimized tier " << (hit ? "already cached" : "compiled") << " in "
+                << secs << " s (cache: " << engine.cache_dir().string() << ")\n";
+    }
+    return 0;
+  }
+
+  // run
+  cfg.tier = *fe::parse_tier(tier_s);
+  std::string err;
+  auto bytes = read_bytes(file, err);
+  if (!bytes) return report(fe::Error{fe::ErrorKind::Io, err, {}, {}, {}}, as_json);
+  fe::Engine engine(cfg);
+  auto module = fe::Module::compile(engine, *bytes, file);
+  if (!module) return report(module.error(), as_json);
+  fe::Store store(engine);
+  if (timeout_s > 0) store.set_timeout(std::chrono::nanoseconds(static_cast<int64_t>(timeout_s * 1e9)));
+  fe::Linker linker;
+  auto instance = linker.instantiate(store, *module);
+  if (!instance) return report(instance.error(), as_json);
+
+  std::string call = invoke.empty() ? "_start" : invoke;
+  auto inv = parse_invoke(call, err);
+  if (!inv) return report(fe::Error{fe::ErrorKind::Usage, err, {}, {}, {}}, as_json);
+  auto func = instance->get_func(inv->name);
+  if (!func) {
+    std::string names;
+    for (const auto& e : module->exports())
+      if (e.type.kind == fe::ExternKind::Func) names += (names.empty() ? "" : ", ") + e.name;
+    return report(fe::Error{fe::ErrorKind::Usage,
+                            "no exported function '" + inv->name + "' (exports: " + (names.empty() ? "none" : names) + ")",
+                            {}, {}, {}},
+                  as_json);
+  }
+  auto type = func->type();
+  if (inv->args.size() != type.params.size()) {
+    return report(fe::Error{fe::ErrorKind::Usage,
+                            inv->name + " expects " + std::to_string(type.params.size()) + " argument(s) " +
+                                type.to_string() + ", got " + std::to_string(inv->args.size()),
+                            {}, {}, {}},
+                  as_json);
+  }
+  std::vector<fe::Val> args;
+  for (size_t i = 0; i < inv->args.size(); ++i) {
+    auto v = parse_arg(inv->args[i], type.params[i], err);
+    if (!v) return report(fe::Error{fe::ErrorKind::Usage, "argument " + std::to_string(i + 1) + ": " + err, {}, {}, {}}, as_json);
+    args.push_back(*v);
+  }
+  auto results = func->call(store, args);
+  if (!results) {
+    auto e = results.error();
+    if (e.function.empty() || e.function == "funcref") e.function = inv->name;
+    return report(e, as_json);
+  }
+  if (as_json) {
+    json out = json::array();
+    for (const auto& v : *results) out.push_back(val_json(v));
+    std::cout << json{{"ok", true}, {"results", out}, {"tier", fe::tier_name(instance->tier())}}.dump() << "\n";
+  } else {
+    for (const auto& v : *results) std::cout << format_val(v) << "\n";
+  }
+  return 0;
+}

@@ -1,0 +1,517 @@
+// Decoding, validation and C generation with libwabt, plus the glue that connects generated
+// code to the engine (import trampolines, host adapters, per-signature call adapters and the
+// module descriptor returned by flot_get_module).
+#include <wabt/apply-names.h>
+#include <wabt/binary-reader-ir.h>
+#include <wabt/binary-reader.h>
+#include <wabt/c-writer.h>
+#include <wabt/error-formatter.h>
+#include <wabt/feature.h>
+#include <wabt/generate-names.h>
+#include <wabt/ir.h>
+#include <wabt/stream.h>
+#include <wabt/validator.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "internal.h"
+
+namespace flotilla::engine {
+namespace {
+
+// The name given to the C writer for the module itself. It needs an escape in wabt's name
+// mangling, so it cannot collide with ordinary import module names.
+constexpr std::string_view kModName = "$flot";
+
+std::string mangle(std::string_view name) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out = "Z_";
+  for (unsigned char c : name) {
+    if ((isalnum(c) && c != 'Z') || c == '_') {
+      out += static_cast<char>(c);
+    } else {
+      out += 'Z';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+Result<ValType> to_val_type(wabt::Type t) {
+  switch (t) {
+    case wabt::Type::I32: return ValType::I32;
+    case wabt::Type::I64: return ValType::I64;
+    case wabt::Type::F32: return ValType::F32;
+    case wabt::Type::F64: return ValType::F64;
+    case wabt::Type::V128: return ValType::V128;
+    case wabt::Type::FuncRef: return ValType::FuncRef;
+    case wabt::Type::ExternRef: return ValType::ExternRef;
+    default: return make_error(ErrorKind::Unsupported, "unsupported value type");
+  }
+}
+
+Result<FuncType> to_func_type(const wabt::FuncSignature& sig) {
+  FuncType ft;
+  for (auto t : sig.param_types) {
+    auto v = to_val_type(t);
+    if (!v) return Unexpected(v.error());
+    ft.params.push_back(*v);
+  }
+  for (auto t : sig.result_types) {
+    auto v = to_val_type(t);
+    if (!v) return Unexpected(v.error());
+    ft.results.push_back(*v);
+  }
+  return ft;
+}
+
+Limits to_limits(const wabt::Limits& l) {
+  Limits out;
+  out.min = l.initial;
+  if (l.has_max) out.max = l.max;
+  return out;
+}
+
+const char* c_type(ValType t) {
+  switch (t) {
+    case ValType::I32: return "u32";
+    case ValType::I64: return "u64";
+    case ValType::F32: return "f32";
+    case ValType::F64: return "f64";
+    case ValType::FuncRef: return "wasm_rt_funcref_t";
+    case ValType::ExternRef: return "wasm_rt_externref_t";
+    case ValType::V128: return "v128";
+  }
+  return "void";
+}
+
+const char* io_field(ValType t) {
+  switch (t) {
+    case ValType::I32: return "i32";
+    case ValType::I64: return "i64";
+    case ValType::F32: return "f32";
+    case ValType::F64: return "f64";
+    case ValType::FuncRef: return "funcref";
+    case ValType::ExternRef: return "externref";
+    case ValType::V128: return "i64";
+  }
+  return "i32";
+}
+
+char multi_char(ValType t) {
+  switch (t) {
+    case ValType::I32: return 'i';
+    case ValType::I64: return 'j';
+    case ValType::F32: return 'f';
+    case ValType::F64: return 'd';
+    case ValType::FuncRef: return 'r';
+    case ValType::ExternRef: return 'e';
+    case ValType::V128: return 'o';
+  }
+  return '?';
+}
+
+std::string multi_name(const std::vector<ValType>& results) {
+  std::string s = "wasm_multi_";
+  for (auto t : results) s += multi_char(t);
+  return s;
+}
+
+std::string ret_type(const std::vector<ValType>& results) {
+  if (results.empty()) return "void";
+  if (results.size() == 1) return c_type(results[0]);
+  return "struct " + multi_name(results);
+}
+
+std::string multi_field(const std::vector<ValType>& results, size_t i) {
+  return std::string(1, multi_char(results[i])) + std::to_string(i);
+}
+
+// "(void*, u32, u64)" style parameter list for a function pointer cast.
+std::string fn_ptr_type(const FuncType& ft) {
+  std::string s = ret_type(ft.results) + " (*)(void*";
+  for (auto p : ft.params) s += std::string(", ") + c_type(p);
+  return s + ")";
+}
+
+std::string errors_text(const wabt::Errors& errors, std::optional<uint64_t>* offset) {
+  std::string out;
+  for (const auto& e : errors) {
+    if (e.error_level != wabt::ErrorLevel::Error) continue;
+    if (!out.empty()) out += "; ";
+    out += e.message;
+    if (offset && !offset->has_value()) {
+      *offset = e.loc.offset;
+      out += " (at byte offset " + std::to_string(e.loc.offset) + ")";
+    }
+  }
+  if (out.empty()) out = "unknown error";
+  return out;
+}
+
+wabt::Features engine_features(bool simd) {
+  wabt::Features f;  // defaults: Wasm 2.0 (mutable globals, sat conv, sign-ext, multi-value,
+                     // bulk memory, reference types, SIMD)
+  f.set_simd_enabled(simd);
+  return f;
+}
+
+Result<void> decode(std::span<const uint8_t> bytes, wabt::Module& module, bool simd,
+                    bool validate) {
+  wabt::Errors errors;
+  wabt::ReadBinaryOptions opts(engine_features(simd), nullptr, /*read_debug_names=*/false,
+                               /*stop_on_first_error=*/true,
+                               /*fail_on_custom_section_error=*/false);
+  if (bytes.empty()) {
+    return make_error(ErrorKind::Malformed, "empty input: not a WebAssembly module (at byte offset 0)");
+  }
+  if (wabt::Failed(wabt::ReadBinaryIr("module", bytes.data(), bytes.size(), opts, &errors, &module))) {
+    Error e{ErrorKind::Malformed, {}, {}, {}, {}};
+    e.message = "malformed module: " + errors_text(errors, &e.offset);
+    return Unexpected(std::move(e));
+  }
+  if (validate) {
+    wabt::ValidateOptions vopts(engine_features(simd));
+    if (wabt::Failed(wabt::ValidateModule(&module, &errors, vopts))) {
+      Error e{ErrorKind::Invalid, {}, {}, {}, {}};
+      e.message = "invalid module: " + errors_text(errors, &e.offset);
+      return Unexpected(std::move(e));
+    }
+  }
+  return {};
+}
+
+Result<ModuleMeta> build_meta(const wabt::Module& m) {
+  ModuleMeta meta;
+  for (const wabt::Import* imp : m.imports) {
+    ImportType it;
+    it.module = imp->module_name;
+    it.name = imp->field_name;
+    switch (imp->kind()) {
+      case wabt::ExternalKind::Func: {
+        auto* fi = static_cast<const wabt::FuncImport*>(imp);
+        auto ft = to_func_type(fi->func.decl.sig);
+        if (!ft) return Unexpected(ft.error());
+        it.type.kind = ExternKind::Func;
+        it.type.func = *ft;
+        break;
+      }
+      case wabt::ExternalKind::Table: {
+        auto* ti = static_cast<const wabt::TableImport*>(imp);
+        auto et = to_val_type(ti->table.elem_type);
+        if (!et) return Unexpected(et.error());
+        it.type.kind = ExternKind::Table;
+        it.type.table = TableType{*et, to_limits(ti->table.elem_limits)};
+        break;
+      }
+      case wabt::ExternalKind::Memory: {
+        auto* mi = static_cast<const wabt::MemoryImport*>(imp);
+        it.type.kind = ExternKind::Memory;
+        it.type.memory = MemoryType{to_limits(mi->memory.page_limits)};
+        break;
+      }
+      case wabt::ExternalKind::Global: {
+        auto* gi = static_cast<const wabt::GlobalImport*>(imp);
+        auto vt = to_val_type(gi->global.type);
+        if (!vt) return Unexpected(vt.error());
+        it.type.kind = ExternKind::Global;
+        it.type.global = GlobalType{*vt, gi->global.mutable_};
+        break;
+      }
+      default:
+        return make_error(ErrorKind::Unsupported, "unsupported import kind (tag)");
+    }
+    meta.imports.push_back(std::move(it));
+  }
+  std::map<std::string, uint32_t> sig_ids;  // FuncType::to_string -> sig index
+  auto sig_index = [&](const FuncType& ft) {
+    auto key = ft.to_string();
+    auto [it, inserted] = sig_ids.emplace(key, static_cast<uint32_t>(meta.sigs.size()));
+    if (inserted) meta.sigs.push_back(ft);
+    return it->second;
+  };
+  for (const wabt::Export* ex : m.exports) {
+    ExportType et;
+    et.name = ex->name;
+    uint32_t sig = 0;
+    switch (ex->kind) {
+      case wabt::ExternalKind::Func: {
+        const wabt::Func* f = m.GetFunc(ex->var);
+        if (!f) return make_error(ErrorKind::Invalid, "export of unknown function");
+        auto ft = to_func_type(f->decl.sig);
+        if (!ft) return Unexpected(ft.error());
+        et.type.kind = ExternKind::Func;
+        et.type.func = *ft;
+        sig = sig_index(*ft);
+        break;
+      }
+      case wabt::ExternalKind::Table: {
+        const wabt::Table* t = m.GetTable(ex->var);
+        if (!t) return make_error(ErrorKind::Invalid, "export of unknown table");
+        auto vt = to_val_type(t->elem_type);
+        if (!vt) return Unexpected(vt.error());
+        et.type.kind = ExternKind::Table;
+        et.type.table = TableType{*vt, to_limits(t->elem_limits)};
+        break;
+      }
+      case wabt::ExternalKind::Memory: {
+        const wabt::Memory* mem = m.GetMemory(ex->var);
+        if (!mem) return make_error(ErrorKind::Invalid, "export of unknown memory");
+        et.type.kind = ExternKind::Memory;
+        et.type.memory = MemoryType{to_limits(mem->page_limits)};
+        break;
+      }
+      case wabt::ExternalKind::Global: {
+        const wabt::Global* g = m.GetGlobal(ex->var);
+        if (!g) return make_error(ErrorKind::Invalid, "export of unknown global");
+        auto vt = to_val_type(g->type);
+        if (!vt) return Unexpected(vt.error());
+        et.type.kind = ExternKind::Global;
+        et.type.global = GlobalType{*vt, g->mutable_};
+        break;
+      }
+      default:
+        return make_error(ErrorKind::Unsupported, "unsupported export kind (tag)");
+    }
+    meta.export_index.emplace(et.name, static_cast<uint32_t>(meta.exports.size()));
+    meta.exports.push_back(std::move(et));
+    meta.export_sig.push_back(sig);
+  }
+  // Every declared function type gets an adapter too, so funcrefs taken from tables can be
+  // called from the host.
+  for (const wabt::TypeEntry* te : m.types) {
+    if (te->kind() != wabt::TypeEntryKind::Func) continue;
+    auto ft = to_func_type(static_cast<const wabt::FuncType*>(te)->sig);
+    if (!ft) return Unexpected(ft.error());
+    sig_index(*ft);
+  }
+  return meta;
+}
+
+bool uses_v128(const ModuleMeta& meta) {
+  auto has = [](const FuncType& ft) {
+    return std::count(ft.params.begin(), ft.params.end(), ValType::V128) ||
+           std::count(ft.results.begin(), ft.results.end(), ValType::V128);
+  };
+  for (const auto& s : meta.sigs)
+    if (has(s)) return true;
+  for (const auto& i : meta.imports)
+    if ((i.type.kind == ExternKind::Func && has(i.type.func)) ||
+        (i.type.kind == ExternKind::Global && i.type.global.content == ValType::V128))
+      return true;
+  for (const auto& e : meta.exports)
+    if (e.type.kind == ExternKind::Global && e.type.global.content == ValType::V128) return true;
+  return false;
+}
+
+std::string stream_text(wabt::MemoryStream& s) {
+  const auto& buf = s.output_buffer().data;
+  return std::string(buf.begin(), buf.end());
+}
+
+void remove_line(std::string& text, std::string_view line) {
+  auto pos = text.find(line);
+  if (pos != std::string::npos) text.erase(pos, line.size());
+}
+
+// Adds an interruption check at every loop header ("w2c_L<n>:" labels, one per line).
+std::string add_loop_checks(const std::string& c) {
+  std::string out;
+  out.reserve(c.size() + c.size() / 32);
+  size_t pos = 0;
+  while (pos < c.size()) {
+    size_t eol = c.find('\n', pos);
+    if (eol == std::string::npos) eol = c.size();
+    std::string_view line(c.data() + pos, eol - pos);
+    out.append(line);
+    size_t i = 0;
+    while (i < line.size() && line[i] == ' ') ++i;
+    if (line.substr(i).starts_with("w2c_L")) {
+      size_t j = i + 5;
+      size_t digits = 0;
+      while (j < line.size() && isdigit(static_cast<unsigned char>(line[j]))) ++j, ++digits;
+      if (digits && j < line.size() && line[j] == ':' && line.find_first_not_of(' ', j + 1) == std::string_view::npos) {
+        out += " FLOT_LOOP_CHECK;";
+      }
+    }
+    if (eol < c.size()) out += '\n';
+    pos = eol + 1;
+  }
+  return out;
+}
+
+std::string write_glue(const ModuleMeta& meta) {
+  std::ostringstream g;
+  const std::string pref = mangle(kModName);
+  g << "\n/* ---- flotilla glue ---- */\n";
+  // Multi-value result structs for every signature we adapt (wasm2c only defines the ones it
+  // uses).
+  std::set<std::string> multis;
+  auto need_multi = [&](const std::vector<ValType>& r) {
+    if (r.size() < 2 || !multis.insert(multi_name(r)).second) return;
+    std::string n = multi_name(r);
+    g << "#ifndef " << n << "\n#define " << n << " " << n << "\nstruct " << n << " {\n";
+    for (size_t i = 0; i < r.size(); ++i) g << "  " << c_type(r[i]) << " " << multi_field(r, i) << ";\n";
+    g << "};\n#endif\n";
+  };
+  for (const auto& s : meta.sigs) need_multi(s.results);
+  for (const auto& i : meta.imports)
+    if (i.type.kind == ExternKind::Func) need_multi(i.type.func.results);
+
+  // Import trampolines / accessors, one per distinct (module, name).
+  std::set<std::pair<std::string, std::string>> seen;
+  for (size_t k = 0; k < meta.imports.size(); ++k) {
+    const auto& imp = meta.imports[k];
+    if (!seen.insert({imp.module, imp.name}).second) continue;
+    std::string sym = mangle(imp.module) + mangle(imp.name);
+    std::string inst = "struct " + mangle(imp.module) + "_instance_t";
+    switch (imp.type.kind) {
+      case ExternKind::Func: {
+        const FuncType& ft = imp.type.func;
+        g << ret_type(ft.results) << " " << sym << "(" << inst << "* b";
+        for (size_t i = 0; i < ft.params.size(); ++i) g << ", " << c_type(ft.params[i]) << " a" << i;
+        g << ") {\n  flot_binding_t* s = (flot_binding_t*)b + " << k << ";\n  ";
+        if (!ft.results.empty()) g << "return ";
+        g << "((" << fn_ptr_type(ft) << ")s->fn)(s->env";
+        for (size_t i = 0; i < ft.params.size(); ++i) g << ", a" << i;
+        g << ");\n}\n";
+        break;
+      }
+      case ExternKind::Memory:
+        g << "wasm_rt_memory_t* " << sym << "(" << inst << "* b) { return (wasm_rt_memory_t*)((flot_binding_t*)b)[" << k << "].env; }\n";
+        break;
+      case ExternKind::Table: {
+        const char* tt = imp.type.table.element == ValType::FuncRef ? "wasm_rt_funcref_table_t" : "wasm_rt_externref_table_t";
+        g << tt << "* " << sym << "(" << inst << "* b) { return (" << tt << "*)((flot_binding_t*)b)[" << k << "].env; }\n";
+        break;
+      }
+      case ExternKind::Global: {
+        const char* ct = c_type(imp.type.global.content);
+        g << ct << "* " << sym << "(" << inst << "* b) { return (" << ct << "*)((flot_binding_t*)b)[" << k << "].env; }\n";
+        break;
+      }
+    }
+  }
+  // Host adapters: typed C entry points that forward to the engine's generic host call.
+  for (size_t k = 0; k < meta.imports.size(); ++k) {
+    const auto& imp = meta.imports[k];
+    if (imp.type.kind != ExternKind::Func) continue;
+    const FuncType& ft = imp.type.func;
+    size_t n = std::max<size_t>({ft.params.size(), ft.results.size(), 1});
+    g << "static " << ret_type(ft.results) << " flot_host_" << k << "(void* env";
+    for (size_t i = 0; i < ft.params.size(); ++i) g << ", " << c_type(ft.params[i]) << " a" << i;
+    g << ") {\n  flot_val_t io[" << n << "];\n  int t;\n";
+    for (size_t i = 0; i < ft.params.size(); ++i) g << "  io[" << i << "]." << io_field(ft.params[i]) << " = a" << i << ";\n";
+    g << "  t = flot_rt->call_host(env, io);\n  if (t) wasm_rt_trap((wasm_rt_trap_t)t);\n";
+    if (ft.results.size() == 1) {
+      g << "  return io[0]." << io_field(ft.results[0]) << ";\n";
+    } else if (ft.results.size() > 1) {
+      g << "  {\n    " << ret_type(ft.results) << " r;\n";
+      for (size_t i = 0; i < ft.results.size(); ++i)
+        g << "    r." << multi_field(ft.results, i) << " = io[" << i << "]." << io_field(ft.results[i]) << ";\n";
+      g << "    return r;\n  }\n";
+    }
+    g << "}\n";
+  }
+  // Per-signature call adapters.
+  for (size_t s = 0; s < meta.sigs.size(); ++s) {
+    const FuncType& ft = meta.sigs[s];
+    g << "static void flot_sig_" << s << "(wasm_rt_function_ptr_t f, void* env, flot_val_t* io) {\n  ";
+    if (!ft.results.empty()) g << ret_type(ft.results) << " r = ";
+    g << "((" << fn_ptr_type(ft) << ")f)(env";
+    for (size_t i = 0; i < ft.params.size(); ++i) g << ", io[" << i << "]." << io_field(ft.params[i]);
+    g << ");\n";
+    if (ft.results.size() == 1) {
+      g << "  io[0]." << io_field(ft.results[0]) << " = r;\n";
+    } else {
+      for (size_t i = 0; i < ft.results.size(); ++i)
+        g << "  io[" << i << "]." << io_field(ft.results[i]) << " = r." << multi_field(ft.results, i) << ";\n";
+    }
+    g << "}\n";
+  }
+  g << "static const flot_sig_call_t flot_sigs[] = {";
+  for (size_t s = 0; s < meta.sigs.size(); ++s) g << "flot_sig_" << s << ", ";
+  g << "NULL};\n";
+  g << "static void* const flot_host_adapters[] = {";
+  for (size_t k = 0; k < meta.imports.size(); ++k) {
+    if (meta.imports[k].type.kind == ExternKind::Func) g << "(void*)flot_host_" << k << ", ";
+    else g << "NULL, ";
+  }
+  g << "NULL};\n";
+  g << "static const flot_export_t flot_exports[] = {\n";
+  for (size_t e = 0; e < meta.exports.size(); ++e) {
+    const auto& ex = meta.exports[e];
+    std::string sym = pref + mangle(ex.name);
+    int kind = ex.type.kind == ExternKind::Func ? 0 : ex.type.kind == ExternKind::Table ? 1 : ex.type.kind == ExternKind::Memory ? 2 : 3;
+    g << "  {" << kind << ", (void*)" << sym << ", " << (kind == 0 ? meta.export_sig[e] : 0) << "},\n";
+  }
+  g << "  {0, NULL, 0}};\n";
+  // Instantiation: every import module pointer is the same binding table.
+  std::set<std::string> modules;
+  for (const auto& i : meta.imports) modules.insert(i.module);
+  g << "static void flot_instantiate(void* inst, flot_binding_t* b) {\n  (void)b;\n  " << pref
+    << "_instantiate((" << pref << "_instance_t*)inst";
+  for (const auto& m : modules) g << ", (struct " << mangle(m) << "_instance_t*)b";
+  g << ");\n}\n";
+  g << "static void flot_free(void* inst) { " << pref << "_free((" << pref << "_instance_t*)inst); }\n";
+  g << "static const flot_module_t flot_module = {FLOT_ABI_VERSION, sizeof(" << pref
+    << "_instance_t), " << pref << "_init_module, flot_instantiate, flot_free, "
+    << meta.exports.size() << ", flot_exports, " << meta.imports.size() << ", flot_host_adapters, "
+    << meta.sigs.size() << ", flot_sigs};\n";
+  g << "__attribute__((visibility(\"default\"))) const flot_module_t* flot_get_module(const "
+       "flot_rt_api_t* rt) {\n  flot_rt = rt;\n  return &flot_module;\n}\n";
+  return g.str();
+}
+
+}  // namespace
+
+Result<Generated> generate_c(std::span<const uint8_t> bytes, bool generate) {
+  wabt::Module module;
+  auto decoded = decode(bytes, module, /*simd=*/false, /*validate=*/true);
+  if (!decoded) {
+    // Distinguish "uses SIMD" from "broken": retry with SIMD enabled.
+    wabt::Module with_simd;
+    auto again = decode(bytes, with_simd, /*simd=*/true, /*validate=*/true);
+    if (again) {
+      return make_error(ErrorKind::Unsupported,
+                        "module uses SIMD (v128), which this engine does not execute yet");
+    }
+    return Unexpected(again.error());
+  }
+  auto meta = build_meta(module);
+  if (!meta) return Unexpected(meta.error());
+  if (uses_v128(*meta)) {
+    return make_error(ErrorKind::Unsupported,
+                      "module uses SIMD (v128), which this engine does not execute yet");
+  }
+  Generated out;
+  out.meta = std::move(*meta);
+  if (!generate) return out;
+
+  wabt::GenerateNames(&module);
+  (void)wabt::ApplyNames(&module);
+  wabt::MemoryStream c_stream, h_stream;
+  wabt::WriteCOptions wopts;
+  wopts.module_name = kModName;
+  if (wabt::Failed(wabt::WriteC(&c_stream, &h_stream, "flotmod.h", &module, wopts))) {
+    return make_error(ErrorKind::Compile, "C code generation failed");
+  }
+  std::string h = stream_text(h_stream);
+  std::string c = stream_text(c_stream);
+  remove_line(h, "#include \"wasm-rt.h\"");
+  remove_line(c, "#include \"flotmod.h\"");
+  std::string& src = out.c_source;
+  src.reserve(c.size() + h.size() + 64 * 1024);
+  src += detail::kRuntimeHeader;
+  src += "\n";
+  src += h;
+  src += add_loop_checks(c);
+  src += write_glue(out.meta);
+  return out;
+}
+
+}  // namespace flotilla::engine

@@ -1,0 +1,401 @@
+// Engine (configuration, code cache, background optimizer) and Module (compilation, tiers).
+#include <openssl/evp.h>
+#include <signal.h>
+
+#include <cstring>
+#include <fstream>
+
+#include "internal.h"
+
+namespace flotilla::engine {
+
+// ------------------------------------------------------------------------------------------
+// Names and printing
+
+const char* trap_kind_name(TrapKind k) {
+  switch (k) {
+    case TrapKind::Unreachable: return "unreachable";
+    case TrapKind::MemoryOutOfBounds: return "out-of-bounds";
+    case TrapKind::IntegerDivideByZero: return "divide-by-zero";
+    case TrapKind::IntegerOverflow: return "integer-overflow";
+    case TrapKind::InvalidConversion: return "invalid-conversion";
+    case TrapKind::IndirectCall: return "indirect-call";
+    case TrapKind::CallStackExhausted: return "call-stack-exhausted";
+    case TrapKind::Interrupted: return "interrupted";
+    case TrapKind::ResourceLimit: return "resource-limit";
+    case TrapKind::HostError: return "host-error";
+    case TrapKind::UncaughtException: return "uncaught-exception";
+  }
+  return "unknown";
+}
+
+const char* val_type_name(ValType t) {
+  switch (t) {
+    case ValType::I32: return "i32";
+    case ValType::I64: return "i64";
+    case ValType::F32: return "f32";
+    case ValType::F64: return "f64";
+    case ValType::V128: return "v128";
+    case ValType::FuncRef: return "funcref";
+    case ValType::ExternRef: return "externref";
+  }
+  return "?";
+}
+
+const char* extern_kind_name(ExternKind k) {
+  switch (k) {
+    case ExternKind::Func: return "func";
+    case ExternKind::Table: return "table";
+    case ExternKind::Memory: return "memory";
+    case ExternKind::Global: return "global";
+  }
+  return "?";
+}
+
+const char* tier_name(Tier t) {
+  switch (t) {
+    case Tier::Baseline: return "baseline";
+    case Tier::Optimized: return "optimized";
+    case Tier::Auto: return "auto";
+  }
+  return "?";
+}
+
+std::optional<Tier> parse_tier(std::string_view s) {
+  if (s == "baseline") return Tier::Baseline;
+  if (s == "optimized") return Tier::Optimized;
+  if (s == "auto") return Tier::Auto;
+  return std::nullopt;
+}
+
+std::string Error::to_string() const {
+  std::string s;
+  if (kind == ErrorKind::Trap) {
+    s = "trap";
+    if (trap) s += std::string(" (") + trap_kind_name(*trap) + ")";
+    if (!function.empty()) s += " in " + function;
+    s += ": " + message;
+  } else {
+    s = message;
+  }
+  return s;
+}
+
+std::string FuncType::to_string() const {
+  std::string s = "(func";
+  if (!params.empty()) {
+    s += " (param";
+    for (auto p : params) s += std::string(" ") + val_type_name(p);
+    s += ")";
+  }
+  if (!results.empty()) {
+    s += " (result";
+    for (auto r : results) s += std::string(" ") + val_type_name(r);
+    s += ")";
+  }
+  return s + ")";
+}
+
+static std::string limits_string(const Limits& l) {
+  std::string s = std::to_string(l.min);
+  if (l.max) s += " " + std::to_string(*l.max);
+  return s;
+}
+
+std::string ExternType::to_string() const {
+  switch (kind) {
+    case ExternKind::Func: return func.to_string();
+    case ExternKind::Table:
+      return "(table " + limits_string(table.limits) + " " + val_type_name(table.element) + ")";
+    case ExternKind::Memory: return "(memory " + limits_string(memory.limits) + ")";
+    case ExternKind::Global:
+      return global.mutable_ ? std::string("(global (mut ") + val_type_name(global.content) + "))"
+                             : std::string("(global ") + val_type_name(global.content) + ")";
+  }
+  return "?";
+}
+
+Val Val::f32(float v) {
+  uint32_t b;
+  memcpy(&b, &v, 4);
+  return f32_bits(b);
+}
+Val Val::f64(double v) {
+  uint64_t b;
+  memcpy(&b, &v, 8);
+  return f64_bits(b);
+}
+float Val::f32() const {
+  uint32_t b = f32_bits();
+  float f;
+  memcpy(&f, &b, 4);
+  return f;
+}
+double Val::f64() const {
+  uint64_t b = bits_;
+  double d;
+  memcpy(&d, &b, 8);
+  return d;
+}
+Val Val::default_for(ValType t) {
+  switch (t) {
+    case ValType::I32: return i32(0);
+    case ValType::I64: return i64(0);
+    case ValType::F32: return f32_bits(0);
+    case ValType::F64: return f64_bits(0);
+    case ValType::FuncRef: return null_funcref();
+    case ValType::ExternRef: return externref(0);
+    case ValType::V128: return i64(0);
+  }
+  return Val();
+}
+std::string Val::to_string() const {
+  char buf[64];
+  switch (type_) {
+    case ValType::I32: return std::to_string(i32());
+    case ValType::I64: return std::to_string(i64());
+    case ValType::F32: snprintf(buf, sizeof buf, "%.9g", static_cast<double>(f32())); return buf;
+    case ValType::F64: snprintf(buf, sizeof buf, "%.17g", f64()); return buf;
+    case ValType::FuncRef: return ref_.is_null() ? "null" : "funcref";
+    case ValType::ExternRef:
+      return bits_ == 0 ? "null" : "externref:" + std::to_string(bits_);
+    case ValType::V128: return "v128";
+  }
+  return "?";
+}
+
+// ------------------------------------------------------------------------------------------
+// Engine
+
+static std::filesystem::path default_cache_dir() {
+  if (const char* x = getenv("XDG_CACHE_HOME"); x && *x) return std::filesystem::path(x) / "flotilla";
+  if (const char* h = getenv("HOME"); h && *h) return std::filesystem::path(h) / ".cache" / "flotilla";
+  return std::filesystem::temp_directory_path() / "flotilla-cache";
+}
+
+EngineImpl::EngineImpl(Config c) : config(std::move(c)) {
+  cache_dir = config.cache_dir.empty() ? default_cache_dir() : config.cache_dir;
+  unsigned jobs = config.max_jobs;
+  if (jobs == 0) jobs = std::max(1u, std::thread::hardware_concurrency() / 2);
+  config.max_jobs = jobs;
+}
+
+EngineImpl::~EngineImpl() {
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    stopping = true;
+    jobs.clear();
+    for (auto* pid : running_pids) {
+      int p = pid->load();
+      if (p > 0) kill(-p, SIGKILL);  // the compiler runs in its own process group
+    }
+  }
+  cv.notify_all();
+  for (auto& t : workers) t.join();
+}
+
+void EngineImpl::submit(std::function<void()> job) {
+  std::lock_guard<std::mutex> lock(mu);
+  if (stopping) return;
+  jobs.push_back(std::move(job));
+  if (workers.size() < config.max_jobs) {
+    workers.emplace_back([this] {
+      std::unique_lock<std::mutex> lock(mu);
+      for (;;) {
+        cv.wait(lock, [this] { return stopping || !jobs.empty(); });
+        if (stopping) return;
+        auto j = std::move(jobs.front());
+        jobs.pop_front();
+        active++;
+        lock.unlock();
+        j();
+        lock.lock();
+        active--;
+        cv.notify_all();
+      }
+    });
+  }
+  cv.notify_all();
+}
+
+void EngineImpl::wait_idle() {
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [this] { return stopping || (jobs.empty() && active == 0); });
+}
+
+const std::string& EngineImpl::cc_id() {
+  std::lock_guard<std::mutex> lock(mu);
+  if (cc_identity.empty()) cc_identity = compiler_identity(config);
+  return cc_identity;
+}
+
+std::string EngineImpl::cache_key(std::span<const uint8_t> bytes) {
+  std::string salt = std::string("flotilla-engine ") + FLOTILLA_VERSION + "\n" + cc_id() + "\n";
+  for (const auto& f : config.cc_flags) salt += f + " ";
+  salt += "\n";
+  salt += detail::kRuntimeHeader;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  EVP_DigestUpdate(ctx, salt.data(), salt.size());
+  EVP_DigestUpdate(ctx, bytes.data(), bytes.size());
+  EVP_DigestFinal_ex(ctx, md, &len);
+  EVP_MD_CTX_free(ctx);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
+  }
+  return out;
+}
+
+std::filesystem::path EngineImpl::cache_path(const std::string& key) const {
+  return cache_dir / key.substr(0, 2) / (key + ".so");
+}
+
+Engine::Engine(Config config) : impl_(std::make_shared<EngineImpl>(std::move(config))) {}
+Engine::~Engine() = default;
+const Config& Engine::config() const { return impl_->config; }
+std::filesystem::path Engine::cache_dir() const { return impl_->cache_dir; }
+void Engine::wait_background() { impl_->wait_idle(); }
+
+// ------------------------------------------------------------------------------------------
+// Module
+
+namespace {
+
+// Builds the optimized tier for `c_source` into the cache (or finds it there) and loads it.
+Result<std::shared_ptr<Code>> build_optimized(EngineImpl& e, const std::string& key,
+                                              const std::string& c_source, const ModuleMeta& meta,
+                                              const ProgressFn& progress,
+                                              std::chrono::steady_clock::time_point t0) {
+  auto path = e.cache_path(key);
+  std::error_code ec;
+  if (e.config.cache_enabled && std::filesystem::exists(path, ec)) {
+    if (progress) progress({"cache-hit", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()});
+    auto code = load_shared_object(path, meta);
+    if (code) return code;
+    std::filesystem::remove(path, ec);  // unreadable entry: rebuild it
+  }
+  std::filesystem::create_directories(path.parent_path(), ec);
+  if (ec) return make_error(ErrorKind::Io, "cannot create cache directory " + path.parent_path().string() + ": " + ec.message());
+  std::atomic<int> pid{0};
+  {
+    std::lock_guard<std::mutex> lock(e.mu);
+    e.running_pids.push_back(&pid);
+  }
+  if (progress) progress({"cc", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()});
+  auto built = compile_shared_object(e.config, c_source, path, &pid);
+  {
+    std::lock_guard<std::mutex> lock(e.mu);
+    std::erase(e.running_pids, &pid);
+  }
+  if (!built) return Unexpected(built.error());
+  auto code = load_shared_object(path, meta);
+  if (!e.config.cache_enabled) std::filesystem::remove(path, ec);
+  return code;
+}
+
+Result<std::vector<uint8_t>> read_file(const std::filesystem::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return make_error(ErrorKind::Io, "cannot open " + path.string() + ": " + strerror(errno));
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  return bytes;
+}
+
+}  // namespace
+
+Result<Module> Module::compile(Engine& engine, std::span<const uint8_t> bytes, std::string name) {
+  auto e = engine.impl();
+  auto gen = generate_c(bytes, /*generate=*/true);
+  if (!gen) return Unexpected(gen.error());
+  auto m = std::make_shared<ModuleImpl>();
+  m->name = std::move(name);
+  m->meta = std::move(gen->meta);
+  auto src = std::make_shared<const std::string>(std::move(gen->c_source));
+  m->c_source = src;
+  Tier tier = e->config.tier;
+  if (tier != Tier::Baseline) m->key = e->cache_key(bytes);
+
+  if (tier == Tier::Optimized) {
+    auto code = build_optimized(*e, m->key, *src, m->meta, {}, std::chrono::steady_clock::now());
+    if (!code) return Unexpected(code.error());
+    m->code = std::move(*code);
+    return Module(m);
+  }
+  if (tier == Tier::Auto && e->config.cache_enabled) {
+    std::error_code ec;
+    auto path = e->cache_path(m->key);
+    if (std::filesystem::exists(path, ec)) {
+      auto code = load_shared_object(path, m->meta);
+      if (code) {
+        m->code = std::move(*code);
+        return Module(m);
+      }
+    }
+  }
+  auto code = compile_baseline(*src, m->meta);
+  if (!code) return Unexpected(code.error());
+  m->code = std::move(*code);
+  if (tier == Tier::Auto) {
+    m->optimizing = true;
+    std::weak_ptr<ModuleImpl> weak = m;
+    EngineImpl* ep = e.get();
+    e->submit([ep, weak, src] {
+      auto mod = weak.lock();
+      if (!mod) return;
+      auto code = build_optimized(*ep, mod->key, *src, mod->meta, {}, std::chrono::steady_clock::now());
+      std::lock_guard<std::mutex> lock(mod->mu);
+      if (code) {
+        mod->code = std::move(*code);  // new instances use it; running ones keep theirs
+      } else {
+        mod->optimize_error = code.error().message;
+      }
+      mod->optimizing = false;
+      mod->cv.notify_all();
+    });
+  }
+  return Module(m);
+}
+
+Result<Module> Module::from_file(Engine& engine, const std::filesystem::path& path) {
+  auto bytes = read_file(path);
+  if (!bytes) return Unexpected(bytes.error());
+  return compile(engine, *bytes, path.filename().string());
+}
+
+Result<void> Module::validate(std::span<const uint8_t> bytes) {
+  auto gen = generate_c(bytes, /*generate=*/false);
+  if (!gen) return Unexpected(gen.error());
+  return {};
+}
+
+Result<Tier> Module::compile_to_cache(Engine& engine, std::span<const uint8_t> bytes,
+                                      const ProgressFn& progress) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto e = engine.impl();
+  auto since = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  if (progress) progress({"decode", since()});
+  auto gen = generate_c(bytes, /*generate=*/true);
+  if (!gen) return Unexpected(gen.error());
+  if (progress) progress({"codegen", since()});
+  auto code = build_optimized(*e, e->cache_key(bytes), gen->c_source, gen->meta, progress, t0);
+  if (!code) return Unexpected(code.error());
+  if (progress) progress({"done", since()});
+  return Tier::Optimized;
+}
+
+const std::string& Module::name() const { return impl_->name; }
+const std::vector<ImportType>& Module::imports() const { return impl_->meta.imports; }
+const std::vector<ExportType>& Module::exports() const { return impl_->meta.exports; }
+Tier Module::current_tier() const { return impl_->current()->tier; }
+Tier Module::wait_optimized() const {
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  impl_->cv.wait(lock, [&] { return !impl_->optimizing; });
+  return impl_->code->tier;
+}
+const std::string& Module::c_source() const { return *impl_->c_source; }
+
+}  // namespace flotilla::engine

@@ -1,0 +1,231 @@
+// Engine internals shared by the engine's translation units. Not installed, not public.
+#pragma once
+
+#include <flotilla/engine/engine.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <csetjmp>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "wasm-rt.h"
+
+namespace flotilla::engine {
+
+namespace detail {
+extern const char* const kRuntimeHeader;
+}
+
+// ------------------------------------------------------------------------------------------
+// Code generation (codegen.cc)
+
+struct ModuleMeta {
+  std::vector<ImportType> imports;
+  std::vector<ExportType> exports;
+  std::vector<uint32_t> export_sig;  // per export: sig index (funcs only)
+  std::vector<FuncType> sigs;        // signatures with a generated sig_call adapter
+  std::unordered_map<std::string, uint32_t> export_index;
+};
+
+struct Generated {
+  ModuleMeta meta;
+  std::string c_source;  // complete translation unit
+};
+
+// Decodes and validates. With `generate`, also produces the C translation unit.
+Result<Generated> generate_c(std::span<const uint8_t> bytes, bool generate);
+
+// ------------------------------------------------------------------------------------------
+// Compiled code (compiler.cc)
+
+struct Code {
+  Tier tier = Tier::Baseline;
+  const flot_module_t* desc = nullptr;
+  std::vector<uint32_t> sig_type_ids;  // per sig: runtime type id
+  void* tcc_state = nullptr;           // libtcc state owning the code (baseline)
+  void* dl_handle = nullptr;           // dlopen handle (optimized)
+  ~Code();
+};
+
+Result<std::shared_ptr<Code>> compile_baseline(const std::string& c_source, const ModuleMeta& meta);
+Result<std::shared_ptr<Code>> load_shared_object(const std::filesystem::path& so,
+                                                 const ModuleMeta& meta);
+// Runs the system compiler: C source -> shared object at `out` (atomically renamed into place).
+Result<void> compile_shared_object(const Config& config, const std::string& c_source,
+                                   const std::filesystem::path& out, std::atomic<int>* child_pid);
+std::string compiler_identity(const Config& config);
+
+// ------------------------------------------------------------------------------------------
+// Engine / module
+
+struct EngineImpl {
+  Config config;
+  std::filesystem::path cache_dir;
+  std::string cc_identity;  // computed lazily
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::function<void()>> jobs;
+  std::vector<std::thread> workers;
+  std::vector<std::atomic<int>*> running_pids;
+  unsigned active = 0;
+  bool stopping = false;
+
+  explicit EngineImpl(Config c);
+  ~EngineImpl();
+  void submit(std::function<void()> job);
+  void wait_idle();
+  std::string cache_key(std::span<const uint8_t> bytes);
+  const std::string& cc_id();
+  std::filesystem::path cache_path(const std::string& key) const;
+};
+
+struct ModuleImpl {
+  std::string name;
+  ModuleMeta meta;
+  std::shared_ptr<const std::string> c_source;
+  std::string key;
+  mutable std::mutex mu;
+  mutable std::condition_variable cv;
+  std::shared_ptr<Code> code;
+  bool optimizing = false;  // background build queued or running
+  std::string optimize_error;
+
+  std::shared_ptr<Code> current() const {
+    std::lock_guard<std::mutex> lock(mu);
+    return code;
+  }
+};
+
+// ------------------------------------------------------------------------------------------
+// Runtime (runtime.cc)
+
+uint32_t intern_func_type(const FuncType& t);
+const flot_rt_api_t* runtime_api();
+
+// One host->guest entry on this thread. Traps longjmp to the innermost one.
+struct CallFrame {
+  jmp_buf jb;
+  int trap = 0;
+  StoreImpl* store = nullptr;
+  CallFrame* prev = nullptr;
+  Error host_error;  // set when a host function failed
+  bool has_host_error = false;
+};
+
+CallFrame* current_frame();
+// Runs thunk(arg) as guest code of `store`. Returns 0 or the trap code.
+int guarded_call(StoreImpl* store, CallFrame& frame, void (*thunk)(void*), void* arg);
+Error trap_error(const CallFrame& frame, std::string_view function);
+
+void memory_free(wasm_rt_memory_t* m);
+Result<void> memory_allocate(wasm_rt_memory_t* m, uint64_t initial, uint64_t max,
+                             uint64_t limit_pages);
+uint32_t memory_grow(wasm_rt_memory_t* m, uint32_t delta, uint64_t limit_pages);
+
+// ------------------------------------------------------------------------------------------
+// Store objects (objects.cc)
+
+struct FuncData {
+  FuncType type;
+  uint32_t type_id = 0;
+  bool is_host = false;
+  FuncRef ref;                        // wasm: callable pointer + env
+  flot_sig_call_t sig_call = nullptr;  // wasm
+  HostFn host;                        // host
+  std::shared_ptr<Code> keep;         // keeps the code alive
+  std::string name;                   // export name, for error messages
+};
+
+// Marks a FuncRef that designates a host function (env == &kHostRefTag, fn == FuncData*).
+extern const char kHostRefTag;
+
+struct MemoryData {
+  StoreImpl* store = nullptr;
+  MemoryType declared;
+  wasm_rt_memory_t* mem = nullptr;
+  std::unique_ptr<wasm_rt_memory_t> owned;  // host-created
+  ~MemoryData();
+};
+
+struct TableData {
+  StoreImpl* store = nullptr;
+  TableType declared;
+  void* table = nullptr;  // wasm_rt_funcref_table_t* or wasm_rt_externref_table_t*
+  std::unique_ptr<wasm_rt_funcref_table_t> owned_func;
+  std::unique_ptr<wasm_rt_externref_table_t> owned_extern;
+  ~TableData();
+};
+
+struct GlobalData {
+  GlobalType type;
+  void* ptr = nullptr;  // storage (u32/u64/f32/f64/wasm_rt_funcref_t/void*)
+  flot_val_t owned{};   // host-created storage
+};
+
+struct HostCallEnv {
+  FuncData* func = nullptr;
+  InstanceData* caller = nullptr;
+};
+
+struct InstanceData {
+  StoreImpl* store = nullptr;
+  std::shared_ptr<ModuleImpl> module;
+  std::shared_ptr<Code> code;
+  void* block = nullptr;  // allocation: [ctx pointer | pad][instance struct]
+  void* inst = nullptr;   // the generated instance struct
+  std::vector<flot_binding_t> bindings;
+  std::vector<HostCallEnv> host_envs;
+  std::vector<Extern> exports;  // materialized lazily
+  std::vector<bool> export_ready;
+  bool live = false;    // instantiation completed
+  bool created = false; // instantiate() ran (the block must be freed with free_instance)
+  ~InstanceData();
+};
+
+struct StoreImpl {
+  Store* handle = nullptr;  // the public object (updated on move)
+  Engine* engine;
+  std::shared_ptr<EngineImpl> engine_impl;
+  StoreLimits limits;
+  flot_ctx_t ctx{};
+  uint32_t entries = 0;  // nested guest entries on the current thread
+  uint64_t deadline_generation = 0;
+  std::deque<FuncData> funcs;
+  std::deque<MemoryData> memories;
+  std::deque<TableData> tables;
+  std::deque<GlobalData> globals;
+  std::deque<InstanceData> instances;
+  struct Sig {
+    flot_sig_call_t call;
+    FuncType type;
+  };
+  std::unordered_map<uint32_t, Sig> sig_by_type;  // for calling funcrefs from the host
+  std::unordered_map<void*, MemoryData*> memory_by_ptr;
+  std::unordered_map<void*, TableData*> table_by_ptr;
+  std::unordered_map<void*, GlobalData*> global_by_ptr;
+  std::vector<std::shared_ptr<Code>> codes;                   // keeps sig adapters alive
+
+  StoreImpl(Engine& e, StoreLimits l);
+  ~StoreImpl();
+};
+
+// Conversions between Val and runtime storage.
+void val_to_raw(const Val& v, flot_val_t& out);
+Val raw_to_val(ValType t, const flot_val_t& in);
+void store_global(GlobalData& g, const Val& v);
+Val load_global(const GlobalData& g);
+
+// Watchdog for deadlines (runtime.cc).
+void watchdog_set(StoreImpl* store, std::chrono::steady_clock::time_point deadline);
+void watchdog_clear(StoreImpl* store);
+
+Result<void> check_val_for_wasm(const Val& v);
+inline Store* store_handle(StoreImpl* s) { return s->handle; }
+
+}  // namespace flotilla::engine

@@ -1,0 +1,493 @@
+// The runtime behind wasm-rt.h: function type registry, traps and per-call unwinding, linear
+// memories and tables with limits, host calls and the deadline watchdog.
+#include <pthread.h>
+#include <sys/mman.h>
+
+#include <cstdarg>
+#include <cstring>
+
+#include "internal.h"
+
+namespace flotilla::engine {
+namespace {
+
+constexpr uint64_t kPage = 65536;
+
+thread_local CallFrame* t_frame = nullptr;
+
+// --- function types ---------------------------------------------------------------------
+
+std::mutex g_types_mu;
+std::map<std::string, uint32_t>& type_map() {
+  static std::map<std::string, uint32_t> m;
+  return m;
+}
+
+uint32_t intern_key(const std::string& key) {
+  std::lock_guard<std::mutex> lock(g_types_mu);
+  auto& m = type_map();
+  auto [it, inserted] = m.emplace(key, static_cast<uint32_t>(m.size() + 1));
+  return it->second;
+}
+
+char type_code(ValType t) { return "IJFDVre"[static_cast<int>(t)]; }
+char type_code_rt(int t) {
+  switch (t) {
+    case WASM_RT_I32: return 'I';
+    case WASM_RT_I64: return 'J';
+    case WASM_RT_F32: return 'F';
+    case WASM_RT_F64: return 'D';
+    case WASM_RT_FUNCREF: return 'r';
+    case WASM_RT_EXTERNREF: return 'e';
+  }
+  return '?';
+}
+
+uint32_t rt_register_func_type(uint32_t params, uint32_t results, ...) {
+  std::string key;
+  va_list ap;
+  va_start(ap, results);
+  for (uint32_t i = 0; i < params; ++i) key += type_code_rt(va_arg(ap, int));
+  key += ':';
+  for (uint32_t i = 0; i < results; ++i) key += type_code_rt(va_arg(ap, int));
+  va_end(ap);
+  return intern_key(key);
+}
+
+// --- traps ------------------------------------------------------------------------------
+
+[[noreturn]] void rt_trap(wasm_rt_trap_t code) {
+  CallFrame* f = t_frame;
+  if (!f) {
+    // Guest code running outside any entry frame cannot happen through the public API.
+    fprintf(stderr, "flotilla: trap %d outside of a guest call\n", static_cast<int>(code));
+    abort();
+  }
+  if (code == WASM_RT_TRAP_EXHAUSTION && f->store && f->store->ctx.interrupt) {
+    code = WASM_RT_TRAP_INTERRUPTED;
+  }
+  f->trap = code;
+  _longjmp(f->jb, 1);
+}
+
+StoreLimits current_limits() {
+  if (t_frame && t_frame->store) return t_frame->store->limits;
+  return StoreLimits{};
+}
+
+// --- memories ---------------------------------------------------------------------------
+
+void rt_allocate_memory(wasm_rt_memory_t* m, uint32_t initial, uint32_t max) {
+  auto r = memory_allocate(m, initial, max, current_limits().max_memory_pages);
+  if (!r) rt_trap(WASM_RT_TRAP_RESOURCE_LIMIT);
+}
+
+uint32_t rt_grow_memory(wasm_rt_memory_t* m, uint32_t delta) {
+  return memory_grow(m, delta, current_limits().max_memory_pages);
+}
+
+void rt_free_memory(wasm_rt_memory_t* m) { memory_free(m); }
+
+// --- tables -----------------------------------------------------------------------------
+
+template <typename Table, typename Elem>
+void table_alloc(Table* t, uint32_t elements, uint32_t max) {
+  t->data = nullptr;
+  t->size = 0;
+  t->max_size = max;
+  if (elements > current_limits().max_table_elements) rt_trap(WASM_RT_TRAP_RESOURCE_LIMIT);
+  if (elements) {
+    t->data = static_cast<Elem*>(calloc(elements, sizeof(Elem)));
+    if (!t->data) rt_trap(WASM_RT_TRAP_RESOURCE_LIMIT);
+  }
+  t->size = elements;
+}
+
+template <typename Table, typename Elem>
+uint32_t table_grow(Table* t, uint32_t delta, Elem init) {
+  uint64_t old = t->size;
+  uint64_t n = old + delta;
+  if (n > t->max_size || n > current_limits().max_table_elements) return UINT32_MAX;
+  if (delta == 0) return static_cast<uint32_t>(old);
+  auto* d = static_cast<Elem*>(realloc(t->data, n * sizeof(Elem)));
+  if (!d) return UINT32_MAX;
+  for (uint64_t i = old; i < n; ++i) d[i] = init;
+  t->data = d;
+  t->size = static_cast<uint32_t>(n);
+  return static_cast<uint32_t>(old);
+}
+
+void rt_alloc_funcref_table(wasm_rt_funcref_table_t* t, uint32_t n, uint32_t max) {
+  table_alloc<wasm_rt_funcref_table_t, wasm_rt_funcref_t>(t, n, max);
+}
+void rt_alloc_externref_table(wasm_rt_externref_table_t* t, uint32_t n, uint32_t max) {
+  table_alloc<wasm_rt_externref_table_t, wasm_rt_externref_t>(t, n, max);
+}
+void rt_free_funcref_table(wasm_rt_funcref_table_t* t) {
+  free(t->data);
+  t->data = nullptr;
+  t->size = 0;
+}
+void rt_free_externref_table(wasm_rt_externref_table_t* t) {
+  free(t->data);
+  t->data = nullptr;
+  t->size = 0;
+}
+uint32_t rt_grow_funcref_table(wasm_rt_funcref_table_t* t, uint32_t d, wasm_rt_funcref_t v) {
+  return table_grow(t, d, v);
+}
+uint32_t rt_grow_externref_table(wasm_rt_externref_table_t* t, uint32_t d, wasm_rt_externref_t v) {
+  return table_grow(t, d, v);
+}
+
+// --- host calls -------------------------------------------------------------------------
+
+int rt_call_host(void* env, flot_val_t* io) {
+  auto* he = static_cast<HostCallEnv*>(env);
+  FuncData* f = he->func;
+  CallFrame* frame = t_frame;
+  StoreImpl* store = frame ? frame->store : nullptr;
+  if (!store) return WASM_RT_TRAP_HOST;
+  Val params[16];
+  std::vector<Val> big_params;
+  Val* pv = params;
+  size_t np = f->type.params.size(), nr = f->type.results.size();
+  if (np > 16) {
+    big_params.resize(np);
+    pv = big_params.data();
+  }
+  for (size_t i = 0; i < np; ++i) pv[i] = raw_to_val(f->type.params[i], io[i]);
+  Val results[16];
+  std::vector<Val> big_results;
+  Val* rv = results;
+  if (nr > 16) {
+    big_results.resize(nr);
+    rv = big_results.data();
+  }
+  for (size_t i = 0; i < nr; ++i) rv[i] = Val::default_for(f->type.results[i]);
+  // The host function may call back into guest code (a nested frame).
+  Result<void> r;
+  r = [&]() -> Result<void> {
+    try {
+      Caller caller(*store_handle(store), he->caller);
+      return f->host(caller, std::span<const Val>(pv, np), std::span<Val>(rv, nr));
+    } catch (const std::exception& e) {
+      return make_error(ErrorKind::Trap, std::string("host function threw: ") + e.what());
+    } catch (...) {
+      return make_error(ErrorKind::Trap, "host function threw an exception");
+    }
+  }();
+  if (!r) {
+    frame = t_frame;
+    if (frame) {
+      frame->host_error = r.error();
+      frame->has_host_error = true;
+    }
+    return r.error().trap && *r.error().trap == TrapKind::Interrupted ? WASM_RT_TRAP_INTERRUPTED
+                                                                       : WASM_RT_TRAP_HOST;
+  }
+  for (size_t i = 0; i < nr; ++i) {
+    if (rv[i].type() != f->type.results[i]) {
+      frame = t_frame;
+      if (frame) {
+        frame->host_error = Error{ErrorKind::Trap, "host function returned a value of the wrong type", TrapKind::HostError, {}, {}};
+        frame->has_host_error = true;
+      }
+      return WASM_RT_TRAP_HOST;
+    }
+    val_to_raw(rv[i], io[i]);
+  }
+  return 0;
+}
+
+const flot_rt_api_t kApi = {
+    rt_trap,
+    rt_register_func_type,
+    rt_allocate_memory,
+    rt_grow_memory,
+    rt_free_memory,
+    rt_alloc_funcref_table,
+    rt_free_funcref_table,
+    rt_alloc_externref_table,
+    rt_free_externref_table,
+    rt_grow_funcref_table,
+    rt_grow_externref_table,
+    rt_call_host,
+};
+
+// Lowest usable address of the current thread's stack (cached per thread).
+char* thread_stack_low() {
+  thread_local char* low = nullptr;
+  if (!low) {
+    pthread_attr_t attr;
+    void* addr = nullptr;
+    size_t size = 0;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+      pthread_attr_getstack(&attr, &addr, &size);
+      pthread_attr_destroy(&attr);
+    }
+    low = static_cast<char*>(addr) + 64 * 1024;  // keep a margin for host code and signals
+  }
+  return low;
+}
+
+// --- watchdog ---------------------------------------------------------------------------
+
+struct Watchdog {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<StoreImpl*, std::chrono::steady_clock::time_point> deadlines;
+  std::thread thread;
+  bool started = false;
+
+  void run() {
+    std::unique_lock<std::mutex> lock(mu);
+    for (;;) {
+      auto now = std::chrono::steady_clock::now();
+      auto next = std::chrono::steady_clock::time_point::max();
+      for (auto it = deadlines.begin(); it != deadlines.end();) {
+        if (it->second <= now) {
+          it->first->ctx.interrupt = 1;
+          __atomic_store_n(&it->first->ctx.max_depth, 0u, __ATOMIC_RELAXED);
+          it = deadlines.erase(it);
+        } else {
+          next = std::min(next, it->second);
+          ++it;
+        }
+      }
+      if (next == std::chrono::steady_clock::time_point::max()) {
+        cv.wait(lock);
+      } else {
+        cv.wait_until(lock, next);
+      }
+    }
+  }
+};
+
+Watchdog& watchdog() {
+  static Watchdog* w = new Watchdog();  // lives for the process; its thread never exits
+  return *w;
+}
+
+}  // namespace
+
+const flot_rt_api_t* runtime_api() { return &kApi; }
+
+uint32_t intern_func_type(const FuncType& t) {
+  std::string key;
+  for (auto p : t.params) key += type_code(p);
+  key += ':';
+  for (auto r : t.results) key += type_code(r);
+  return intern_key(key);
+}
+
+CallFrame* current_frame() { return t_frame; }
+
+int guarded_call(StoreImpl* store, CallFrame& frame, void (*thunk)(void*), void* arg) {
+  frame.store = store;
+  frame.prev = t_frame;
+  frame.trap = 0;
+  flot_ctx_t& ctx = store->ctx;
+  uint32_t saved_depth = ctx.depth;
+  char* saved_limit = ctx.stack_limit;
+  if (store->entries == 0) {
+    char* sp = static_cast<char*>(__builtin_frame_address(0));
+    char* limit = sp - store->limits.max_wasm_stack;
+    char* low = thread_stack_low();
+    ctx.stack_limit = limit > low ? limit : low;
+    ctx.depth = 0;
+  }
+  store->entries++;
+  t_frame = &frame;
+  int result = 0;
+  if (_setjmp(frame.jb) == 0) {
+    thunk(arg);
+  } else {
+    result = frame.trap ? frame.trap : WASM_RT_TRAP_UNREACHABLE;
+  }
+  t_frame = frame.prev;
+  store->entries--;
+  ctx.depth = saved_depth;
+  ctx.stack_limit = saved_limit;
+  return result;
+}
+
+Error trap_error(const CallFrame& frame, std::string_view function) {
+  Error e;
+  e.kind = ErrorKind::Trap;
+  e.function = std::string(function);
+  if (frame.has_host_error && (frame.trap == WASM_RT_TRAP_HOST || frame.trap == WASM_RT_TRAP_INTERRUPTED)) {
+    e = frame.host_error;
+    e.kind = ErrorKind::Trap;
+    if (!e.trap) e.trap = TrapKind::HostError;
+    if (e.function.empty()) e.function = std::string(function);
+    return e;
+  }
+  switch (frame.trap) {
+    case WASM_RT_TRAP_OOB: e.trap = TrapKind::MemoryOutOfBounds; e.message = "out of bounds memory access"; break;
+    case WASM_RT_TRAP_INT_OVERFLOW: e.trap = TrapKind::IntegerOverflow; e.message = "integer overflow"; break;
+    case WASM_RT_TRAP_DIV_BY_ZERO: e.trap = TrapKind::IntegerDivideByZero; e.message = "integer divide by zero"; break;
+    case WASM_RT_TRAP_INVALID_CONVERSION: e.trap = TrapKind::InvalidConversion; e.message = "invalid conversion to integer"; break;
+    case WASM_RT_TRAP_UNREACHABLE: e.trap = TrapKind::Unreachable; e.message = "unreachable executed"; break;
+    case WASM_RT_TRAP_CALL_INDIRECT: e.trap = TrapKind::IndirectCall; e.message = "indirect call: undefined element, null or signature mismatch"; break;
+    case WASM_RT_TRAP_UNCAUGHT_EXCEPTION: e.trap = TrapKind::UncaughtException; e.message = "uncaught exception"; break;
+    case WASM_RT_TRAP_EXHAUSTION: e.trap = TrapKind::CallStackExhausted; e.message = "call stack exhausted"; break;
+    case WASM_RT_TRAP_INTERRUPTED: e.trap = TrapKind::Interrupted; e.message = "interrupted: deadline exceeded"; break;
+    case WASM_RT_TRAP_RESOURCE_LIMIT: e.trap = TrapKind::ResourceLimit; e.message = "resource limit exceeded"; break;
+    default: e.trap = TrapKind::HostError; e.message = "host function failed"; break;
+  }
+  return e;
+}
+
+// --- memory implementation --------------------------------------------------------------
+
+Result<void> memory_allocate(wasm_rt_memory_t* m, uint64_t initial, uint64_t max,
+                             uint64_t limit_pages) {
+  m->data = nullptr;
+  m->pages = 0;
+  m->size = 0;
+  m->reserved = 0;
+  m->max_pages = static_cast<uint32_t>(std::min<uint64_t>(max, 65536));
+  if (initial > limit_pages || initial > 65536) {
+    return make_error(ErrorKind::Limit, "memory of " + std::to_string(initial) +
+                                            " pages exceeds the limit of " + std::to_string(limit_pages));
+  }
+  uint64_t reserve_pages = std::min<uint64_t>({max, limit_pages, 65536});
+  uint64_t reserve = std::max<uint64_t>(reserve_pages * kPage, 1);
+  reserve = (reserve + 4095) & ~uint64_t(4095);
+  void* p = mmap(nullptr, reserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return make_error(ErrorKind::Limit, "cannot reserve memory");
+  if (initial && mprotect(p, initial * kPage, PROT_READ | PROT_WRITE) != 0) {
+    munmap(p, reserve);
+    return make_error(ErrorKind::Limit, "cannot commit memory");
+  }
+  m->data = static_cast<uint8_t*>(p);
+  m->reserved = reserve;
+  m->pages = static_cast<uint32_t>(initial);
+  m->size = initial * kPage;
+  return {};
+}
+
+uint32_t memory_grow(wasm_rt_memory_t* m, uint32_t delta, uint64_t limit_pages) {
+  uint64_t old = m->pages;
+  uint64_t n = old + delta;
+  if (n > m->max_pages || n > limit_pages || n * kPage > m->reserved) return UINT32_MAX;
+  if (delta == 0) return static_cast<uint32_t>(old);
+  if (mprotect(m->data + old * kPage, delta * kPage, PROT_READ | PROT_WRITE) != 0) return UINT32_MAX;
+  m->pages = static_cast<uint32_t>(n);
+  m->size = n * kPage;
+  return static_cast<uint32_t>(old);
+}
+
+void memory_free(wasm_rt_memory_t* m) {
+  if (m->data && m->reserved) munmap(m->data, m->reserved);
+  m->data = nullptr;
+  m->size = 0;
+  m->pages = 0;
+  m->reserved = 0;
+}
+
+// --- values -----------------------------------------------------------------------------
+
+void val_to_raw(const Val& v, flot_val_t& out) {
+  switch (v.type()) {
+    case ValType::I32: out.i32 = v.u32(); break;
+    case ValType::I64: out.i64 = v.u64(); break;
+    case ValType::F32: {
+      uint32_t b = v.f32_bits();
+      memcpy(&out.f32, &b, 4);
+      break;
+    }
+    case ValType::F64: {
+      uint64_t b = v.f64_bits();
+      memcpy(&out.f64, &b, 8);
+      break;
+    }
+    case ValType::FuncRef: {
+      const FuncRef& r = v.funcref();
+      out.funcref.func_type = r.type_id;
+      out.funcref.func = reinterpret_cast<wasm_rt_function_ptr_t>(r.fn);
+      out.funcref.module_instance = r.env;
+      break;
+    }
+    case ValType::ExternRef: out.externref = reinterpret_cast<void*>(v.externref()); break;
+    case ValType::V128: out.i64 = 0; break;
+  }
+}
+
+Val raw_to_val(ValType t, const flot_val_t& in) {
+  switch (t) {
+    case ValType::I32: return Val::i32(static_cast<int32_t>(in.i32));
+    case ValType::I64: return Val::i64(static_cast<int64_t>(in.i64));
+    case ValType::F32: {
+      uint32_t b;
+      memcpy(&b, &in.f32, 4);
+      return Val::f32_bits(b);
+    }
+    case ValType::F64: {
+      uint64_t b;
+      memcpy(&b, &in.f64, 8);
+      return Val::f64_bits(b);
+    }
+    case ValType::FuncRef:
+      return Val::funcref(FuncRef{in.funcref.func_type, reinterpret_cast<void*>(in.funcref.func),
+                                  in.funcref.module_instance});
+    case ValType::ExternRef: return Val::externref(reinterpret_cast<uintptr_t>(in.externref));
+    case ValType::V128: return Val::i64(0);
+  }
+  return Val();
+}
+
+void store_global(GlobalData& g, const Val& v) {
+  flot_val_t raw{};
+  val_to_raw(v, raw);
+  switch (g.type.content) {
+    case ValType::I32: memcpy(g.ptr, &raw.i32, 4); break;
+    case ValType::F32: memcpy(g.ptr, &raw.f32, 4); break;
+    case ValType::I64: memcpy(g.ptr, &raw.i64, 8); break;
+    case ValType::F64: memcpy(g.ptr, &raw.f64, 8); break;
+    case ValType::FuncRef: memcpy(g.ptr, &raw.funcref, sizeof(wasm_rt_funcref_t)); break;
+    case ValType::ExternRef: memcpy(g.ptr, &raw.externref, sizeof(void*)); break;
+    case ValType::V128: break;
+  }
+}
+
+Val load_global(const GlobalData& g) {
+  flot_val_t raw{};
+  switch (g.type.content) {
+    case ValType::I32: memcpy(&raw.i32, g.ptr, 4); break;
+    case ValType::F32: memcpy(&raw.f32, g.ptr, 4); break;
+    case ValType::I64: memcpy(&raw.i64, g.ptr, 8); break;
+    case ValType::F64: memcpy(&raw.f64, g.ptr, 8); break;
+    case ValType::FuncRef: memcpy(&raw.funcref, g.ptr, sizeof(wasm_rt_funcref_t)); break;
+    case ValType::ExternRef: memcpy(&raw.externref, g.ptr, sizeof(void*)); break;
+    case ValType::V128: break;
+  }
+  return raw_to_val(g.type.content, raw);
+}
+
+// --- watchdog API -----------------------------------------------------------------------
+
+void watchdog_set(StoreImpl* store, std::chrono::steady_clock::time_point deadline) {
+  Watchdog& w = watchdog();
+  std::lock_guard<std::mutex> lock(w.mu);
+  if (!w.started) {
+    w.thread = std::thread([&w] { w.run(); });
+    w.thread.detach();
+    w.started = true;
+  }
+  store->ctx.interrupt = 0;
+  store->ctx.max_depth = store->limits.max_call_depth;
+  w.deadlines[store] = deadline;
+  w.cv.notify_all();
+}
+
+void watchdog_clear(StoreImpl* store) {
+  Watchdog& w = watchdog();
+  std::lock_guard<std::mutex> lock(w.mu);
+  w.deadlines.erase(store);
+  store->ctx.interrupt = 0;
+  store->ctx.max_depth = store->limits.max_call_depth;
+}
+
+}  // namespace flotilla::engine
