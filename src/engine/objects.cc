@@ -54,7 +54,9 @@ StoreImpl::StoreImpl(Engine& e, StoreLimits l) : engine(&e), engine_impl(e.impl(
   ctx.interrupt = 0;
 }
 
-StoreImpl::~StoreImpl() { watchdog_clear(this); }
+StoreImpl::~StoreImpl() {
+  if (deadline_generation) watchdog_clear(this);
+}
 
 Store::Store(Engine& engine, StoreLimits limits) : impl_(std::make_unique<StoreImpl>(engine, limits)) {
   impl_->handle = this;
@@ -70,6 +72,7 @@ Store& Store::operator=(Store&& o) noexcept {
 }
 const StoreLimits& Store::limits() const { return impl_->limits; }
 void Store::set_deadline(std::chrono::steady_clock::time_point deadline) {
+  impl_->deadline_generation++;
   watchdog_set(impl_.get(), deadline);
 }
 void Store::clear_deadline() { watchdog_clear(impl_.get()); }

@@ -341,6 +341,9 @@ Error trap_error(const CallFrame& frame, std::string_view function) {
 
 // --- memory implementation --------------------------------------------------------------
 
+// Linear memories are anonymous private mappings of exactly the accessible size: every access
+// is bounds-checked by the generated code, so no guard region is needed. Growing remaps the
+// mapping (it may move; generated code reloads the base pointer after any call).
 Result<void> memory_allocate(wasm_rt_memory_t* m, uint64_t initial, uint64_t max,
                              uint64_t limit_pages) {
   m->data = nullptr;
@@ -352,17 +355,12 @@ Result<void> memory_allocate(wasm_rt_memory_t* m, uint64_t initial, uint64_t max
     return make_error(ErrorKind::Limit, "memory of " + std::to_string(initial) +
                                             " pages exceeds the limit of " + std::to_string(limit_pages));
   }
-  uint64_t reserve_pages = std::min<uint64_t>({max, limit_pages, 65536});
-  uint64_t reserve = std::max<uint64_t>(reserve_pages * kPage, 1);
-  reserve = (reserve + 4095) & ~uint64_t(4095);
-  void* p = mmap(nullptr, reserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) return make_error(ErrorKind::Limit, "cannot reserve memory");
-  if (initial && mprotect(p, initial * kPage, PROT_READ | PROT_WRITE) != 0) {
-    munmap(p, reserve);
-    return make_error(ErrorKind::Limit, "cannot commit memory");
-  }
+  if (initial == 0) return {};
+  void* p = mmap(nullptr, initial * kPage, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return make_error(ErrorKind::Limit, "cannot allocate linear memory");
   m->data = static_cast<uint8_t*>(p);
-  m->reserved = reserve;
+  m->reserved = initial * kPage;
   m->pages = static_cast<uint32_t>(initial);
   m->size = initial * kPage;
   return {};
@@ -371,11 +369,22 @@ Result<void> memory_allocate(wasm_rt_memory_t* m, uint64_t initial, uint64_t max
 uint32_t memory_grow(wasm_rt_memory_t* m, uint32_t delta, uint64_t limit_pages) {
   uint64_t old = m->pages;
   uint64_t n = old + delta;
-  if (n > m->max_pages || n > limit_pages || n * kPage > m->reserved) return UINT32_MAX;
+  if (n > m->max_pages || n > limit_pages || n > 65536) return UINT32_MAX;
   if (delta == 0) return static_cast<uint32_t>(old);
-  if (mprotect(m->data + old * kPage, delta * kPage, PROT_READ | PROT_WRITE) != 0) return UINT32_MAX;
+  uint64_t bytes = n * kPage;
+  if (bytes > m->reserved) {
+    void* p;
+    if (m->data) {
+      p = mremap(m->data, m->reserved, bytes, MREMAP_MAYMOVE);
+    } else {
+      p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    }
+    if (p == MAP_FAILED) return UINT32_MAX;
+    m->data = static_cast<uint8_t*>(p);
+    m->reserved = bytes;
+  }
   m->pages = static_cast<uint32_t>(n);
-  m->size = n * kPage;
+  m->size = bytes;
   return static_cast<uint32_t>(old);
 }
 
