@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# README main job: set up, build, then run a sample module on both tiers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/build.sh release
+bin=build/release/src/cli/flotilla
+ex=build/release/examples
+export XDG_CACHE_HOME="${XDG_CACHE_HOME:-$PWD/build/cache}"
+echo "== flotilla run --invoke 'fac(20)' examples/fac.wasm   (baseline tier: libtcc, in memory)"
+"$bin" run --tier baseline --invoke 'fac(20)' "$ex/fac.wasm"
+echo "== flotilla compile examples/fac.wasm                  (optimized tier: cc -O2, cached)"
+"$bin" compile "$ex/fac.wasm"
+echo "== flotilla run --tier optimized --invoke 'add(2, 40)'"
+"$bin" run --tier optimized --invoke 'add(2, 40)' "$ex/fac.wasm"
+echo "== a trap is reported, the exit code is non-zero"
+"$bin" run --invoke 'div(1, 0)' "$ex/fac.wasm" || echo "(exit code $?)"
