@@ -165,7 +165,7 @@ Result<void> decode(std::span<const uint8_t> bytes, wabt::Module& module, bool s
   wabt::Errors errors;
   wabt::ReadBinaryOptions opts(engine_features(simd), nullptr, /*read_debug_names=*/false,
                                /*stop_on_first_error=*/true,
-                               /*fail_on_custom_section_error=*/false);
+                               /*fail_on_custom_section_error=*/true);
   if (bytes.empty()) {
     return make_error(ErrorKind::Malformed, "empty input: not a WebAssembly module (at byte offset 0)");
   }
@@ -308,6 +308,102 @@ bool uses_v128(const ModuleMeta& meta) {
   return false;
 }
 
+bool type_ok(wabt::Type t) { return t != wabt::Type::V128; }
+
+bool types_ok(const wabt::TypeVector& v) {
+  return std::all_of(v.begin(), v.end(), [](wabt::Type t) { return type_ok(t); });
+}
+
+// Returns a description of the first construct the C writer of wabt 1.0.32 cannot translate
+// (SIMD, atomics, exceptions, tail calls, ...), or an empty string. Anything not on this list
+// is refused rather than handed to the C writer, which aborts the process on what it lacks.
+std::string unsupported_in(const wabt::ExprList& exprs) {
+  using ET = wabt::ExprType;
+  for (const wabt::Expr& e : exprs) {
+    switch (e.type()) {
+      case ET::Binary: case ET::Compare: case ET::Convert: case ET::Unary: case ET::Ternary: {
+        const auto& o = static_cast<const wabt::OpcodeExpr<ET::Binary>&>(e);
+        if (o.opcode.GetPrefix() == 0xfd) return "SIMD (v128)";
+        if (o.opcode.GetPrefix() == 0xfe) return "atomics";
+        break;
+      }
+      case ET::Load: case ET::Store: {
+        const auto& o = static_cast<const wabt::LoadExpr&>(e);
+        if (o.opcode.GetPrefix() == 0xfd) return "SIMD (v128)";
+        break;
+      }
+      case ET::Const:
+        if (!type_ok(static_cast<const wabt::ConstExpr&>(e).const_.type())) return "SIMD (v128)";
+        break;
+      case ET::Select:
+        if (!types_ok(static_cast<const wabt::SelectExpr&>(e).result_type)) return "SIMD (v128)";
+        break;
+      case ET::Block: case ET::Loop: {
+        const auto& b = static_cast<const wabt::BlockExpr&>(e).block;
+        if (!types_ok(b.decl.sig.param_types) || !types_ok(b.decl.sig.result_types)) return "SIMD (v128)";
+        if (auto r = unsupported_in(b.exprs); !r.empty()) return r;
+        break;
+      }
+      case ET::If: {
+        const auto& i = static_cast<const wabt::IfExpr&>(e);
+        if (!types_ok(i.true_.decl.sig.param_types) || !types_ok(i.true_.decl.sig.result_types)) return "SIMD (v128)";
+        if (auto r = unsupported_in(i.true_.exprs); !r.empty()) return r;
+        if (auto r = unsupported_in(i.false_); !r.empty()) return r;
+        break;
+      }
+      case ET::Br: case ET::BrIf: case ET::BrTable: case ET::Call: case ET::CallIndirect:
+      case ET::Drop: case ET::GlobalGet: case ET::GlobalSet: case ET::LocalGet: case ET::LocalSet:
+      case ET::LocalTee: case ET::MemoryGrow: case ET::MemorySize: case ET::MemoryFill:
+      case ET::MemoryCopy: case ET::MemoryInit: case ET::DataDrop: case ET::ElemDrop: case ET::Nop:
+      case ET::Return: case ET::Unreachable: case ET::RefFunc: case ET::RefNull: case ET::RefIsNull:
+      case ET::TableGet: case ET::TableSet: case ET::TableGrow: case ET::TableSize: case ET::TableFill:
+      case ET::TableInit: case ET::TableCopy:
+        break;
+      case ET::SimdLaneOp: case ET::SimdLoadLane: case ET::SimdStoreLane: case ET::SimdShuffleOp:
+      case ET::LoadSplat: case ET::LoadZero:
+        return "SIMD (v128)";
+      default:
+        return "an instruction outside the Wasm 2.0 set this engine compiles";
+    }
+  }
+  return {};
+}
+
+std::string unsupported_in(const wabt::Module& m) {
+  for (const wabt::Func* f : m.funcs) {
+    for (const auto& d : f->local_types.decls())
+      if (!type_ok(d.first)) return "SIMD (v128)";
+    if (!types_ok(f->decl.sig.param_types) || !types_ok(f->decl.sig.result_types)) return "SIMD (v128)";
+    if (auto r = unsupported_in(f->exprs); !r.empty()) return r;
+  }
+  for (const wabt::Global* g : m.globals) {
+    if (!type_ok(g->type)) return "SIMD (v128)";
+    if (auto r = unsupported_in(g->init_expr); !r.empty()) return r;
+  }
+  for (const wabt::TypeEntry* te : m.types) {
+    if (te->kind() != wabt::TypeEntryKind::Func) continue;
+    const auto& sig = static_cast<const wabt::FuncType*>(te)->sig;
+    if (!types_ok(sig.param_types) || !types_ok(sig.result_types)) return "SIMD (v128)";
+  }
+  for (const wabt::ElemSegment* es : m.elem_segments)
+    if (auto r = unsupported_in(es->offset); !r.empty()) return r;
+  for (const wabt::DataSegment* ds : m.data_segments)
+    if (auto r = unsupported_in(ds->offset); !r.empty()) return r;
+  return {};
+}
+
+// Gives every import and export a plain generated name before C generation. The C writer puts
+// names into C comments and symbols; plain names keep arbitrary (valid) Wasm names from breaking
+// the C, and make every import its own symbol even when two imports share a name.
+void rename_for_c(wabt::Module& m) {
+  for (size_t i = 0; i < m.imports.size(); ++i) {
+    m.imports[i]->module_name = "m";
+    m.imports[i]->field_name = "i" + std::to_string(i);
+  }
+  for (size_t i = 0; i < m.exports.size(); ++i) m.exports[i]->name = "e" + std::to_string(i);
+  m.export_bindings.clear();
+}
+
 std::string stream_text(wabt::MemoryStream& s) {
   const auto& buf = s.output_buffer().data;
   return std::string(buf.begin(), buf.end());
@@ -318,8 +414,19 @@ void remove_line(std::string& text, std::string_view line) {
   if (pos != std::string::npos) text.erase(pos, line.size());
 }
 
-// Adds an interruption check at every loop header ("w2c_L<n>:" labels, one per line).
-std::string add_loop_checks(const std::string& c) {
+void replace_all(std::string& s, std::string_view from, std::string_view to) {
+  for (size_t pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) {
+    s.replace(pos, from.size(), to);
+  }
+}
+
+// Rewrites of the C writer's output, line by line:
+//  - an interruption check at every loop header ("w2c_L<n>:" labels, one per line);
+//  - float negation as a sign-bit flip: tcc compiles `-(x)` as a subtraction, which loses the
+//    sign of NaNs (f32 stack temporaries are w2c_f<n>, f64 ones w2c_d<n>).
+std::string postprocess_c(std::string c) {
+  replace_all(c, "= -(w2c_f", "= flot_negf(w2c_f");
+  replace_all(c, "= -(w2c_d", "= flot_neg(w2c_d");
   std::string out;
   out.reserve(c.size() + c.size() / 32);
   size_t pos = 0;
@@ -362,19 +469,17 @@ std::string write_glue(const ModuleMeta& meta) {
   for (const auto& i : meta.imports)
     if (i.type.kind == ExternKind::Func) need_multi(i.type.func.results);
 
-  // Import trampolines / accessors, one per distinct (module, name).
-  std::set<std::pair<std::string, std::string>> seen;
+  // Import trampolines / accessors, one per import (imports are renamed m::i<k> for C).
   for (size_t k = 0; k < meta.imports.size(); ++k) {
     const auto& imp = meta.imports[k];
-    if (!seen.insert({imp.module, imp.name}).second) continue;
-    std::string sym = mangle(imp.module) + mangle(imp.name);
-    std::string inst = "struct " + mangle(imp.module) + "_instance_t";
+    std::string sym = mangle("m") + mangle("i" + std::to_string(k));
+    std::string inst = "struct " + mangle("m") + "_instance_t";
     switch (imp.type.kind) {
       case ExternKind::Func: {
         const FuncType& ft = imp.type.func;
         g << ret_type(ft.results) << " " << sym << "(" << inst << "* b";
         for (size_t i = 0; i < ft.params.size(); ++i) g << ", " << c_type(ft.params[i]) << " a" << i;
-        g << ") {\n  flot_binding_t* s = (flot_binding_t*)b + " << k << ";\n  ";
+        g << ") {\n  flot_binding_t* s = FLOT_SLOT(b, " << k << ");\n  ";
         if (!ft.results.empty()) g << "return ";
         g << "((" << fn_ptr_type(ft) << ")s->fn)(s->env";
         for (size_t i = 0; i < ft.params.size(); ++i) g << ", a" << i;
@@ -382,16 +487,16 @@ std::string write_glue(const ModuleMeta& meta) {
         break;
       }
       case ExternKind::Memory:
-        g << "wasm_rt_memory_t* " << sym << "(" << inst << "* b) { return (wasm_rt_memory_t*)((flot_binding_t*)b)[" << k << "].env; }\n";
+        g << "wasm_rt_memory_t* " << sym << "(" << inst << "* b) { return (wasm_rt_memory_t*)FLOT_SLOT(b, " << k << ")->env; }\n";
         break;
       case ExternKind::Table: {
         const char* tt = imp.type.table.element == ValType::FuncRef ? "wasm_rt_funcref_table_t" : "wasm_rt_externref_table_t";
-        g << tt << "* " << sym << "(" << inst << "* b) { return (" << tt << "*)((flot_binding_t*)b)[" << k << "].env; }\n";
+        g << tt << "* " << sym << "(" << inst << "* b) { return (" << tt << "*)FLOT_SLOT(b, " << k << ")->env; }\n";
         break;
       }
       case ExternKind::Global: {
         const char* ct = c_type(imp.type.global.content);
-        g << ct << "* " << sym << "(" << inst << "* b) { return (" << ct << "*)((flot_binding_t*)b)[" << k << "].env; }\n";
+        g << ct << "* " << sym << "(" << inst << "* b) { return (" << ct << "*)FLOT_SLOT(b, " << k << ")->env; }\n";
         break;
       }
     }
@@ -445,14 +550,14 @@ std::string write_glue(const ModuleMeta& meta) {
   g << "static const flot_export_t flot_exports[] = {\n";
   for (size_t e = 0; e < meta.exports.size(); ++e) {
     const auto& ex = meta.exports[e];
-    std::string sym = pref + mangle(ex.name);
+    std::string sym = pref + mangle("e" + std::to_string(e));
     int kind = ex.type.kind == ExternKind::Func ? 0 : ex.type.kind == ExternKind::Table ? 1 : ex.type.kind == ExternKind::Memory ? 2 : 3;
     g << "  {" << kind << ", (void*)" << sym << ", " << (kind == 0 ? meta.export_sig[e] : 0) << "},\n";
   }
   g << "  {0, NULL, 0}};\n";
   // Instantiation: every import module pointer is the same binding table.
   std::set<std::string> modules;
-  for (const auto& i : meta.imports) modules.insert(i.module);
+  if (!meta.imports.empty()) modules.insert("m");
   g << "static void flot_instantiate(void* inst, flot_binding_t* b) {\n  (void)b;\n  " << pref
     << "_instantiate((" << pref << "_instance_t*)inst";
   for (const auto& m : modules) g << ", (struct " << mangle(m) << "_instance_t*)b";
@@ -482,16 +587,33 @@ Result<Generated> generate_c(std::span<const uint8_t> bytes, bool generate) {
     }
     return Unexpected(again.error());
   }
+  // Checks libwabt 1.0.32 misses: constant expressions must produce a value.
+  for (const wabt::DataSegment* ds : module.data_segments) {
+    if (ds->kind == wabt::SegmentKind::Active && ds->offset.empty())
+      return make_error(ErrorKind::Invalid, "invalid module: type mismatch: empty data segment offset expression");
+  }
+  for (const wabt::ElemSegment* es : module.elem_segments) {
+    if (es->kind == wabt::SegmentKind::Active && es->offset.empty())
+      return make_error(ErrorKind::Invalid, "invalid module: type mismatch: empty element segment offset expression");
+  }
+  for (const wabt::Global* g : module.globals) {
+    if (g->init_expr.empty())
+      return make_error(ErrorKind::Invalid, "invalid module: type mismatch: empty global initializer");
+  }
   auto meta = build_meta(module);
   if (!meta) return Unexpected(meta.error());
   if (uses_v128(*meta)) {
     return make_error(ErrorKind::Unsupported,
                       "module uses SIMD (v128), which this engine does not execute yet");
   }
+  if (auto what = unsupported_in(module); !what.empty()) {
+    return make_error(ErrorKind::Unsupported, "module uses " + what + ", which this engine does not execute yet");
+  }
   Generated out;
   out.meta = std::move(*meta);
   if (!generate) return out;
 
+  rename_for_c(module);
   wabt::GenerateNames(&module);
   (void)wabt::ApplyNames(&module);
   wabt::MemoryStream c_stream, h_stream;
@@ -509,7 +631,7 @@ Result<Generated> generate_c(std::span<const uint8_t> bytes, bool generate) {
   src += detail::kRuntimeHeader;
   src += "\n";
   src += h;
-  src += add_loop_checks(c);
+  src += postprocess_c(std::move(c));
   src += write_glue(out.meta);
   return out;
 }

@@ -381,7 +381,9 @@ Result<Instance> Instance::create(Store& store, const Module& module, std::span<
   d.store = s;
   d.module = module.impl();
   d.code = code;
-  d.bindings.resize(imports.size());
+  // Slot 0 holds the table's own address (see FLOT_SLOT in wasm-rt.h); imports follow.
+  d.bindings.resize(imports.size() + 1);
+  d.bindings[0] = flot_binding_t{d.bindings.data(), nullptr};
   d.host_envs.resize(imports.size());
   for (size_t i = 0; i < imports.size(); ++i) {
     const Extern& x = imports[i];
@@ -390,15 +392,15 @@ Result<Instance> Instance::create(Store& store, const Module& module, std::span<
         FuncData* f = x.func.data();
         if (f->is_host) {
           d.host_envs[i] = HostCallEnv{f, &d};
-          d.bindings[i] = flot_binding_t{desc->host_adapters[i], &d.host_envs[i]};
+          d.bindings[i + 1] = flot_binding_t{desc->host_adapters[i], &d.host_envs[i]};
         } else {
-          d.bindings[i] = flot_binding_t{f->ref.fn, f->ref.env};
+          d.bindings[i + 1] = flot_binding_t{f->ref.fn, f->ref.env};
         }
         break;
       }
-      case ExternKind::Memory: d.bindings[i] = flot_binding_t{nullptr, x.memory.raw()->mem}; break;
-      case ExternKind::Table: d.bindings[i] = flot_binding_t{nullptr, x.table.raw()->table}; break;
-      case ExternKind::Global: d.bindings[i] = flot_binding_t{nullptr, x.global.raw()->ptr}; break;
+      case ExternKind::Memory: d.bindings[i + 1] = flot_binding_t{nullptr, x.memory.raw()->mem}; break;
+      case ExternKind::Table: d.bindings[i + 1] = flot_binding_t{nullptr, x.table.raw()->table}; break;
+      case ExternKind::Global: d.bindings[i + 1] = flot_binding_t{nullptr, x.global.raw()->ptr}; break;
     }
   }
   size_t bytes = (16 + desc->instance_size + 15) & ~size_t(15);

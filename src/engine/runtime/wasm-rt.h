@@ -107,6 +107,12 @@ typedef struct {
   void* env;
 } flot_binding_t;
 
+/* The binding table of an instance is [self pointer][slot 0][slot 1]...: generated code passes
+ * either the table itself (direct calls) or the address of the instance field that holds it
+ * (funcrefs to imported functions, from wasm2c's table initialisation); the first word
+ * dereferences to the table in both cases. */
+#define FLOT_SLOT(b, k) ((flot_binding_t*)(*(char**)(b) + sizeof(flot_binding_t)) + (k))
+
 /* One value crossing the host boundary. */
 typedef union {
   uint32_t i32;
@@ -200,6 +206,22 @@ static const flot_rt_api_t* flot_rt;
 #define FLOT_LOOP_CHECK                      \
   if (UNLIKELY(FLOT_CTX(instance)->interrupt)) \
   wasm_rt_trap(WASM_RT_TRAP_INTERRUPTED)
+
+/* Float negation flips the sign bit, NaNs included (see codegen.cc). */
+static inline float flot_negf(float x) {
+  uint32_t b;
+  memcpy(&b, &x, 4);
+  b ^= 0x80000000u;
+  memcpy(&x, &b, 4);
+  return x;
+}
+static inline double flot_neg(double x) {
+  uint64_t b;
+  memcpy(&b, &x, 8);
+  b ^= 0x8000000000000000ull;
+  memcpy(&x, &b, 8);
+  return x;
+}
 
 #ifdef __TINYC__
 /* Builtins tcc lacks. */
