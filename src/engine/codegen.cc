@@ -596,8 +596,8 @@ Result<Generated> generate_c(std::span<const uint8_t> bytes, bool generate) {
     if (es->kind == wabt::SegmentKind::Active && es->offset.empty())
       return make_error(ErrorKind::Invalid, "invalid module: type mismatch: empty element segment offset expression");
   }
-  for (const wabt::Global* g : module.globals) {
-    if (g->init_expr.empty())
+  for (size_t i = module.num_global_imports; i < module.globals.size(); ++i) {
+    if (module.globals[i]->init_expr.empty())
       return make_error(ErrorKind::Invalid, "invalid module: type mismatch: empty global initializer");
   }
   auto meta = build_meta(module);
