@@ -160,6 +160,12 @@ std::string compiler_identity(const Config& config) {
   return config.cc + ": " + out.substr(0, nl);
 }
 
+const std::vector<std::string>& fixed_cc_flags() {
+  static const std::vector<std::string> flags = {"-shared", "-fPIC", "-fvisibility=hidden",
+                                                 "-ffp-contract=off", "-fsignaling-nans", "-w"};
+  return flags;
+}
+
 Result<void> compile_shared_object(const Config& config, const std::string& c_source,
                                    const std::filesystem::path& out, std::atomic<int>* child_pid) {
   std::error_code ec;
@@ -176,10 +182,11 @@ Result<void> compile_shared_object(const Config& config, const std::string& c_so
   }
   std::vector<std::string> argv{config.cc};
   for (const auto& f : config.cc_flags) argv.push_back(f);
-  // Fixed flags: position-independent shared object, no FP contraction (Wasm float semantics),
+  // Fixed flags: position-independent shared object, no FP contraction and no folding that
+  // drops signaling NaNs (Wasm float semantics),
   // hidden symbols except flot_get_module, generated code is not ours to lint.
-  for (const char* f : {"-shared", "-fPIC", "-fvisibility=hidden", "-ffp-contract=off", "-w", "-o"})
-    argv.push_back(f);
+  for (const auto& f : fixed_cc_flags()) argv.push_back(f);
+  argv.push_back("-o");
   argv.push_back(so_tmp.string());
   argv.push_back(c_path.string());
   auto [rc, output] = run_process(argv, child_pid);

@@ -232,6 +232,7 @@ const std::string& EngineImpl::cc_id() {
 std::string EngineImpl::cache_key(std::span<const uint8_t> bytes) {
   std::string salt = std::string("flotilla-engine ") + FLOTILLA_VERSION + "\n" + cc_id() + "\n";
   for (const auto& f : config.cc_flags) salt += f + " ";
+  for (const auto& f : fixed_cc_flags()) salt += f + " ";
   salt += "\n";
   salt += detail::kRuntimeHeader;
   unsigned char md[EVP_MAX_MD_SIZE];

@@ -60,6 +60,8 @@ Result<std::shared_ptr<Code>> load_shared_object(const std::filesystem::path& so
 Result<void> compile_shared_object(const Config& config, const std::string& c_source,
                                    const std::filesystem::path& out, std::atomic<int>* child_pid);
 std::string compiler_identity(const Config& config);
+// Flags always passed to the system compiler (part of the cache key).
+const std::vector<std::string>& fixed_cc_flags();
 
 // ------------------------------------------------------------------------------------------
 // Engine / module

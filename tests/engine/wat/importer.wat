@@ -1,0 +1,11 @@
+(module
+  (import "basic" "mem" (memory 1))
+  (import "basic" "tab" (table 2 funcref))
+  (import "basic" "counter" (global (mut i32)))
+  (import "basic" "add" (func $add (param i32 i32) (result i32)))
+  (type $binop (func (param i32 i32) (result i32)))
+  (func (export "peek") (param i32) (result i32) (i32.load8_u (local.get 0)))
+  (func (export "poke") (param i32 i32) (i32.store8 (local.get 0) (local.get 1)))
+  (func (export "via_table") (result i32) (call_indirect (type $binop) (i32.const 20) (i32.const 22) (i32.const 0)))
+  (func (export "via_import") (result i32) (call $add (i32.const 40) (i32.const 2)))
+  (func (export "bump") (result i32) (global.set 0 (i32.add (global.get 0) (i32.const 10))) (global.get 0)))
