@@ -322,14 +322,19 @@ std::string unsupported_in(const wabt::ExprList& exprs) {
   for (const wabt::Expr& e : exprs) {
     switch (e.type()) {
       case ET::Binary: case ET::Compare: case ET::Convert: case ET::Unary: case ET::Ternary: {
-        const auto& o = static_cast<const wabt::OpcodeExpr<ET::Binary>&>(e);
-        if (o.opcode.GetPrefix() == 0xfd) return "SIMD (v128)";
-        if (o.opcode.GetPrefix() == 0xfe) return "atomics";
+        wabt::Opcode op = e.type() == ET::Binary    ? static_cast<const wabt::BinaryExpr&>(e).opcode
+                          : e.type() == ET::Compare ? static_cast<const wabt::CompareExpr&>(e).opcode
+                          : e.type() == ET::Convert ? static_cast<const wabt::ConvertExpr&>(e).opcode
+                          : e.type() == ET::Unary   ? static_cast<const wabt::UnaryExpr&>(e).opcode
+                                                    : static_cast<const wabt::TernaryExpr&>(e).opcode;
+        if (op.GetPrefix() == 0xfd) return "SIMD (v128)";
+        if (op.GetPrefix() == 0xfe) return "atomics";
         break;
       }
       case ET::Load: case ET::Store: {
-        const auto& o = static_cast<const wabt::LoadExpr&>(e);
-        if (o.opcode.GetPrefix() == 0xfd) return "SIMD (v128)";
+        wabt::Opcode op = e.type() == ET::Load ? static_cast<const wabt::LoadExpr&>(e).opcode
+                                               : static_cast<const wabt::StoreExpr&>(e).opcode;
+        if (op.GetPrefix() == 0xfd) return "SIMD (v128)";
         break;
       }
       case ET::Const:
@@ -339,7 +344,8 @@ std::string unsupported_in(const wabt::ExprList& exprs) {
         if (!types_ok(static_cast<const wabt::SelectExpr&>(e).result_type)) return "SIMD (v128)";
         break;
       case ET::Block: case ET::Loop: {
-        const auto& b = static_cast<const wabt::BlockExpr&>(e).block;
+        const auto& b = e.type() == ET::Block ? static_cast<const wabt::BlockExpr&>(e).block
+                                              : static_cast<const wabt::LoopExpr&>(e).block;
         if (!types_ok(b.decl.sig.param_types) || !types_ok(b.decl.sig.result_types)) return "SIMD (v128)";
         if (auto r = unsupported_in(b.exprs); !r.empty()) return r;
         break;

@@ -56,7 +56,7 @@ uint32_t rt_register_func_type(uint32_t params, uint32_t results, ...) {
 
 // --- traps ------------------------------------------------------------------------------
 
-[[noreturn]] void rt_trap(wasm_rt_trap_t code) {
+__attribute__((noreturn)) void rt_trap(wasm_rt_trap_t code) {
   CallFrame* f = t_frame;
   if (!f) {
     // Guest code running outside any entry frame cannot happen through the public API.
