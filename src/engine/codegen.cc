@@ -3,6 +3,7 @@
 // module descriptor returned by flot_get_module).
 #include <wabt/apply-names.h>
 #include <wabt/binary-reader-ir.h>
+#include <wabt/binary-reader-nop.h>
 #include <wabt/binary-reader.h>
 #include <wabt/c-writer.h>
 #include <wabt/error-formatter.h>
@@ -160,6 +161,39 @@ wabt::Features engine_features(bool simd) {
   return f;
 }
 
+// Deepest block/loop/if nesting accepted. Decoding, C generation and the C compilers all
+// recurse on nesting, so deeper input would exhaust the host's stack; real toolchains stay far
+// below this.
+constexpr int kMaxNesting = 1000;
+
+class NestingCheck : public wabt::BinaryReaderNop {
+ public:
+  wabt::Result BeginFunctionBody(wabt::Index, wabt::Offset) override {
+    depth_ = 0;
+    return wabt::Result::Ok;
+  }
+  wabt::Result OnBlockExpr(wabt::Type) override { return push(); }
+  wabt::Result OnLoopExpr(wabt::Type) override { return push(); }
+  wabt::Result OnIfExpr(wabt::Type) override { return push(); }
+  wabt::Result OnTryExpr(wabt::Type) override { return push(); }
+  wabt::Result OnEndExpr() override {
+    if (depth_ > 0) depth_--;
+    return wabt::Result::Ok;
+  }
+  bool OnError(const wabt::Error&) override { return true; }  // reported by the real decode
+  bool too_deep = false;
+
+ private:
+  wabt::Result push() {
+    if (++depth_ > kMaxNesting) {
+      too_deep = true;
+      return wabt::Result::Error;
+    }
+    return wabt::Result::Ok;
+  }
+  int depth_ = 0;
+};
+
 Result<void> decode(std::span<const uint8_t> bytes, wabt::Module& module, bool simd,
                     bool validate) {
   wabt::Errors errors;
@@ -168,6 +202,15 @@ Result<void> decode(std::span<const uint8_t> bytes, wabt::Module& module, bool s
                                /*fail_on_custom_section_error=*/true);
   if (bytes.empty()) {
     return make_error(ErrorKind::Malformed, "empty input: not a WebAssembly module (at byte offset 0)");
+  }
+  {
+    NestingCheck check;
+    wabt::ReadBinaryOptions copts = opts;
+    copts.skip_function_bodies = false;
+    if (wabt::Failed(wabt::ReadBinary(bytes.data(), bytes.size(), &check, copts)) && check.too_deep) {
+      return make_error(ErrorKind::Limit, "module nests blocks deeper than " + std::to_string(kMaxNesting) +
+                                              " levels, the engine's limit");
+    }
   }
   if (wabt::Failed(wabt::ReadBinaryIr("module", bytes.data(), bytes.size(), opts, &errors, &module))) {
     Error e{ErrorKind::Malformed, {}, {}, {}, {}};
@@ -401,12 +444,18 @@ std::string unsupported_in(const wabt::Module& m) {
 // Gives every import and export a plain generated name before C generation. The C writer puts
 // names into C comments and symbols; plain names keep arbitrary (valid) Wasm names from breaking
 // the C, and make every import its own symbol even when two imports share a name.
+std::string numbered(char prefix, size_t i) {
+  std::string s(1, prefix);
+  s += std::to_string(i);
+  return s;
+}
+
 void rename_for_c(wabt::Module& m) {
   for (size_t i = 0; i < m.imports.size(); ++i) {
     m.imports[i]->module_name = "m";
-    m.imports[i]->field_name = "i" + std::to_string(i);
+    m.imports[i]->field_name = numbered('i', i);
   }
-  for (size_t i = 0; i < m.exports.size(); ++i) m.exports[i]->name = "e" + std::to_string(i);
+  for (size_t i = 0; i < m.exports.size(); ++i) m.exports[i]->name = numbered('e', i);
   m.export_bindings.clear();
 }
 
@@ -478,7 +527,7 @@ std::string write_glue(const ModuleMeta& meta) {
   // Import trampolines / accessors, one per import (imports are renamed m::i<k> for C).
   for (size_t k = 0; k < meta.imports.size(); ++k) {
     const auto& imp = meta.imports[k];
-    std::string sym = mangle("m") + mangle("i" + std::to_string(k));
+    std::string sym = mangle("m") + mangle(numbered('i', k));
     std::string inst = "struct " + mangle("m") + "_instance_t";
     switch (imp.type.kind) {
       case ExternKind::Func: {
@@ -556,7 +605,7 @@ std::string write_glue(const ModuleMeta& meta) {
   g << "static const flot_export_t flot_exports[] = {\n";
   for (size_t e = 0; e < meta.exports.size(); ++e) {
     const auto& ex = meta.exports[e];
-    std::string sym = pref + mangle("e" + std::to_string(e));
+    std::string sym = pref + mangle(numbered('e', e));
     int kind = ex.type.kind == ExternKind::Func ? 0 : ex.type.kind == ExternKind::Table ? 1 : ex.type.kind == ExternKind::Memory ? 2 : 3;
     g << "  {" << kind << ", (void*)" << sym << ", " << (kind == 0 ? meta.export_sig[e] : 0) << "},\n";
   }

@@ -337,6 +337,39 @@ TEST(HostileInput, MalformedReportsOffset) {
   EXPECT_NE(r.error().message.find("offset"), std::string::npos);
 }
 
+// A function body of `depth` nested empty blocks, exported as "f".
+std::vector<uint8_t> nested_blocks(size_t depth) {
+  auto leb = [](std::vector<uint8_t>& out, size_t v) {
+    do {
+      uint8_t b = v & 0x7f;
+      v >>= 7;
+      out.push_back(v ? (b | 0x80) : b);
+    } while (v);
+  };
+  std::vector<uint8_t> body{0};  // no locals
+  for (size_t i = 0; i < depth; ++i) body.insert(body.end(), {0x02, 0x40});
+  body.insert(body.end(), depth + 1, 0x0b);
+  std::vector<uint8_t> code;
+  leb(code, 1);
+  leb(code, body.size());
+  code.insert(code.end(), body.begin(), body.end());
+  std::vector<uint8_t> m{0, 'a', 's', 'm', 1, 0, 0, 0, 1, 4, 1, 0x60, 0, 0, 3, 2, 1, 0, 7, 5, 1, 1, 'f', 0, 0, 10};
+  leb(m, code.size());
+  m.insert(m.end(), code.begin(), code.end());
+  return m;
+}
+
+TEST(HostileInput, DeepNestingIsRefusedNotAStackOverflow) {
+  fe::Config c;
+  c.tier = fe::Tier::Baseline;
+  fe::Engine engine(c);
+  auto ok = fe::Module::compile(engine, nested_blocks(500));
+  ASSERT_TRUE(ok) << ok.error().to_string();
+  auto deep = fe::Module::compile(engine, nested_blocks(500000));
+  ASSERT_FALSE(deep);
+  EXPECT_EQ(deep.error().kind, fe::ErrorKind::Limit);
+}
+
 TEST(HostileInput, SimdIsUnsupportedNotACrash) {
   fe::Config c;
   c.tier = fe::Tier::Baseline;
