@@ -169,16 +169,18 @@ class Runner {
       current_.reset();
       auto m = compile(cmd["filename"]);
       if (!m) {
+        skip_module_ = true;
         if (m.error().kind == fe::ErrorKind::Unsupported) {
-          skip_module_ = true;
+          skip_reason_ = "action on a skipped module (" + m.error().message + ")";
           return skip(m.error().message);
         }
-        skip_module_ = true;
+        skip_reason_ = "action on a module that failed to load";
         return fail(cmd, "compile: " + m.error().to_string());
       }
       auto inst = linker_.instantiate(store_, *m);
       if (!inst) {
         skip_module_ = true;
+        skip_reason_ = "action on a module that failed to load";
         return fail(cmd, "instantiate: " + inst.error().to_string());
       }
       skip_module_ = false;
@@ -221,7 +223,7 @@ class Runner {
       const json& action = cmd["action"];
       std::optional<fe::Instance> inst = action.contains("module") ? lookup(action["module"]) : current_;
       if (!inst || (!action.contains("module") && skip_module_)) {
-        return skip("action on a module that did not load");
+        return skip(inst ? skip_reason_ : "action on a module that failed to load");
       }
       std::vector<fe::Val> results;
       std::optional<fe::Error> error;
@@ -284,6 +286,7 @@ class Runner {
   Counts counts_;
   std::optional<fe::Instance> current_;
   bool skip_module_ = false;
+  std::string skip_reason_;
   std::map<std::string, fe::Instance> named_;
   std::map<std::string, int> skip_reasons_;
 };
