@@ -627,7 +627,108 @@ std::string write_glue(const ModuleMeta& meta) {
   return g.str();
 }
 
+// Does this line start a function declaration or definition of the C writer
+// ("static RET w2c_NAME(ARGS...", possibly continued on following lines)?
+bool starts_function(std::string_view line) {
+  if (!line.starts_with("static ")) return false;
+  auto w = line.find(" w2c_");
+  auto paren = line.find('(');
+  return w != std::string_view::npos && paren != std::string_view::npos && w < paren &&
+         line.find('=') == std::string_view::npos;
+}
+
 }  // namespace
+
+std::vector<std::string> split_translation_unit(const std::string& src, size_t parts) {
+  // Lines of the unit: [prelude: runtime header, module header, macros, inline helpers]
+  // [module state and initialisers, function declarations] [function definitions] [exports,
+  // instantiation, glue]. The prelude is repeated in every unit; function definitions are
+  // distributed; everything else stays in unit 0. Functions and the arrays that function bodies
+  // reference lose `static` (they stay hidden in the shared object).
+  std::vector<std::string_view> lines;
+  for (size_t pos = 0; pos < src.size();) {
+    size_t eol = src.find('\n', pos);
+    if (eol == std::string::npos) eol = src.size();
+    lines.emplace_back(src.data() + pos, eol - pos);
+    pos = eol + 1;
+  }
+  size_t body = 0;
+  while (body < lines.size() && lines[body] != "static bool s_module_initialized = false;") ++body;
+  if (body == lines.size() || parts < 2) return {src};
+
+  std::string prelude;
+  for (size_t i = 0; i < body; ++i) (prelude += lines[i]) += '\n';
+  std::string unit0 = prelude, shared_decls;
+  struct Chunk {
+    size_t begin, end, bytes;
+  };
+  std::vector<Chunk> functions;
+  auto unstatic = [](std::string_view l) { return std::string(l.substr(7)); };  // drop "static "
+  for (size_t i = body; i < lines.size(); ++i) {
+    std::string_view l = lines[i];
+    if (starts_function(l)) {
+      // The signature may continue over several lines; it ends with ") {" or ");".
+      size_t k = i;
+      while (k < lines.size() && !lines[k].ends_with(") {") && !lines[k].ends_with(");")) ++k;
+      if (k == lines.size()) return {src};  // unexpected shape: do not split
+      if (lines[k].ends_with(");")) {
+        std::string decl = unstatic(l);
+        for (size_t j = i + 1; j <= k; ++j) (decl += '\n') += lines[j];
+        unit0 += decl + '\n';
+        shared_decls += decl + '\n';
+        i = k;
+        continue;
+      }
+      size_t j = k;
+      size_t bytes = 0;
+      while (j < lines.size() && lines[j] != "}") bytes += lines[j++].size() + 1;
+      if (j == lines.size()) return {src};
+      functions.push_back({i, j + 1, bytes});
+      i = j;
+      continue;
+    }
+    if (l.starts_with("static u32 func_types[")) {
+      std::string def = unstatic(l);
+      unit0 += def + '\n';
+      shared_decls += "extern " + def + '\n';
+    } else if (l.starts_with("static const u8 data_segment_data_") ||
+               l.starts_with("static const wasm_elem_segment_expr_t elem_segment_exprs_")) {
+      std::string def = unstatic(l);  // "const T name[] = {"
+      unit0 += def + '\n';
+      shared_decls += "extern " + def.substr(0, def.find(" = {")) + ";\n";
+    } else {
+      (unit0 += l) += '\n';
+    }
+  }
+  // Balance function bytes across the units (largest first onto the lightest unit).
+  std::vector<size_t> order(functions.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return functions[a].bytes > functions[b].bytes; });
+  std::vector<size_t> load(parts, 0);
+  std::vector<std::vector<size_t>> assigned(parts);
+  load[0] = unit0.size() - prelude.size();
+  for (size_t f : order) {
+    size_t u = std::min_element(load.begin(), load.end()) - load.begin();
+    assigned[u].push_back(f);
+    load[u] += functions[f].bytes;
+  }
+  std::vector<std::string> units(parts);
+  for (size_t u = 0; u < parts; ++u) {
+    std::string& out = units[u];
+    if (u == 0) {
+      out = "#define FLOT_SPLIT_MAIN 1\n" + unit0;
+      unit0.clear();
+    } else {
+      out = "#define FLOT_SPLIT_UNIT 1\n" + prelude + shared_decls;
+    }
+    std::sort(assigned[u].begin(), assigned[u].end());
+    for (size_t f : assigned[u]) {
+      out += unstatic(lines[functions[f].begin]) + '\n';
+      for (size_t i = functions[f].begin + 1; i < functions[f].end; ++i) (out += lines[i]) += '\n';
+    }
+  }
+  return units;
+}
 
 Result<Generated> generate_c(std::span<const uint8_t> bytes, bool generate) {
   wabt::Module module;

@@ -50,7 +50,11 @@ std::string read_all(int fd) {
 
 // Runs argv, capturing stdout+stderr. Returns exit status (or -1) and output.
 std::pair<int, std::string> run_process(const std::vector<std::string>& argv,
-                                        std::atomic<int>* child_pid) {
+                                        ChildProcesses* children) {
+  if (children) {
+    std::lock_guard<std::mutex> lock(children->mu);
+    if (children->stopping) return {-1, "engine is shutting down"};
+  }
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) != 0) return {-1, "pipe failed"};
   posix_spawn_file_actions_t fa;
@@ -73,13 +77,20 @@ std::pair<int, std::string> run_process(const std::vector<std::string>& argv,
     close(pipefd[0]);
     return {-1, std::string("cannot start ") + argv[0] + ": " + strerror(rc)};
   }
-  if (child_pid) child_pid->store(pid);
+  if (children) {
+    std::lock_guard<std::mutex> lock(children->mu);
+    children->pids.insert(pid);
+    if (children->stopping) kill(-pid, SIGKILL);
+  }
   std::string out = read_all(pipefd[0]);
   close(pipefd[0]);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  if (child_pid) child_pid->store(0);
+  if (children) {
+    std::lock_guard<std::mutex> lock(children->mu);
+    children->pids.erase(pid);
+  }
   if (WIFEXITED(status)) return {WEXITSTATUS(status), out};
   return {-1, out + "\n(compiler killed by signal " + std::to_string(WTERMSIG(status)) + ")"};
 }
@@ -166,35 +177,105 @@ const std::vector<std::string>& fixed_cc_flags() {
   return flags;
 }
 
+void ChildProcesses::kill_all() {
+  std::lock_guard<std::mutex> lock(mu);
+  stopping = true;
+  for (int pid : pids) kill(-pid, SIGKILL);  // each compiler runs in its own process group
+}
+
 Result<void> compile_shared_object(const Config& config, const std::string& c_source,
-                                   const std::filesystem::path& out, std::atomic<int>* child_pid) {
+                                   const std::filesystem::path& out, ChildProcesses* children) {
   std::error_code ec;
   auto tmpdir = out.parent_path() / "tmp";
   std::filesystem::create_directories(tmpdir, ec);
   if (ec) return make_error(ErrorKind::Io, "cannot create " + tmpdir.string() + ": " + ec.message());
-  std::string suffix = random_suffix();
-  auto c_path = tmpdir / (out.stem().string() + "." + suffix + ".c");
-  auto so_tmp = tmpdir / (out.stem().string() + "." + suffix + ".so");
-  {
-    std::ofstream f(c_path, std::ios::binary);
-    f.write(c_source.data(), static_cast<std::streamsize>(c_source.size()));
-    if (!f) return make_error(ErrorKind::Io, "cannot write " + c_path.string());
+  std::string base = (tmpdir / (out.stem().string() + "." + random_suffix())).string();
+
+  size_t parts = 1;
+  if (config.split_bytes && c_source.size() > config.split_bytes) {
+    parts = std::min<size_t>(16, (c_source.size() + config.split_bytes - 1) / config.split_bytes);
   }
-  std::vector<std::string> argv{config.cc};
-  for (const auto& f : config.cc_flags) argv.push_back(f);
-  // Fixed flags: position-independent shared object, no FP contraction and no folding that
-  // drops signaling NaNs (Wasm float semantics),
-  // hidden symbols except flot_get_module, generated code is not ours to lint.
-  for (const auto& f : fixed_cc_flags()) argv.push_back(f);
-  argv.push_back("-o");
-  argv.push_back(so_tmp.string());
-  argv.push_back(c_path.string());
-  auto [rc, output] = run_process(argv, child_pid);
-  std::filesystem::remove(c_path, ec);
-  if (rc != 0) {
-    std::filesystem::remove(so_tmp, ec);
-    if (output.size() > 4000) output.resize(4000);
-    return make_error(ErrorKind::Compile, "optimized compile (" + config.cc + ") failed: " + output);
+  std::vector<std::string> units;
+  if (parts > 1) units = split_translation_unit(c_source, parts);
+  std::vector<std::filesystem::path> c_files, o_files;
+  auto cleanup = [&] {
+    for (const auto& f : c_files) std::filesystem::remove(f, ec);
+    for (const auto& f : o_files) std::filesystem::remove(f, ec);
+  };
+  auto write = [&](const std::filesystem::path& path, const std::string& text) {
+    std::ofstream f(path, std::ios::binary);
+    f.write(text.data(), static_cast<std::streamsize>(text.size()));
+    return static_cast<bool>(f);
+  };
+  std::vector<std::string> common{config.cc};
+  for (const auto& f : config.cc_flags) common.push_back(f);
+  for (const auto& f : fixed_cc_flags()) common.push_back(f);
+  auto so_tmp = std::filesystem::path(base + ".so");
+
+  if (units.size() <= 1) {
+    c_files.push_back(base + ".c");
+    if (!write(c_files[0], c_source)) {
+      cleanup();
+      return make_error(ErrorKind::Io, "cannot write " + c_files[0].string());
+    }
+    auto argv = common;
+    argv.insert(argv.end(), {"-o", so_tmp.string(), c_files[0].string()});
+    auto [rc, output] = run_process(argv, children);
+    cleanup();
+    if (rc != 0) {
+      std::filesystem::remove(so_tmp, ec);
+      if (output.size() > 4000) output.resize(4000);
+      return make_error(ErrorKind::Compile, "optimized compile (" + config.cc + ") failed: " + output);
+    }
+  } else {
+    for (size_t i = 0; i < units.size(); ++i) {
+      c_files.push_back(base + "." + std::to_string(i) + ".c");
+      o_files.push_back(base + "." + std::to_string(i) + ".o");
+      if (!write(c_files[i], units[i])) {
+        cleanup();
+        return make_error(ErrorKind::Io, "cannot write " + c_files[i].string());
+      }
+    }
+    units.clear();
+    units.shrink_to_fit();
+    // Compile the units, at most max_jobs at a time.
+    std::mutex mu;
+    size_t next = 0;
+    std::string failure;
+    auto worker = [&] {
+      for (;;) {
+        size_t i;
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          if (next >= c_files.size() || !failure.empty()) return;
+          i = next++;
+        }
+        auto argv = common;
+        argv.insert(argv.end(), {"-c", "-o", o_files[i].string(), c_files[i].string()});
+        auto [rc, output] = run_process(argv, children);
+        if (rc != 0) {
+          std::lock_guard<std::mutex> lock(mu);
+          if (failure.empty()) failure = output.substr(0, 4000);
+        }
+      }
+    };
+    std::vector<std::thread> threads;
+    size_t n = std::min<size_t>(std::max(1u, config.max_jobs), c_files.size());
+    for (size_t t = 0; t < n; ++t) threads.emplace_back(worker);
+    for (auto& t : threads) t.join();
+    if (!failure.empty()) {
+      cleanup();
+      return make_error(ErrorKind::Compile, "optimized compile (" + config.cc + ") failed: " + failure);
+    }
+    auto argv = common;
+    argv.insert(argv.end(), {"-o", so_tmp.string()});
+    for (const auto& o : o_files) argv.push_back(o.string());
+    auto [rc, output] = run_process(argv, children);
+    cleanup();
+    if (rc != 0) {
+      std::filesystem::remove(so_tmp, ec);
+      return make_error(ErrorKind::Compile, "optimized link (" + config.cc + ") failed: " + output.substr(0, 4000));
+    }
   }
   // rename() is atomic: readers see either no entry or a complete one.
   std::filesystem::rename(so_tmp, out, ec);

@@ -176,7 +176,7 @@ static std::filesystem::path default_cache_dir() {
 EngineImpl::EngineImpl(Config c) : config(std::move(c)) {
   cache_dir = config.cache_dir.empty() ? default_cache_dir() : config.cache_dir;
   unsigned jobs = config.max_jobs;
-  if (jobs == 0) jobs = std::max(1u, std::thread::hardware_concurrency() / 2);
+  if (jobs == 0) jobs = std::max(1u, std::thread::hardware_concurrency());
   config.max_jobs = jobs;
 }
 
@@ -185,11 +185,8 @@ EngineImpl::~EngineImpl() {
     std::lock_guard<std::mutex> lock(mu);
     stopping = true;
     jobs.clear();
-    for (auto* pid : running_pids) {
-      int p = pid->load();
-      if (p > 0) kill(-p, SIGKILL);  // the compiler runs in its own process group
-    }
   }
+  children.kill_all();
   cv.notify_all();
   for (auto& t : workers) t.join();
 }
@@ -198,7 +195,7 @@ void EngineImpl::submit(std::function<void()> job) {
   std::lock_guard<std::mutex> lock(mu);
   if (stopping) return;
   jobs.push_back(std::move(job));
-  if (workers.size() < config.max_jobs) {
+  if (workers.empty()) {  // one background module build at a time; it uses max_jobs compilers
     workers.emplace_back([this] {
       std::unique_lock<std::mutex> lock(mu);
       for (;;) {
@@ -233,6 +230,7 @@ std::string EngineImpl::cache_key(std::span<const uint8_t> bytes) {
   std::string salt = std::string("flotilla-engine ") + FLOTILLA_VERSION + "\n" + cc_id() + "\n";
   for (const auto& f : config.cc_flags) salt += f + " ";
   for (const auto& f : fixed_cc_flags()) salt += f + " ";
+  salt += "split " + std::to_string(config.split_bytes) + "\n";
   salt += "\n";
   salt += detail::kRuntimeHeader;
   unsigned char md[EVP_MAX_MD_SIZE];
@@ -282,17 +280,8 @@ Result<std::shared_ptr<Code>> build_optimized(EngineImpl& e, const std::string& 
   }
   std::filesystem::create_directories(path.parent_path(), ec);
   if (ec) return make_error(ErrorKind::Io, "cannot create cache directory " + path.parent_path().string() + ": " + ec.message());
-  std::atomic<int> pid{0};
-  {
-    std::lock_guard<std::mutex> lock(e.mu);
-    e.running_pids.push_back(&pid);
-  }
   if (progress) progress({"cc", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()});
-  auto built = compile_shared_object(e.config, c_source, path, &pid);
-  {
-    std::lock_guard<std::mutex> lock(e.mu);
-    std::erase(e.running_pids, &pid);
-  }
+  auto built = compile_shared_object(e.config, c_source, path, &e.children);
   if (!built) return Unexpected(built.error());
   auto code = load_shared_object(path, meta);
   if (!e.config.cache_enabled) std::filesystem::remove(path, ec);

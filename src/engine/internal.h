@@ -8,6 +8,7 @@
 #include <csetjmp>
 #include <deque>
 #include <map>
+#include <set>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -57,8 +58,20 @@ Result<std::shared_ptr<Code>> compile_baseline(const std::string& c_source, cons
 Result<std::shared_ptr<Code>> load_shared_object(const std::filesystem::path& so,
                                                  const ModuleMeta& meta);
 // Runs the system compiler: C source -> shared object at `out` (atomically renamed into place).
+// Compiler processes that are running, so an Engine being destroyed can kill them.
+struct ChildProcesses {
+  std::mutex mu;
+  std::set<int> pids;
+  bool stopping = false;
+  void kill_all();
+};
+
 Result<void> compile_shared_object(const Config& config, const std::string& c_source,
-                                   const std::filesystem::path& out, std::atomic<int>* child_pid);
+                                   const std::filesystem::path& out, ChildProcesses* children);
+
+// Splits a generated translation unit into `parts` units that compile separately and link into
+// one shared object (function bodies are distributed; shared data is defined once).
+std::vector<std::string> split_translation_unit(const std::string& c_source, size_t parts);
 std::string compiler_identity(const Config& config);
 // Flags always passed to the system compiler (part of the cache key).
 const std::vector<std::string>& fixed_cc_flags();
@@ -74,7 +87,7 @@ struct EngineImpl {
   std::condition_variable cv;
   std::deque<std::function<void()>> jobs;
   std::vector<std::thread> workers;
-  std::vector<std::atomic<int>*> running_pids;
+  ChildProcesses children;
   unsigned active = 0;
   bool stopping = false;
 

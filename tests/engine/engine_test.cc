@@ -425,6 +425,47 @@ TEST(Cache, CorruptEntryIsRebuilt) {
   EXPECT_EQ(m->current_tier(), fe::Tier::Optimized);
 }
 
+TEST(Tiers, OptimizedSplitIntoManyUnits) {
+  fe::Config c;
+  c.cache_dir = cache_dir() / "split-test";
+  c.tier = fe::Tier::Optimized;
+  c.split_bytes = 1;  // every module splits into the maximum number of units
+  fe::Engine engine(c);
+  auto m = fe::Module::compile(engine, wasm("basic"), "basic");
+  ASSERT_TRUE(m) << m.error().to_string();
+  fe::Store store(engine);
+  fe::Linker linker;
+  auto twice = [](fe::Caller&, std::span<const fe::Val> p, std::span<fe::Val> r) -> fe::Result<void> {
+    r[0] = fe::Val::i32(p[0].i32() * 2);
+    return {};
+  };
+  auto none = [](fe::Caller&, std::span<const fe::Val>, std::span<fe::Val> r) -> fe::Result<void> {
+    for (auto& v : r) v = fe::Val::i32(0);
+    return {};
+  };
+  ASSERT_TRUE(linker.define_func(store, "env", "double", {{VT::I32}, {VT::I32}}, twice));
+  ASSERT_TRUE(linker.define_func(store, "env", "fail", {}, none));
+  ASSERT_TRUE(linker.define_func(store, "env", "reenter", {{VT::I32}, {VT::I32}}, none));
+  auto inst = linker.instantiate(store, *m);
+  ASSERT_TRUE(inst) << inst.error().to_string();
+  auto call = [&](const char* name, std::vector<fe::Val> args) { return inst->get_func(name)->call(store, args); };
+  auto r = call("fac", {fe::Val::i64(20)});
+  ASSERT_TRUE(r);
+  EXPECT_EQ((*r)[0].i64(), 2432902008176640000LL);
+  r = call("call_double", {fe::Val::i32(21)});
+  ASSERT_TRUE(r);
+  EXPECT_EQ((*r)[0].i32(), 42);
+  r = call("call_indirect", {fe::Val::i32(0)});  // table entry 0 is $add: 1 + 2
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ((*r)[0].i32(), 3);
+  r = call("div_s", {fe::Val::i32(1), fe::Val::i32(0)});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(*r.error().trap, fe::TrapKind::IntegerDivideByZero);
+  r = call("recurse", {fe::Val::i32(1)});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(*r.error().trap, fe::TrapKind::CallStackExhausted);
+}
+
 TEST(Tiers, AutoStartsOnBaselineAndSwitches) {
   fs::path dir = cache_dir() / "auto-test";
   fs::remove_all(dir);

@@ -97,8 +97,8 @@ std::vector<uint8_t> read_file(const fs::path& p) {
 
 class Runner {
  public:
-  Runner(fe::Tier tier, fs::path cache, fs::path dir, bool verbose)
-      : engine_(make_config(tier, cache)), store_(engine_), dir_(std::move(dir)), verbose_(verbose) {
+  Runner(fe::Tier tier, fs::path cache, fs::path dir, bool verbose, size_t split_bytes)
+      : engine_(make_config(tier, cache, split_bytes)), store_(engine_), dir_(std::move(dir)), verbose_(verbose) {
     linker_.allow_shadowing(true);
     define_spectest();
   }
@@ -118,8 +118,9 @@ class Runner {
   }
 
  private:
-  static fe::Config make_config(fe::Tier tier, const fs::path& cache) {
+  static fe::Config make_config(fe::Tier tier, const fs::path& cache, size_t split_bytes) {
     fe::Config c;
+    if (split_bytes) c.split_bytes = split_bytes;
     c.tier = tier;
     c.cache_dir = cache;
     return c;
@@ -296,6 +297,7 @@ class Runner {
 int main(int argc, char** argv) {
   std::string tier_s = "baseline", wast, work, cache;
   bool verbose = false;
+  size_t split_bytes = 0;  // 0: the engine's default
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -303,6 +305,7 @@ int main(int argc, char** argv) {
     else if (a == "--work") work = next();
     else if (a == "--cache") cache = next();
     else if (a == "--verbose") verbose = true;
+    else if (a == "--split-bytes") split_bytes = std::stoull(next());
     else wast = a;
   }
   auto tier = fe::parse_tier(tier_s);
@@ -321,6 +324,6 @@ int main(int argc, char** argv) {
   std::ifstream f(dir / (name + ".json"));
   json script = json::parse(f);
   if (cache.empty()) cache = (fs::path(work) / "cache").string();
-  Runner runner(*tier, cache, dir, verbose);
+  Runner runner(*tier, cache, dir, verbose, split_bytes);
   return runner.run(script, name);
 }

@@ -180,7 +180,15 @@ typedef const flot_module_t* (*flot_get_module_fn)(const flot_rt_api_t* rt);
 
 #ifndef __cplusplus
 /* ---- Only for generated code ---- */
+/* When the optimized tier splits a module into several translation units, unit 0 defines the
+ * runtime table pointer and the others refer to it. */
+#if defined(FLOT_SPLIT_UNIT)
+extern const flot_rt_api_t* flot_rt;
+#elif defined(FLOT_SPLIT_MAIN)
+const flot_rt_api_t* flot_rt;
+#else
 static const flot_rt_api_t* flot_rt;
+#endif
 
 #define wasm_rt_trap(code) (flot_rt->trap(code))
 #define wasm_rt_register_func_type flot_rt->register_func_type

@@ -196,8 +196,11 @@ struct Config {
   // System compiler for the optimized tier and its flags.
   std::string cc = "cc";
   std::vector<std::string> cc_flags = {"-O2"};
-  // Maximum optimized-tier compile jobs running at once (0: half the cores, at least 1).
+  // Maximum compiler processes running at once for the optimized tier (0: all cores).
   unsigned max_jobs = 0;
+  // Generated C larger than this is split into several translation units for the optimized
+  // tier (compiled in parallel, less peak memory per compiler). 0 disables splitting.
+  size_t split_bytes = 8u << 20;
 };
 
 // Progress reports from long compilations (optimized tier).
