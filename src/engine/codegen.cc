@@ -469,6 +469,10 @@ void remove_line(std::string& text, std::string_view line) {
   if (pos != std::string::npos) text.erase(pos, line.size());
 }
 
+// Loops are interrupted by a signal (runtime.cc), so no per-iteration check is inserted. The
+// check remains available for platforms without that mechanism.
+constexpr bool kLoopChecks = false;
+
 void replace_all(std::string& s, std::string_view from, std::string_view to) {
   for (size_t pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) {
     s.replace(pos, from.size(), to);
@@ -476,7 +480,7 @@ void replace_all(std::string& s, std::string_view from, std::string_view to) {
 }
 
 // Rewrites of the C writer's output, line by line:
-//  - an interruption check at every loop header ("w2c_L<n>:" labels, one per line);
+//  - optionally (kLoopChecks) an interruption check at every loop header ("w2c_L<n>:" labels);
 //  - float negation as a sign-bit flip: tcc compiles `-(x)` as a subtraction, which loses the
 //    sign of NaNs (f32 stack temporaries are w2c_f<n>, f64 ones w2c_d<n>).
 std::string postprocess_c(std::string c) {
@@ -492,7 +496,7 @@ std::string postprocess_c(std::string c) {
     out.append(line);
     size_t i = 0;
     while (i < line.size() && line[i] == ' ') ++i;
-    if (line.substr(i).starts_with("w2c_L")) {
+    if (kLoopChecks && line.substr(i).starts_with("w2c_L")) {
       size_t j = i + 5;
       size_t digits = 0;
       while (j < line.size() && isdigit(static_cast<unsigned char>(line[j]))) ++j, ++digits;

@@ -1,6 +1,8 @@
 // The two code tiers: libtcc in memory (baseline) and the system C compiler into a shared
 // object loaded with dlopen (optimized).
 #include <dlfcn.h>
+#include <link.h>
+#include <sys/mman.h>
 #include <fcntl.h>
 #include <libtcc.h>
 #include <signal.h>
@@ -107,10 +109,12 @@ std::string random_suffix() {
 }  // namespace
 
 Code::~Code() {
+  for (int slot : code_ranges) unregister_code_range(slot);
   if (tcc_state) {
     std::lock_guard<std::mutex> lock(tcc_mutex());
     tcc_delete(static_cast<TCCState*>(tcc_state));
   }
+  if (exec_mem) munmap(exec_mem, exec_size);
   if (dl_handle) dlclose(dl_handle);
 }
 
@@ -137,9 +141,20 @@ Result<std::shared_ptr<Code>> compile_baseline(const std::string& c_source, cons
       return make_error(ErrorKind::Compile, "baseline compile (libtcc) failed: " + errors);
     }
     tcc_add_library(s, "m");
-    if (tcc_relocate(s, TCC_RELOCATE_AUTO) < 0) {
+    // Relocate into a mapping of our own so the code's address range is known (the
+    // interruption signal handler only unwinds guest code).
+    int size = tcc_relocate(s, nullptr);
+    if (size <= 0) return make_error(ErrorKind::Compile, "baseline link (libtcc) failed: " + errors);
+    size_t bytes = (static_cast<size_t>(size) + 4095) & ~size_t(4095);
+    void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) return make_error(ErrorKind::Compile, "baseline: cannot map code memory");
+    code->exec_mem = mem;
+    code->exec_size = bytes;
+    if (tcc_relocate(s, mem) < 0) {
       return make_error(ErrorKind::Compile, "baseline link (libtcc) failed: " + errors);
     }
+    int slot = register_code_range(reinterpret_cast<uintptr_t>(mem), reinterpret_cast<uintptr_t>(mem) + bytes);
+    if (slot >= 0) code->code_ranges.push_back(slot);
     auto get = reinterpret_cast<flot_get_module_fn>(tcc_get_symbol(s, "flot_get_module"));
     if (!get) return make_error(ErrorKind::Compile, "baseline: flot_get_module missing");
     auto r = attach(*code, get(runtime_api()), meta);
@@ -159,6 +174,33 @@ Result<std::shared_ptr<Code>> load_shared_object(const std::filesystem::path& so
   }
   auto get = reinterpret_cast<flot_get_module_fn>(dlsym(code->dl_handle, "flot_get_module"));
   if (!get) return make_error(ErrorKind::Compile, "optimized: flot_get_module missing in " + so.string());
+  // Register the executable segments of the loaded object (found through flot_get_module's
+  // address) for the interruption signal handler.
+  struct Find {
+    uintptr_t addr;
+    std::vector<std::pair<uintptr_t, uintptr_t>> ranges;
+  } find{reinterpret_cast<uintptr_t>(get), {}};
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* data) {
+        auto* f = static_cast<Find*>(data);
+        std::vector<std::pair<uintptr_t, uintptr_t>> exec;
+        bool mine = false;
+        for (int i = 0; i < info->dlpi_phnum; ++i) {
+          const auto& ph = info->dlpi_phdr[i];
+          if (ph.p_type != PT_LOAD) continue;
+          uintptr_t lo = info->dlpi_addr + ph.p_vaddr, hi = lo + ph.p_memsz;
+          if (f->addr >= lo && f->addr < hi) mine = true;
+          if (ph.p_flags & PF_X) exec.emplace_back(lo, hi);
+        }
+        if (!mine) return 0;
+        f->ranges = std::move(exec);
+        return 1;
+      },
+      &find);
+  for (auto [lo, hi] : find.ranges) {
+    int slot = register_code_range(lo, hi);
+    if (slot >= 0) code->code_ranges.push_back(slot);
+  }
   auto r = attach(*code, get(runtime_api()), meta);
   if (!r) return Unexpected(r.error());
   return code;

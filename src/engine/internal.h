@@ -12,6 +12,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+
+#include <pthread.h>
 #include <unordered_map>
 #include <vector>
 
@@ -51,6 +53,9 @@ struct Code {
   std::vector<uint32_t> sig_type_ids;  // per sig: runtime type id
   void* tcc_state = nullptr;           // libtcc state owning the code (baseline)
   void* dl_handle = nullptr;           // dlopen handle (optimized)
+  void* exec_mem = nullptr;            // baseline: the mapping libtcc relocated the code into
+  size_t exec_size = 0;
+  std::vector<int> code_ranges;        // registrations in the code-range registry
   ~Code();
 };
 
@@ -210,6 +215,8 @@ struct StoreImpl {
   StoreLimits limits;
   flot_ctx_t ctx{};
   uint32_t entries = 0;  // nested guest entries on the current thread
+  std::atomic<bool> running{false};  // guest code of this store is on `thread`'s stack
+  pthread_t thread{};
   uint64_t deadline_generation = 0;
   std::deque<FuncData> funcs;
   std::deque<MemoryData> memories;
@@ -235,6 +242,10 @@ void val_to_raw(const Val& v, flot_val_t& out);
 Val raw_to_val(ValType t, const flot_val_t& in);
 void store_global(GlobalData& g, const Val& v);
 Val load_global(const GlobalData& g);
+
+// Registry of generated-code address ranges, read by the interruption signal handler.
+int register_code_range(uintptr_t lo, uintptr_t hi);
+void unregister_code_range(int slot);
 
 // Watchdog for deadlines (runtime.cc).
 void watchdog_set(StoreImpl* store, std::chrono::steady_clock::time_point deadline);

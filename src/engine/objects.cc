@@ -77,8 +77,8 @@ void Store::set_deadline(std::chrono::steady_clock::time_point deadline) {
 }
 void Store::clear_deadline() { watchdog_clear(impl_.get()); }
 void Store::interrupt() {
-  impl_->ctx.interrupt = 1;
-  __atomic_store_n(&impl_->ctx.max_depth, 0u, __ATOMIC_RELAXED);
+  impl_->deadline_generation++;
+  watchdog_set(impl_.get(), std::chrono::steady_clock::now());
 }
 
 // ------------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 // The runtime behind wasm-rt.h: function type registry, traps and per-call unwinding, linear
 // memories and tables with limits, host calls and the deadline watchdog.
 #include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 
 #include <cstdarg>
 #include <cstring>
@@ -231,6 +233,57 @@ char* thread_stack_low() {
   return low;
 }
 
+// --- code ranges and the interruption signal ---------------------------------------------
+//
+// A guest spinning in a loop is stopped by a signal sent to its thread: if the interrupted
+// instruction is in generated code, the handler unwinds to the innermost entry frame as a
+// trap. Anywhere else (host code, the runtime, libc) the handler does nothing and the watchdog
+// signals again shortly; calls into guest functions check the interrupt flag as well.
+
+constexpr int kChunk = 1024;
+constexpr int kChunks = 64;
+struct RangeSlot {
+  std::atomic<uintptr_t> lo{0}, hi{0};
+};
+std::atomic<RangeSlot*> g_chunks[kChunks];
+std::atomic<int> g_range_count{0};
+std::mutex g_range_mu;
+std::vector<int> g_free_slots;
+
+bool in_generated_code(uintptr_t pc) {
+  int n = g_range_count.load(std::memory_order_acquire);
+  for (int i = 0; i < n; ++i) {
+    RangeSlot* chunk = g_chunks[i / kChunk].load(std::memory_order_acquire);
+    if (!chunk) continue;
+    RangeSlot& r = chunk[i % kChunk];
+    uintptr_t lo = r.lo.load(std::memory_order_acquire);
+    if (lo && pc >= lo && pc < r.hi.load(std::memory_order_relaxed)) return true;
+  }
+  return false;
+}
+
+int interrupt_signal() { return SIGRTMIN + 7; }
+
+void on_interrupt_signal(int, siginfo_t*, void* uc) {
+  CallFrame* f = t_frame;
+  if (!f || !f->store || !f->store->ctx.interrupt) return;
+  auto pc = static_cast<uintptr_t>(static_cast<ucontext_t*>(uc)->uc_mcontext.gregs[REG_RIP]);
+  if (!in_generated_code(pc)) return;
+  f->trap = WASM_RT_TRAP_INTERRUPTED;
+  _longjmp(f->jb, 1);  // SA_NODEFER: the signal mask needs no restoring
+}
+
+void install_signal_handler() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa {};
+    sa.sa_sigaction = on_interrupt_signal;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(interrupt_signal(), &sa, nullptr);
+  });
+}
+
 // --- watchdog ---------------------------------------------------------------------------
 
 struct Watchdog {
@@ -246,10 +299,19 @@ struct Watchdog {
       auto now = std::chrono::steady_clock::now();
       auto next = std::chrono::steady_clock::time_point::max();
       for (auto it = deadlines.begin(); it != deadlines.end();) {
+        StoreImpl* s = it->first;
         if (it->second <= now) {
-          it->first->ctx.interrupt = 1;
-          __atomic_store_n(&it->first->ctx.max_depth, 0u, __ATOMIC_RELAXED);
-          it = deadlines.erase(it);
+          s->ctx.interrupt = 1;
+          __atomic_store_n(&s->ctx.max_depth, 0u, __ATOMIC_RELAXED);
+          if (s->running.load(std::memory_order_acquire)) {
+            // Still in guest code: signal its thread, and again in 2 ms until it has left.
+            pthread_kill(s->thread, interrupt_signal());
+            it->second = now + std::chrono::milliseconds(2);
+            next = std::min(next, it->second);
+            ++it;
+          } else {
+            it = deadlines.erase(it);
+          }
         } else {
           next = std::min(next, it->second);
           ++it;
@@ -273,6 +335,30 @@ Watchdog& watchdog() {
 
 const flot_rt_api_t* runtime_api() { return &kApi; }
 
+int register_code_range(uintptr_t lo, uintptr_t hi) {
+  std::lock_guard<std::mutex> lock(g_range_mu);
+  int slot;
+  if (!g_free_slots.empty()) {
+    slot = g_free_slots.back();
+    g_free_slots.pop_back();
+  } else {
+    slot = g_range_count.load();
+    if (slot >= kChunk * kChunks) return -1;
+    if (!g_chunks[slot / kChunk].load()) g_chunks[slot / kChunk].store(new RangeSlot[kChunk]);  // never freed
+  }
+  RangeSlot& r = g_chunks[slot / kChunk].load()[slot % kChunk];
+  r.hi.store(hi, std::memory_order_relaxed);
+  r.lo.store(lo, std::memory_order_release);
+  if (slot >= g_range_count.load()) g_range_count.store(slot + 1, std::memory_order_release);
+  return slot;
+}
+
+void unregister_code_range(int slot) {
+  std::lock_guard<std::mutex> lock(g_range_mu);
+  g_chunks[slot / kChunk].load()[slot % kChunk].lo.store(0, std::memory_order_release);
+  g_free_slots.push_back(slot);
+}
+
 uint32_t intern_func_type(const FuncType& t) {
   std::string key;
   for (auto p : t.params) key += type_code(p);
@@ -290,7 +376,11 @@ int guarded_call(StoreImpl* store, CallFrame& frame, void (*thunk)(void*), void*
   flot_ctx_t& ctx = store->ctx;
   uint32_t saved_depth = ctx.depth;
   char* saved_limit = ctx.stack_limit;
-  if (store->entries == 0) {
+  bool outermost = store->entries == 0;
+  if (outermost) {
+    install_signal_handler();
+    store->thread = pthread_self();
+    store->running.store(true, std::memory_order_release);
     char* sp = static_cast<char*>(__builtin_frame_address(0));
     char* limit = sp - store->limits.max_wasm_stack;
     char* low = thread_stack_low();
@@ -307,6 +397,7 @@ int guarded_call(StoreImpl* store, CallFrame& frame, void (*thunk)(void*), void*
   }
   t_frame = frame.prev;
   store->entries--;
+  if (outermost) store->running.store(false, std::memory_order_release);
   ctx.depth = saved_depth;
   ctx.stack_limit = saved_limit;
   return result;
