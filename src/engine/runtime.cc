@@ -80,8 +80,13 @@ StoreLimits current_limits() {
 // --- memories ---------------------------------------------------------------------------
 
 void rt_allocate_memory(wasm_rt_memory_t* m, uint32_t initial, uint32_t max) {
-  auto r = memory_allocate(m, initial, max, current_limits().max_memory_pages);
-  if (!r) rt_trap(WASM_RT_TRAP_RESOURCE_LIMIT);
+  bool ok;
+  {
+    // The Result must be destroyed before trapping: the trap longjmps over this frame.
+    auto r = memory_allocate(m, initial, max, current_limits().max_memory_pages);
+    ok = r.has_value();
+  }
+  if (!ok) rt_trap(WASM_RT_TRAP_RESOURCE_LIMIT);
 }
 
 uint32_t rt_grow_memory(wasm_rt_memory_t* m, uint32_t delta) {
