@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <tuple>
 
 namespace fe = flotilla::engine;
 
@@ -34,12 +35,20 @@ std::vector<uint8_t> read(const std::string& name) {
   return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
 }
 
-fe::Engine& engine(fe::Tier tier) {
-  static std::map<fe::Tier, std::unique_ptr<fe::Engine>> engines;
-  auto& e = engines[tier];
+// Tier plus memory mode: Optimized with guard pages is benchmarked as its own variant.
+struct Variant {
+  fe::Tier tier;
+  bool guard;
+  bool operator<(const Variant& o) const { return std::tie(tier, guard) < std::tie(o.tier, o.guard); }
+};
+
+fe::Engine& engine(Variant v) {
+  static std::map<Variant, std::unique_ptr<fe::Engine>> engines;
+  auto& e = engines[v];
   if (!e) {
     fe::Config c;
-    c.tier = tier;
+    c.tier = v.tier;
+    c.guard_pages = v.guard;
     c.cache_dir = std::filesystem::path(FLOTILLA_BENCH_DIR) / "cache";
     if (const char* cc = getenv("FLOTILLA_BENCH_CC")) c.cc = cc;  // e.g. clang-19
     e = std::make_unique<fe::Engine>(c);
@@ -53,7 +62,7 @@ void BM_native(benchmark::State& state, const Program* p) {
   state.counters["checksum"] = static_cast<double>(r & 0xffffff);
 }
 
-void BM_wasm(benchmark::State& state, const Program* p, fe::Tier tier) {
+void BM_wasm(benchmark::State& state, const Program* p, Variant tier) {
   auto m = fe::Module::compile(engine(tier), read(std::string(p->name) + ".wasm"), p->name);
   if (!m) return state.SkipWithError(m.error().to_string().c_str());
   fe::Store store(engine(tier));
@@ -72,7 +81,7 @@ void BM_wasm(benchmark::State& state, const Program* p, fe::Tier tier) {
   state.counters["checksum"] = static_cast<double>(res[0].i64() & 0xffffff);
 }
 
-void BM_instantiate(benchmark::State& state, fe::Tier tier) {
+void BM_instantiate(benchmark::State& state, Variant tier) {
   auto m = fe::Module::compile(engine(tier), read("small.wasm"), "small");
   if (!m) return state.SkipWithError(m.error().to_string().c_str());
   int32_t i = 0;
@@ -104,12 +113,14 @@ int register_all() {
   for (const auto& p : kPrograms) {
     std::string n = p.name;
     benchmark::RegisterBenchmark(("program/" + n + "/native").c_str(), BM_native, &p)->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark(("program/" + n + "/baseline").c_str(), BM_wasm, &p, fe::Tier::Baseline)->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark(("program/" + n + "/optimized").c_str(), BM_wasm, &p, fe::Tier::Optimized)->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("program/" + n + "/baseline").c_str(), BM_wasm, &p, Variant{fe::Tier::Baseline, false})->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("program/" + n + "/optimized").c_str(), BM_wasm, &p, Variant{fe::Tier::Optimized, false})->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("program/" + n + "/optimized-guard").c_str(), BM_wasm, &p, Variant{fe::Tier::Optimized, true})->Unit(benchmark::kMillisecond);
   }
   benchmark::RegisterBenchmark("instantiate/reference", BM_instantiate_reference)->Unit(benchmark::kMicrosecond);
-  benchmark::RegisterBenchmark("instantiate/baseline", BM_instantiate, fe::Tier::Baseline)->Unit(benchmark::kMicrosecond);
-  benchmark::RegisterBenchmark("instantiate/optimized", BM_instantiate, fe::Tier::Optimized)->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("instantiate/baseline", BM_instantiate, Variant{fe::Tier::Baseline, false})->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("instantiate/optimized", BM_instantiate, Variant{fe::Tier::Optimized, false})->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("instantiate/optimized-guard", BM_instantiate, Variant{fe::Tier::Optimized, true})->Unit(benchmark::kMicrosecond);
   return 0;
 }
 const int registered = register_all();

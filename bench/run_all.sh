@@ -16,12 +16,12 @@ print("\nratio to native (same run):")
 for p in ("sha256", "nbody", "sieve"):
     n = t.get(f"program/{p}/native")
     row = [f"{p:8s}"]
-    for tier in ("baseline", "optimized"):
+    for tier in ("baseline", "optimized", "optimized-guard"):
         v = t.get(f"program/{p}/{tier}")
         row.append(f"{tier} {v / n:5.2f}x" if v and n else f"{tier} n/a")
     print("  " + "   ".join(row))
 ref = t.get("instantiate/reference")
-for tier in ("baseline", "optimized"):
+for tier in ("baseline", "optimized", "optimized-guard"):
     v = t.get(f"instantiate/{tier}")
     if v: print(f"instantiate+call+drop {tier}: {v:.2f} us ({v / ref:.1f}x the 64 KiB malloc/memset/free reference {ref:.2f} us)")
 PY

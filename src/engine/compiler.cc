@@ -164,9 +164,10 @@ Result<std::shared_ptr<Code>> compile_baseline(const std::string& c_source, cons
 }
 
 Result<std::shared_ptr<Code>> load_shared_object(const std::filesystem::path& so,
-                                                 const ModuleMeta& meta) {
+                                                 const ModuleMeta& meta, bool guard_pages) {
   auto code = std::make_shared<Code>();
   code->tier = Tier::Optimized;
+  code->guard_pages = guard_pages;
   code->dl_handle = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!code->dl_handle) {
     const char* e = dlerror();
@@ -201,7 +202,7 @@ Result<std::shared_ptr<Code>> load_shared_object(const std::filesystem::path& so
     int slot = register_code_range(lo, hi);
     if (slot >= 0) code->code_ranges.push_back(slot);
   }
-  auto r = attach(*code, get(runtime_api()), meta);
+  auto r = attach(*code, get(runtime_api(guard_pages)), meta);
   if (!r) return Unexpected(r.error());
   return code;
 }

@@ -230,7 +230,7 @@ std::string EngineImpl::cache_key(std::span<const uint8_t> bytes) {
   std::string salt = std::string("flotilla-engine ") + FLOTILLA_VERSION + "\n" + cc_id() + "\n";
   for (const auto& f : config.cc_flags) salt += f + " ";
   for (const auto& f : fixed_cc_flags()) salt += f + " ";
-  salt += "split " + std::to_string(config.split_bytes) + "\n";
+  salt += "split " + std::to_string(config.split_bytes) + (config.guard_pages ? " guard" : "") + "\n";
   salt += "\n";
   salt += detail::kRuntimeHeader;
   unsigned char md[EVP_MAX_MD_SIZE];
@@ -274,16 +274,18 @@ Result<std::shared_ptr<Code>> build_optimized(EngineImpl& e, const std::string& 
   std::error_code ec;
   if (e.config.cache_enabled && std::filesystem::exists(path, ec)) {
     if (progress) progress({"cache-hit", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()});
-    auto code = load_shared_object(path, meta);
+    auto code = load_shared_object(path, meta, e.config.guard_pages);
     if (code) return code;
     std::filesystem::remove(path, ec);  // unreadable entry: rebuild it
   }
   std::filesystem::create_directories(path.parent_path(), ec);
   if (ec) return make_error(ErrorKind::Io, "cannot create cache directory " + path.parent_path().string() + ": " + ec.message());
   if (progress) progress({"cc", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()});
-  auto built = compile_shared_object(e.config, c_source, path, &e.children);
+  auto built = e.config.guard_pages
+                   ? compile_shared_object(e.config, "#define FLOT_GUARD_PAGES 1\n" + c_source, path, &e.children)
+                   : compile_shared_object(e.config, c_source, path, &e.children);
   if (!built) return Unexpected(built.error());
-  auto code = load_shared_object(path, meta);
+  auto code = load_shared_object(path, meta, e.config.guard_pages);
   if (!e.config.cache_enabled) std::filesystem::remove(path, ec);
   return code;
 }
@@ -319,7 +321,7 @@ Result<Module> Module::compile(Engine& engine, std::span<const uint8_t> bytes, s
     std::error_code ec;
     auto path = e->cache_path(m->key);
     if (std::filesystem::exists(path, ec)) {
-      auto code = load_shared_object(path, m->meta);
+      auto code = load_shared_object(path, m->meta, e->config.guard_pages);
       if (code) {
         m->code = std::move(*code);
         return Module(m);

@@ -49,6 +49,7 @@ Result<Generated> generate_c(std::span<const uint8_t> bytes, bool generate);
 
 struct Code {
   Tier tier = Tier::Baseline;
+  bool guard_pages = false;  // compiled without bounds checks: needs reserved memories
   const flot_module_t* desc = nullptr;
   std::vector<uint32_t> sig_type_ids;  // per sig: runtime type id
   void* tcc_state = nullptr;           // libtcc state owning the code (baseline)
@@ -61,7 +62,7 @@ struct Code {
 
 Result<std::shared_ptr<Code>> compile_baseline(const std::string& c_source, const ModuleMeta& meta);
 Result<std::shared_ptr<Code>> load_shared_object(const std::filesystem::path& so,
-                                                 const ModuleMeta& meta);
+                                                 const ModuleMeta& meta, bool guard_pages);
 // Runs the system compiler: C source -> shared object at `out` (atomically renamed into place).
 // Compiler processes that are running, so an Engine being destroyed can kill them.
 struct ChildProcesses {
@@ -126,7 +127,11 @@ struct ModuleImpl {
 // Runtime (runtime.cc)
 
 uint32_t intern_func_type(const FuncType& t);
-const flot_rt_api_t* runtime_api();
+const flot_rt_api_t* runtime_api(bool guard_pages = false);
+// Bytes reserved per memory in guard-page mode: any 32-bit address plus a 32-bit offset.
+constexpr uint64_t kGuardReserve = (uint64_t(1) << 33) + 65536;
+Result<void> memory_allocate_guarded(wasm_rt_memory_t* m, uint64_t initial, uint64_t max,
+                                     uint64_t limit_pages);
 
 // One host->guest entry on this thread. Traps longjmp to the innermost one.
 struct CallFrame {
@@ -214,6 +219,7 @@ struct StoreImpl {
   std::shared_ptr<EngineImpl> engine_impl;
   StoreLimits limits;
   flot_ctx_t ctx{};
+  bool guard_pages = false;  // memories are created as guard-page reservations
   uint32_t entries = 0;  // nested guest entries on the current thread
   std::atomic<bool> running{false};  // guest code of this store is on `thread`'s stack
   pthread_t thread{};

@@ -50,6 +50,7 @@ Result<void> check_val_for_wasm(const Val& v) {
 // Store
 
 StoreImpl::StoreImpl(Engine& e, StoreLimits l) : engine(&e), engine_impl(e.impl()), limits(l) {
+  guard_pages = e.config().guard_pages;
   ctx.max_depth = limits.max_call_depth;
   ctx.interrupt = 0;
 }
@@ -171,8 +172,10 @@ MemoryData::~MemoryData() {
 Result<Memory> Memory::create(Store& store, MemoryType type) {
   StoreImpl* s = store.impl();
   auto owned = std::make_unique<wasm_rt_memory_t>();
-  auto r = memory_allocate(owned.get(), type.limits.min, type.limits.max.value_or(65536),
-                           s->limits.max_memory_pages);
+  auto r = s->guard_pages ? memory_allocate_guarded(owned.get(), type.limits.min, type.limits.max.value_or(65536),
+                                                     s->limits.max_memory_pages)
+                          : memory_allocate(owned.get(), type.limits.min, type.limits.max.value_or(65536),
+                                            s->limits.max_memory_pages);
   if (!r) return Unexpected(r.error());
   MemoryData& m = s->memories.emplace_back();
   m.store = s;
@@ -377,6 +380,15 @@ Result<Instance> Instance::create(Store& store, const Module& module, std::span<
 
   std::shared_ptr<Code> code = module.impl()->current();
   const flot_module_t* desc = code->desc;
+  if (code->guard_pages) {
+    for (size_t i = 0; i < imports.size(); ++i) {
+      if (imports[i].kind == ExternKind::Memory && imports[i].memory.raw()->mem->reserved < kGuardReserve) {
+        return make_error(ErrorKind::Link, "import " + meta.imports[i].module + "::" + meta.imports[i].name +
+                                               ": module compiled for guard pages needs a guard-page memory "
+                                               "(create it in a store of an engine with guard_pages)");
+      }
+    }
+  }
   InstanceData& d = s->instances.emplace_back();
   d.store = s;
   d.module = module.impl();

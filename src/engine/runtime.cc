@@ -89,6 +89,15 @@ void rt_allocate_memory(wasm_rt_memory_t* m, uint32_t initial, uint32_t max) {
   if (!ok) rt_trap(WASM_RT_TRAP_RESOURCE_LIMIT);
 }
 
+void rt_allocate_memory_guarded(wasm_rt_memory_t* m, uint32_t initial, uint32_t max) {
+  bool ok;
+  {
+    auto r = memory_allocate_guarded(m, initial, max, current_limits().max_memory_pages);
+    ok = r.has_value();
+  }
+  if (!ok) rt_trap(WASM_RT_TRAP_RESOURCE_LIMIT);
+}
+
 uint32_t rt_grow_memory(wasm_rt_memory_t* m, uint32_t delta) {
   return memory_grow(m, delta, current_limits().max_memory_pages);
 }
@@ -222,6 +231,21 @@ const flot_rt_api_t kApi = {
     rt_call_host,
 };
 
+const flot_rt_api_t kApiGuarded = {
+    rt_trap,
+    rt_register_func_type,
+    rt_allocate_memory_guarded,
+    rt_grow_memory,
+    rt_free_memory,
+    rt_alloc_funcref_table,
+    rt_free_funcref_table,
+    rt_alloc_externref_table,
+    rt_free_externref_table,
+    rt_grow_funcref_table,
+    rt_grow_externref_table,
+    rt_call_host,
+};
+
 // Lowest usable address of the current thread's stack (cached per thread).
 char* thread_stack_low() {
   thread_local char* low = nullptr;
@@ -276,6 +300,39 @@ void on_interrupt_signal(int, siginfo_t*, void* uc) {
   if (!in_generated_code(pc)) return;
   f->trap = WASM_RT_TRAP_INTERRUPTED;
   _longjmp(f->jb, 1);  // SA_NODEFER: the signal mask needs no restoring
+}
+
+struct sigaction g_prev_segv, g_prev_bus;
+
+// Guard-page mode: a fault in generated code is an out-of-bounds access of the running guest.
+// Anything else goes to the handler that was installed before ours.
+void on_fault_signal(int sig, siginfo_t* info, void* uc) {
+  CallFrame* f = t_frame;
+  auto pc = static_cast<uintptr_t>(static_cast<ucontext_t*>(uc)->uc_mcontext.gregs[REG_RIP]);
+  if (f && in_generated_code(pc)) {
+    f->trap = WASM_RT_TRAP_OOB;
+    _longjmp(f->jb, 1);
+  }
+  const struct sigaction& prev = sig == SIGSEGV ? g_prev_segv : g_prev_bus;
+  if (prev.sa_flags & SA_SIGINFO) {
+    prev.sa_sigaction(sig, info, uc);
+  } else if (prev.sa_handler != SIG_DFL && prev.sa_handler != SIG_IGN) {
+    prev.sa_handler(sig);
+  } else {
+    signal(sig, SIG_DFL);  // returning re-executes the access and takes the default action
+  }
+}
+
+void install_fault_handler() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa {};
+    sa.sa_sigaction = on_fault_signal;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &g_prev_segv);
+    sigaction(SIGBUS, &sa, &g_prev_bus);
+  });
 }
 
 void install_signal_handler() {
@@ -338,7 +395,11 @@ Watchdog& watchdog() {
 
 }  // namespace
 
-const flot_rt_api_t* runtime_api() { return &kApi; }
+const flot_rt_api_t* runtime_api(bool guard_pages) {
+  if (!guard_pages) return &kApi;
+  install_fault_handler();
+  return &kApiGuarded;
+}
 
 int register_code_range(uintptr_t lo, uintptr_t hi) {
   std::lock_guard<std::mutex> lock(g_range_mu);
@@ -442,10 +503,7 @@ Error trap_error(const CallFrame& frame, std::string_view function) {
 // mapping (it may move; generated code reloads the base pointer after any call).
 Result<void> memory_allocate(wasm_rt_memory_t* m, uint64_t initial, uint64_t max,
                              uint64_t limit_pages) {
-  m->data = nullptr;
-  m->pages = 0;
-  m->size = 0;
-  m->reserved = 0;
+  *m = wasm_rt_memory_t{};
   m->max_pages = static_cast<uint32_t>(std::min<uint64_t>(max, 65536));
   if (initial > limit_pages || initial > 65536) {
     return make_error(ErrorKind::Limit, "memory of " + std::to_string(initial) +
@@ -457,6 +515,29 @@ Result<void> memory_allocate(wasm_rt_memory_t* m, uint64_t initial, uint64_t max
   if (p == MAP_FAILED) return make_error(ErrorKind::Limit, "cannot allocate linear memory");
   m->data = static_cast<uint8_t*>(p);
   m->reserved = initial * kPage;
+  m->committed = m->reserved;
+  m->pages = static_cast<uint32_t>(initial);
+  m->size = initial * kPage;
+  return {};
+}
+
+Result<void> memory_allocate_guarded(wasm_rt_memory_t* m, uint64_t initial, uint64_t max,
+                                     uint64_t limit_pages) {
+  *m = wasm_rt_memory_t{};
+  m->max_pages = static_cast<uint32_t>(std::min<uint64_t>(max, 65536));
+  if (initial > limit_pages || initial > 65536) {
+    return make_error(ErrorKind::Limit, "memory of " + std::to_string(initial) +
+                                            " pages exceeds the limit of " + std::to_string(limit_pages));
+  }
+  void* p = mmap(nullptr, kGuardReserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return make_error(ErrorKind::Limit, "cannot reserve guarded linear memory");
+  if (initial && mprotect(p, initial * kPage, PROT_READ | PROT_WRITE) != 0) {
+    munmap(p, kGuardReserve);
+    return make_error(ErrorKind::Limit, "cannot commit linear memory");
+  }
+  m->data = static_cast<uint8_t*>(p);
+  m->reserved = kGuardReserve;
+  m->committed = initial * kPage;
   m->pages = static_cast<uint32_t>(initial);
   m->size = initial * kPage;
   return {};
@@ -468,16 +549,21 @@ uint32_t memory_grow(wasm_rt_memory_t* m, uint32_t delta, uint64_t limit_pages) 
   if (n > m->max_pages || n > limit_pages || n > 65536) return UINT32_MAX;
   if (delta == 0) return static_cast<uint32_t>(old);
   uint64_t bytes = n * kPage;
-  if (bytes > m->reserved) {
-    void* p;
-    if (m->data) {
-      p = mremap(m->data, m->reserved, bytes, MREMAP_MAYMOVE);
+  if (bytes > m->committed) {
+    if (bytes <= m->reserved) {  // guard-page reservation: commit more of it
+      if (mprotect(m->data + m->committed, bytes - m->committed, PROT_READ | PROT_WRITE) != 0) return UINT32_MAX;
     } else {
-      p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+      void* p;
+      if (m->data) {
+        p = mremap(m->data, m->reserved, bytes, MREMAP_MAYMOVE);
+      } else {
+        p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+      }
+      if (p == MAP_FAILED) return UINT32_MAX;
+      m->data = static_cast<uint8_t*>(p);
+      m->reserved = bytes;
     }
-    if (p == MAP_FAILED) return UINT32_MAX;
-    m->data = static_cast<uint8_t*>(p);
-    m->reserved = bytes;
+    m->committed = bytes;
   }
   m->pages = static_cast<uint32_t>(n);
   m->size = bytes;
@@ -490,6 +576,7 @@ void memory_free(wasm_rt_memory_t* m) {
   m->size = 0;
   m->pages = 0;
   m->reserved = 0;
+  m->committed = 0;
 }
 
 // --- values -----------------------------------------------------------------------------

@@ -21,13 +21,19 @@ std::vector<uint8_t> wasm(const std::string& name) {
 
 fs::path cache_dir() { return fs::path(FLOTILLA_TEST_CACHE_DIR); }
 
-class EngineTest : public ::testing::TestWithParam<fe::Tier> {
+struct Variant {
+  fe::Tier tier;
+  bool guard_pages;
+};
+
+class EngineTest : public ::testing::TestWithParam<Variant> {
  protected:
   EngineTest() : engine_(config()), store_(engine_) {}
 
   fe::Config config() {
     fe::Config c;
-    c.tier = GetParam();
+    c.tier = GetParam().tier;
+    c.guard_pages = GetParam().guard_pages;
     c.cache_dir = cache_dir();
     return c;
   }
@@ -36,7 +42,7 @@ class EngineTest : public ::testing::TestWithParam<fe::Tier> {
   fe::Instance basic() {
     auto m = fe::Module::compile(engine_, wasm("basic"), "basic");
     EXPECT_TRUE(m) << m.error().to_string();
-    EXPECT_EQ(m->current_tier(), GetParam());
+    EXPECT_EQ(m->current_tier(), GetParam().tier);
     fe::Linker linker;
     auto ok = linker.define_func(store_, "env", "double", {{VT::I32}, {VT::I32}},
                                  [](fe::Caller&, std::span<const fe::Val> p, std::span<fe::Val> r) -> fe::Result<void> {
@@ -289,8 +295,12 @@ TEST_P(EngineTest, StartFunctionTrap) {
   EXPECT_EQ(*inst.error().trap, fe::TrapKind::Unreachable);
 }
 
-INSTANTIATE_TEST_SUITE_P(Tiers, EngineTest, ::testing::Values(fe::Tier::Baseline, fe::Tier::Optimized),
-                         [](const auto& info) { return std::string(fe::tier_name(info.param)); });
+INSTANTIATE_TEST_SUITE_P(Tiers, EngineTest,
+                         ::testing::Values(Variant{fe::Tier::Baseline, false}, Variant{fe::Tier::Optimized, false},
+                                           Variant{fe::Tier::Optimized, true}),
+                         [](const auto& info) {
+                           return std::string(fe::tier_name(info.param.tier)) + (info.param.guard_pages ? "_guard" : "");
+                         });
 
 // ---------------------------------------------------------------------------------------------
 

@@ -97,8 +97,8 @@ std::vector<uint8_t> read_file(const fs::path& p) {
 
 class Runner {
  public:
-  Runner(fe::Tier tier, fs::path cache, fs::path dir, bool verbose, size_t split_bytes)
-      : engine_(make_config(tier, cache, split_bytes)), store_(engine_), dir_(std::move(dir)), verbose_(verbose) {
+  Runner(fe::Tier tier, fs::path cache, fs::path dir, bool verbose, size_t split_bytes, bool guard)
+      : engine_(make_config(tier, cache, split_bytes, guard)), store_(engine_), dir_(std::move(dir)), verbose_(verbose) {
     linker_.allow_shadowing(true);
     define_spectest();
   }
@@ -118,8 +118,9 @@ class Runner {
   }
 
  private:
-  static fe::Config make_config(fe::Tier tier, const fs::path& cache, size_t split_bytes) {
+  static fe::Config make_config(fe::Tier tier, const fs::path& cache, size_t split_bytes, bool guard) {
     fe::Config c;
+    c.guard_pages = guard;
     if (split_bytes) c.split_bytes = split_bytes;
     c.tier = tier;
     c.cache_dir = cache;
@@ -298,6 +299,7 @@ int main(int argc, char** argv) {
   std::string tier_s = "baseline", wast, work, cache;
   bool verbose = false;
   size_t split_bytes = 0;  // 0: the engine's default
+  bool guard = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -305,6 +307,7 @@ int main(int argc, char** argv) {
     else if (a == "--work") work = next();
     else if (a == "--cache") cache = next();
     else if (a == "--verbose") verbose = true;
+    else if (a == "--guard-pages") guard = true;
     else if (a == "--split-bytes") split_bytes = std::stoull(next());
     else wast = a;
   }
@@ -324,6 +327,6 @@ int main(int argc, char** argv) {
   std::ifstream f(dir / (name + ".json"));
   json script = json::parse(f);
   if (cache.empty()) cache = (fs::path(work) / "cache").string();
-  Runner runner(*tier, cache, dir, verbose, split_bytes);
+  Runner runner(*tier, cache, dir, verbose, split_bytes, guard);
   return runner.run(script, name);
 }

@@ -38,7 +38,14 @@ extern "C" {
 
 #define WASM_RT_SKIP_SIGNAL_RECOVERY 1
 #define WASM_RT_SIGNAL_RECOVERY_SUPPORTED 0
+/* Guard-page mode (optimized tier, Config::guard_pages): every memory is an 8 GiB reservation
+ * whose inaccessible part faults, and the fault handler turns faults in generated code into
+ * out-of-bounds traps, so loads and stores carry no bounds check. */
+#ifdef FLOT_GUARD_PAGES
+#define WASM_RT_MEMCHECK_SIGNAL_HANDLER 1
+#else
 #define WASM_RT_MEMCHECK_SIGNAL_HANDLER 0
+#endif
 #define WASM_RT_USE_STACK_DEPTH_COUNT 1
 #define WASM_RT_MERGED_OOB_AND_EXHAUSTION_TRAPS 0
 #define WASM_RT_NO_RETURN __attribute__((noreturn))
@@ -84,8 +91,9 @@ static const wasm_rt_externref_t wasm_rt_externref_null_value = NULL;
 typedef struct {
   uint8_t* data;
   uint32_t pages, max_pages;
-  uint64_t size;     /* bytes accessible: pages * 65536 */
-  uint64_t reserved; /* bytes of address space reserved at data (runtime-owned) */
+  uint64_t size;      /* bytes accessible: pages * 65536 */
+  uint64_t reserved;  /* bytes of address space mapped at data (runtime-owned) */
+  uint64_t committed; /* bytes of it readable and writable (runtime-owned) */
 } wasm_rt_memory_t;
 
 typedef struct {

@@ -201,6 +201,10 @@ struct Config {
   // Generated C larger than this is split into several translation units for the optimized
   // tier (compiled in parallel, less peak memory per compiler). 0 disables splitting.
   size_t split_bytes = 8u << 20;
+  // Optimized tier without explicit bounds checks: linear memories are 8 GiB reservations and
+  // out-of-bounds accesses fault into a trap. Faster code; costlier instantiation. Memories
+  // created in stores of this engine are all reserved this way.
+  bool guard_pages = false;
 };
 
 // Progress reports from long compilations (optimized tier).
