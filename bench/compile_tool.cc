@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   c.tier = *fe::parse_tier(tier);
   c.cache_dir = cache.empty() ? std::filesystem::temp_directory_path() / ("flotilla-bench-" + std::to_string(getpid())) : std::filesystem::path(cache);
   c.cache_enabled = !cache.empty();
+  if (const char* cc = getenv("FLOTILLA_BENCH_CC")) c.cc = cc;  // e.g. clang-19
   fe::Engine engine(c);
   auto t0 = std::chrono::steady_clock::now();
   auto m = fe::Module::compile(engine, bytes, file);

@@ -203,6 +203,12 @@ int main(int argc, char** argv) {
   std::string cache_dir;
   app.add_flag("--json", as_json, "Machine-readable output");
   app.add_option("--cache-dir", cache_dir, "Optimized code cache (default $XDG_CACHE_HOME/flotilla)");
+  std::string cc;
+  bool guard_pages = false;
+  auto add_tier_options = [&](CLI::App* a) {
+    a->add_option("--cc", cc, "C compiler for the optimized tier (default cc; e.g. clang-19)");
+    a->add_flag("--guard-pages", guard_pages, "Optimized tier without bounds checks (guard-page memories)");
+  };
 
   auto* run = app.add_subcommand("run", "Run a WebAssembly module");
   std::string file, invoke, tier_s = "auto";
@@ -213,17 +219,21 @@ int main(int argc, char** argv) {
   run->add_option("--timeout", timeout_s, "Interrupt the guest after this many seconds");
   run->add_flag("--json", as_json, "Machine-readable output");
   run->add_option("--cache-dir", cache_dir, "Optimized code cache");
+  add_tier_options(run);
 
   auto* compile = app.add_subcommand("compile", "Build the optimized tier of a module into the cache");
   std::string cfile;
   compile->add_option("file", cfile, "Module (.wasm)")->required();
   compile->add_flag("--json", as_json, "Machine-readable output");
   compile->add_option("--cache-dir", cache_dir, "Optimized code cache");
+  add_tier_options(compile);
 
   CLI11_PARSE(app, argc, argv);
 
   fe::Config cfg;
   if (!cache_dir.empty()) cfg.cache_dir = cache_dir;
+  if (!cc.empty()) cfg.cc = cc;
+  cfg.guard_pages = guard_pages;
 
   if (*compile) {
     std::string err;
