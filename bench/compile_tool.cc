@@ -15,19 +15,25 @@ int main(int argc, char** argv) {
   std::string tier = "baseline", file, cache;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--tier" && i + 1 < argc) tier = argv[++i];
-    else if (a == "--cache-dir" && i + 1 < argc) cache = argv[++i];
-    else file = a;
+    if (a == "--tier" && i + 1 < argc)
+      tier = argv[++i];
+    else if (a == "--cache-dir" && i + 1 < argc)
+      cache = argv[++i];
+    else
+      file = a;
   }
   if (file.empty()) {
-    fprintf(stderr, "usage: flotilla-bench-compile --tier baseline|optimized FILE [--cache-dir DIR]\n");
+    fprintf(stderr,
+            "usage: flotilla-bench-compile --tier baseline|optimized FILE [--cache-dir DIR]\n");
     return 2;
   }
   std::ifstream f(file, std::ios::binary);
   std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   fe::Config c;
   c.tier = *fe::parse_tier(tier);
-  c.cache_dir = cache.empty() ? std::filesystem::temp_directory_path() / ("flotilla-bench-" + std::to_string(getpid())) : std::filesystem::path(cache);
+  c.cache_dir = cache.empty() ? std::filesystem::temp_directory_path() /
+                                    ("flotilla-bench-" + std::to_string(getpid()))
+                              : std::filesystem::path(cache);
   c.cache_enabled = !cache.empty();
   if (const char* cc = getenv("FLOTILLA_BENCH_CC")) c.cc = cc;  // e.g. clang-19
   fe::Engine engine(c);
@@ -38,8 +44,8 @@ int main(int argc, char** argv) {
     fprintf(stderr, "error: %s\n", m.error().to_string().c_str());
     return 1;
   }
-  printf("%s tier: %s (%zu bytes) ready in %.3f s, C source %.1f MB\n", tier.c_str(), file.c_str(), bytes.size(), s,
-         m->c_source().size() / 1e6);
+  printf("%s tier: %s (%zu bytes) ready in %.3f s, C source %.1f MB\n", tier.c_str(), file.c_str(),
+         bytes.size(), s, m->c_source().size() / 1e6);
   if (cache.empty()) std::filesystem::remove_all(c.cache_dir);
   return 0;
 }

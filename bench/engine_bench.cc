@@ -28,18 +28,22 @@ struct Program {
   int64_t (*native)(int32_t);
   int32_t n;
 };
-const Program kPrograms[] = {{"sha256", sha256_run, 20}, {"nbody", nbody_run, 200000}, {"sieve", sieve_run, 3}};
+const Program kPrograms[] = {
+    {"sha256", sha256_run, 20}, {"nbody", nbody_run, 200000}, {"sieve", sieve_run, 3}};
 
 std::vector<uint8_t> read(const std::string& name) {
   std::ifstream f(std::filesystem::path(FLOTILLA_BENCH_DIR) / name, std::ios::binary);
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)),
+                              std::istreambuf_iterator<char>());
 }
 
 // Tier plus memory mode: Optimized with guard pages is benchmarked as its own variant.
 struct Variant {
   fe::Tier tier;
   bool guard;
-  bool operator<(const Variant& o) const { return std::tie(tier, guard) < std::tie(o.tier, o.guard); }
+  bool operator<(const Variant& o) const {
+    return std::tie(tier, guard) < std::tie(o.tier, o.guard);
+  }
 };
 
 fe::Engine& engine(Variant v) {
@@ -112,15 +116,29 @@ void BM_instantiate_reference(benchmark::State& state) {
 int register_all() {
   for (const auto& p : kPrograms) {
     std::string n = p.name;
-    benchmark::RegisterBenchmark(("program/" + n + "/native").c_str(), BM_native, &p)->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark(("program/" + n + "/baseline").c_str(), BM_wasm, &p, Variant{fe::Tier::Baseline, false})->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark(("program/" + n + "/optimized").c_str(), BM_wasm, &p, Variant{fe::Tier::Optimized, false})->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark(("program/" + n + "/optimized-guard").c_str(), BM_wasm, &p, Variant{fe::Tier::Optimized, true})->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("program/" + n + "/native").c_str(), BM_native, &p)
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("program/" + n + "/baseline").c_str(), BM_wasm, &p,
+                                 Variant{fe::Tier::Baseline, false})
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("program/" + n + "/optimized").c_str(), BM_wasm, &p,
+                                 Variant{fe::Tier::Optimized, false})
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("program/" + n + "/optimized-guard").c_str(), BM_wasm, &p,
+                                 Variant{fe::Tier::Optimized, true})
+        ->Unit(benchmark::kMillisecond);
   }
-  benchmark::RegisterBenchmark("instantiate/reference", BM_instantiate_reference)->Unit(benchmark::kMicrosecond);
-  benchmark::RegisterBenchmark("instantiate/baseline", BM_instantiate, Variant{fe::Tier::Baseline, false})->Unit(benchmark::kMicrosecond);
-  benchmark::RegisterBenchmark("instantiate/optimized", BM_instantiate, Variant{fe::Tier::Optimized, false})->Unit(benchmark::kMicrosecond);
-  benchmark::RegisterBenchmark("instantiate/optimized-guard", BM_instantiate, Variant{fe::Tier::Optimized, true})->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("instantiate/reference", BM_instantiate_reference)
+      ->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("instantiate/baseline", BM_instantiate,
+                               Variant{fe::Tier::Baseline, false})
+      ->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("instantiate/optimized", BM_instantiate,
+                               Variant{fe::Tier::Optimized, false})
+      ->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("instantiate/optimized-guard", BM_instantiate,
+                               Variant{fe::Tier::Optimized, true})
+      ->Unit(benchmark::kMicrosecond);
   return 0;
 }
 const int registered = register_all();

@@ -26,8 +26,10 @@ std::optional<fe::Extern> stub(fe::Store& store, const fe::ExternType& t) {
     case fe::ExternKind::Func: {
       auto results = t.func.results;
       return fe::Extern(fe::Func::host(store, t.func,
-                                       [results](fe::Caller&, std::span<const fe::Val>, std::span<fe::Val> r) -> fe::Result<void> {
-                                         for (size_t i = 0; i < r.size(); ++i) r[i] = fe::Val::default_for(results[i]);
+                                       [results](fe::Caller&, std::span<const fe::Val>,
+                                                 std::span<fe::Val> r) -> fe::Result<void> {
+                                         for (size_t i = 0; i < r.size(); ++i)
+                                           r[i] = fe::Val::default_for(results[i]);
                                          return {};
                                        }));
     }

@@ -46,7 +46,8 @@ std::optional<Invoke> parse_invoke(const std::string& text, std::string& err) {
     std::string a = inner.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     a.erase(0, a.find_first_not_of(" \t"));
     a.erase(a.find_last_not_of(" \t") + 1);
-    if (!a.empty()) inv.args.push_back(a);
+    if (!a.empty())
+      inv.args.push_back(a);
     else if (comma != std::string::npos || !inv.args.empty()) {
       err = "empty argument in '" + text + "'";
       return std::nullopt;
@@ -94,7 +95,8 @@ std::optional<fe::Val> parse_arg(const std::string& s, fe::ValType t, std::strin
       return fe::Val::f64(v);
     }
     default:
-      err = std::string("arguments of type ") + fe::val_type_name(t) + " are not supported on the command line";
+      err = std::string("arguments of type ") + fe::val_type_name(t) +
+            " are not supported on the command line";
       return std::nullopt;
   }
 }
@@ -114,17 +116,23 @@ std::string format_val(const fe::Val& v) {
       auto [p, ec] = std::to_chars(buf, buf + sizeof buf, d);
       return std::string(buf, p);
     }
-    default: return v.to_string();
+    default:
+      return v.to_string();
   }
 }
 
 json val_json(const fe::Val& v) {
   switch (v.type()) {
-    case fe::ValType::I32: return v.i32();
-    case fe::ValType::I64: return v.i64();
-    case fe::ValType::F32: return std::isfinite(v.f32()) ? json(v.f32()) : json(format_val(v));
-    case fe::ValType::F64: return std::isfinite(v.f64()) ? json(v.f64()) : json(format_val(v));
-    default: return v.to_string();
+    case fe::ValType::I32:
+      return v.i32();
+    case fe::ValType::I64:
+      return v.i64();
+    case fe::ValType::F32:
+      return std::isfinite(v.f32()) ? json(v.f32()) : json(format_val(v));
+    case fe::ValType::F64:
+      return std::isfinite(v.f64()) ? json(v.f64()) : json(format_val(v));
+    default:
+      return v.to_string();
   }
 }
 
@@ -151,7 +159,8 @@ class Progress {
   void stage(const fe::CompileProgress& p) {
     std::lock_guard<std::mutex> lock(mu_);
     stage_ = p.stage;
-    if (!enabled_ && show_lines_) fprintf(stderr, "[compile] %-9s %.2fs\n", p.stage.c_str(), p.seconds);
+    if (!enabled_ && show_lines_)
+      fprintf(stderr, "[compile] %-9s %.2fs\n", p.stage.c_str(), p.seconds);
   }
   void show_lines(bool v) { show_lines_ = v; }
   void stop() {
@@ -191,7 +200,8 @@ std::optional<std::vector<uint8_t>> read_bytes(const std::string& path, std::str
     err = "cannot open " + path;
     return std::nullopt;
   }
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)),
+                              std::istreambuf_iterator<char>());
 }
 
 }  // namespace
@@ -202,12 +212,14 @@ int main(int argc, char** argv) {
   bool as_json = false;
   std::string cache_dir;
   app.add_flag("--json", as_json, "Machine-readable output");
-  app.add_option("--cache-dir", cache_dir, "Optimized code cache (default $XDG_CACHE_HOME/flotilla)");
+  app.add_option("--cache-dir", cache_dir,
+                 "Optimized code cache (default $XDG_CACHE_HOME/flotilla)");
   std::string cc;
   bool guard_pages = false;
   auto add_tier_options = [&](CLI::App* a) {
     a->add_option("--cc", cc, "C compiler for the optimized tier (default cc; e.g. clang-19)");
-    a->add_flag("--guard-pages", guard_pages, "Optimized tier without bounds checks (guard-page memories)");
+    a->add_flag("--guard-pages", guard_pages,
+                "Optimized tier without bounds checks (guard-page memories)");
   };
 
   auto* run = app.add_subcommand("run", "Run a WebAssembly module");
@@ -215,13 +227,15 @@ int main(int argc, char** argv) {
   double timeout_s = 0;
   run->add_option("file", file, "Module (.wasm)")->required();
   run->add_option("--invoke", invoke, "Call an export: 'NAME(ARG, ...)'");
-  run->add_option("--tier", tier_s, "baseline | optimized | auto")->check(CLI::IsMember({"baseline", "optimized", "auto"}));
+  run->add_option("--tier", tier_s, "baseline | optimized | auto")
+      ->check(CLI::IsMember({"baseline", "optimized", "auto"}));
   run->add_option("--timeout", timeout_s, "Interrupt the guest after this many seconds");
   run->add_flag("--json", as_json, "Machine-readable output");
   run->add_option("--cache-dir", cache_dir, "Optimized code cache");
   add_tier_options(run);
 
-  auto* compile = app.add_subcommand("compile", "Build the optimized tier of a module into the cache");
+  auto* compile =
+      app.add_subcommand("compile", "Build the optimized tier of a module into the cache");
   std::string cfile;
   compile->add_option("file", cfile, "Module (.wasm)")->required();
   compile->add_flag("--json", as_json, "Machine-readable output");
@@ -252,8 +266,9 @@ int main(int argc, char** argv) {
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!r) return report(r.error(), as_json);
     if (as_json) {
-      std::cout << json{{"ok", true}, {"file", cfile}, {"tier", "optimized"}, {"cached", hit},
-                        {"seconds", secs}, {"cache_dir", engine.cache_dir().string()}}
+      std::cout << json{{"ok", true},          {"file", cfile},
+                        {"tier", "optimized"}, {"cached", hit},
+                        {"seconds", secs},     {"cache_dir", engine.cache_dir().string()}}
                        .dump()
                 << "\n";
     } else {
@@ -272,7 +287,8 @@ int main(int argc, char** argv) {
   auto module = fe::Module::compile(engine, *bytes, file);
   if (!module) return report(module.error(), as_json);
   fe::Store store(engine);
-  if (timeout_s > 0) store.set_timeout(std::chrono::nanoseconds(static_cast<int64_t>(timeout_s * 1e9)));
+  if (timeout_s > 0)
+    store.set_timeout(std::chrono::nanoseconds(static_cast<int64_t>(timeout_s * 1e9)));
   fe::Linker linker;
   auto instance = linker.instantiate(store, *module);
   if (!instance) return report(instance.error(), as_json);
@@ -286,22 +302,32 @@ int main(int argc, char** argv) {
     for (const auto& e : module->exports())
       if (e.type.kind == fe::ExternKind::Func) names += (names.empty() ? "" : ", ") + e.name;
     return report(fe::Error{fe::ErrorKind::Usage,
-                            "no exported function '" + inv->name + "' (exports: " + (names.empty() ? "none" : names) + ")",
-                            {}, {}, {}},
+                            "no exported function '" + inv->name +
+                                "' (exports: " + (names.empty() ? "none" : names) + ")",
+                            {},
+                            {},
+                            {}},
                   as_json);
   }
   auto type = func->type();
   if (inv->args.size() != type.params.size()) {
-    return report(fe::Error{fe::ErrorKind::Usage,
-                            inv->name + " expects " + std::to_string(type.params.size()) + " argument(s) " +
-                                type.to_string() + ", got " + std::to_string(inv->args.size()),
-                            {}, {}, {}},
-                  as_json);
+    return report(
+        fe::Error{fe::ErrorKind::Usage,
+                  inv->name + " expects " + std::to_string(type.params.size()) + " argument(s) " +
+                      type.to_string() + ", got " + std::to_string(inv->args.size()),
+                  {},
+                  {},
+                  {}},
+        as_json);
   }
   std::vector<fe::Val> args;
   for (size_t i = 0; i < inv->args.size(); ++i) {
     auto v = parse_arg(inv->args[i], type.params[i], err);
-    if (!v) return report(fe::Error{fe::ErrorKind::Usage, "argument " + std::to_string(i + 1) + ": " + err, {}, {}, {}}, as_json);
+    if (!v)
+      return report(
+          fe::Error{
+              fe::ErrorKind::Usage, "argument " + std::to_string(i + 1) + ": " + err, {}, {}, {}},
+          as_json);
     args.push_back(*v);
   }
   auto results = func->call(store, args);
@@ -313,7 +339,9 @@ int main(int argc, char** argv) {
   if (as_json) {
     json out = json::array();
     for (const auto& v : *results) out.push_back(val_json(v));
-    std::cout << json{{"ok", true}, {"results", out}, {"tier", fe::tier_name(instance->tier())}}.dump() << "\n";
+    std::cout
+        << json{{"ok", true}, {"results", out}, {"tier", fe::tier_name(instance->tier())}}.dump()
+        << "\n";
   } else {
     for (const auto& v : *results) std::cout << format_val(v) << "\n";
   }

@@ -44,14 +44,22 @@ std::string mangle(std::string_view name) {
 
 Result<ValType> to_val_type(wabt::Type t) {
   switch (t) {
-    case wabt::Type::I32: return ValType::I32;
-    case wabt::Type::I64: return ValType::I64;
-    case wabt::Type::F32: return ValType::F32;
-    case wabt::Type::F64: return ValType::F64;
-    case wabt::Type::V128: return ValType::V128;
-    case wabt::Type::FuncRef: return ValType::FuncRef;
-    case wabt::Type::ExternRef: return ValType::ExternRef;
-    default: return make_error(ErrorKind::Unsupported, "unsupported value type");
+    case wabt::Type::I32:
+      return ValType::I32;
+    case wabt::Type::I64:
+      return ValType::I64;
+    case wabt::Type::F32:
+      return ValType::F32;
+    case wabt::Type::F64:
+      return ValType::F64;
+    case wabt::Type::V128:
+      return ValType::V128;
+    case wabt::Type::FuncRef:
+      return ValType::FuncRef;
+    case wabt::Type::ExternRef:
+      return ValType::ExternRef;
+    default:
+      return make_error(ErrorKind::Unsupported, "unsupported value type");
   }
 }
 
@@ -79,39 +87,60 @@ Limits to_limits(const wabt::Limits& l) {
 
 const char* c_type(ValType t) {
   switch (t) {
-    case ValType::I32: return "u32";
-    case ValType::I64: return "u64";
-    case ValType::F32: return "f32";
-    case ValType::F64: return "f64";
-    case ValType::FuncRef: return "wasm_rt_funcref_t";
-    case ValType::ExternRef: return "wasm_rt_externref_t";
-    case ValType::V128: return "v128";
+    case ValType::I32:
+      return "u32";
+    case ValType::I64:
+      return "u64";
+    case ValType::F32:
+      return "f32";
+    case ValType::F64:
+      return "f64";
+    case ValType::FuncRef:
+      return "wasm_rt_funcref_t";
+    case ValType::ExternRef:
+      return "wasm_rt_externref_t";
+    case ValType::V128:
+      return "v128";
   }
   return "void";
 }
 
 const char* io_field(ValType t) {
   switch (t) {
-    case ValType::I32: return "i32";
-    case ValType::I64: return "i64";
-    case ValType::F32: return "f32";
-    case ValType::F64: return "f64";
-    case ValType::FuncRef: return "funcref";
-    case ValType::ExternRef: return "externref";
-    case ValType::V128: return "i64";
+    case ValType::I32:
+      return "i32";
+    case ValType::I64:
+      return "i64";
+    case ValType::F32:
+      return "f32";
+    case ValType::F64:
+      return "f64";
+    case ValType::FuncRef:
+      return "funcref";
+    case ValType::ExternRef:
+      return "externref";
+    case ValType::V128:
+      return "i64";
   }
   return "i32";
 }
 
 char multi_char(ValType t) {
   switch (t) {
-    case ValType::I32: return 'i';
-    case ValType::I64: return 'j';
-    case ValType::F32: return 'f';
-    case ValType::F64: return 'd';
-    case ValType::FuncRef: return 'r';
-    case ValType::ExternRef: return 'e';
-    case ValType::V128: return 'o';
+    case ValType::I32:
+      return 'i';
+    case ValType::I64:
+      return 'j';
+    case ValType::F32:
+      return 'f';
+    case ValType::F64:
+      return 'd';
+    case ValType::FuncRef:
+      return 'r';
+    case ValType::ExternRef:
+      return 'e';
+    case ValType::V128:
+      return 'o';
   }
   return '?';
 }
@@ -201,18 +230,22 @@ Result<void> decode(std::span<const uint8_t> bytes, wabt::Module& module, bool s
                                /*stop_on_first_error=*/true,
                                /*fail_on_custom_section_error=*/true);
   if (bytes.empty()) {
-    return make_error(ErrorKind::Malformed, "empty input: not a WebAssembly module (at byte offset 0)");
+    return make_error(ErrorKind::Malformed,
+                      "empty input: not a WebAssembly module (at byte offset 0)");
   }
   {
     NestingCheck check;
     wabt::ReadBinaryOptions copts = opts;
     copts.skip_function_bodies = false;
-    if (wabt::Failed(wabt::ReadBinary(bytes.data(), bytes.size(), &check, copts)) && check.too_deep) {
-      return make_error(ErrorKind::Limit, "module nests blocks deeper than " + std::to_string(kMaxNesting) +
+    if (wabt::Failed(wabt::ReadBinary(bytes.data(), bytes.size(), &check, copts)) &&
+        check.too_deep) {
+      return make_error(ErrorKind::Limit, "module nests blocks deeper than " +
+                                              std::to_string(kMaxNesting) +
                                               " levels, the engine's limit");
     }
   }
-  if (wabt::Failed(wabt::ReadBinaryIr("module", bytes.data(), bytes.size(), opts, &errors, &module))) {
+  if (wabt::Failed(
+          wabt::ReadBinaryIr("module", bytes.data(), bytes.size(), opts, &errors, &module))) {
     Error e{ErrorKind::Malformed, {}, {}, {}, {}};
     e.message = "malformed module: " + errors_text(errors, &e.offset);
     return Unexpected(std::move(e));
@@ -364,17 +397,23 @@ std::string unsupported_in(const wabt::ExprList& exprs) {
   using ET = wabt::ExprType;
   for (const wabt::Expr& e : exprs) {
     switch (e.type()) {
-      case ET::Binary: case ET::Compare: case ET::Convert: case ET::Unary: case ET::Ternary: {
-        wabt::Opcode op = e.type() == ET::Binary    ? static_cast<const wabt::BinaryExpr&>(e).opcode
-                          : e.type() == ET::Compare ? static_cast<const wabt::CompareExpr&>(e).opcode
-                          : e.type() == ET::Convert ? static_cast<const wabt::ConvertExpr&>(e).opcode
-                          : e.type() == ET::Unary   ? static_cast<const wabt::UnaryExpr&>(e).opcode
-                                                    : static_cast<const wabt::TernaryExpr&>(e).opcode;
+      case ET::Binary:
+      case ET::Compare:
+      case ET::Convert:
+      case ET::Unary:
+      case ET::Ternary: {
+        wabt::Opcode op =
+            e.type() == ET::Binary    ? static_cast<const wabt::BinaryExpr&>(e).opcode
+            : e.type() == ET::Compare ? static_cast<const wabt::CompareExpr&>(e).opcode
+            : e.type() == ET::Convert ? static_cast<const wabt::ConvertExpr&>(e).opcode
+            : e.type() == ET::Unary   ? static_cast<const wabt::UnaryExpr&>(e).opcode
+                                      : static_cast<const wabt::TernaryExpr&>(e).opcode;
         if (op.GetPrefix() == 0xfd) return "SIMD (v128)";
         if (op.GetPrefix() == 0xfe) return "atomics";
         break;
       }
-      case ET::Load: case ET::Store: {
+      case ET::Load:
+      case ET::Store: {
         wabt::Opcode op = e.type() == ET::Load ? static_cast<const wabt::LoadExpr&>(e).opcode
                                                : static_cast<const wabt::StoreExpr&>(e).opcode;
         if (op.GetPrefix() == 0xfd) return "SIMD (v128)";
@@ -386,30 +425,61 @@ std::string unsupported_in(const wabt::ExprList& exprs) {
       case ET::Select:
         if (!types_ok(static_cast<const wabt::SelectExpr&>(e).result_type)) return "SIMD (v128)";
         break;
-      case ET::Block: case ET::Loop: {
+      case ET::Block:
+      case ET::Loop: {
         const auto& b = e.type() == ET::Block ? static_cast<const wabt::BlockExpr&>(e).block
                                               : static_cast<const wabt::LoopExpr&>(e).block;
-        if (!types_ok(b.decl.sig.param_types) || !types_ok(b.decl.sig.result_types)) return "SIMD (v128)";
+        if (!types_ok(b.decl.sig.param_types) || !types_ok(b.decl.sig.result_types))
+          return "SIMD (v128)";
         if (auto r = unsupported_in(b.exprs); !r.empty()) return r;
         break;
       }
       case ET::If: {
         const auto& i = static_cast<const wabt::IfExpr&>(e);
-        if (!types_ok(i.true_.decl.sig.param_types) || !types_ok(i.true_.decl.sig.result_types)) return "SIMD (v128)";
+        if (!types_ok(i.true_.decl.sig.param_types) || !types_ok(i.true_.decl.sig.result_types))
+          return "SIMD (v128)";
         if (auto r = unsupported_in(i.true_.exprs); !r.empty()) return r;
         if (auto r = unsupported_in(i.false_); !r.empty()) return r;
         break;
       }
-      case ET::Br: case ET::BrIf: case ET::BrTable: case ET::Call: case ET::CallIndirect:
-      case ET::Drop: case ET::GlobalGet: case ET::GlobalSet: case ET::LocalGet: case ET::LocalSet:
-      case ET::LocalTee: case ET::MemoryGrow: case ET::MemorySize: case ET::MemoryFill:
-      case ET::MemoryCopy: case ET::MemoryInit: case ET::DataDrop: case ET::ElemDrop: case ET::Nop:
-      case ET::Return: case ET::Unreachable: case ET::RefFunc: case ET::RefNull: case ET::RefIsNull:
-      case ET::TableGet: case ET::TableSet: case ET::TableGrow: case ET::TableSize: case ET::TableFill:
-      case ET::TableInit: case ET::TableCopy:
+      case ET::Br:
+      case ET::BrIf:
+      case ET::BrTable:
+      case ET::Call:
+      case ET::CallIndirect:
+      case ET::Drop:
+      case ET::GlobalGet:
+      case ET::GlobalSet:
+      case ET::LocalGet:
+      case ET::LocalSet:
+      case ET::LocalTee:
+      case ET::MemoryGrow:
+      case ET::MemorySize:
+      case ET::MemoryFill:
+      case ET::MemoryCopy:
+      case ET::MemoryInit:
+      case ET::DataDrop:
+      case ET::ElemDrop:
+      case ET::Nop:
+      case ET::Return:
+      case ET::Unreachable:
+      case ET::RefFunc:
+      case ET::RefNull:
+      case ET::RefIsNull:
+      case ET::TableGet:
+      case ET::TableSet:
+      case ET::TableGrow:
+      case ET::TableSize:
+      case ET::TableFill:
+      case ET::TableInit:
+      case ET::TableCopy:
         break;
-      case ET::SimdLaneOp: case ET::SimdLoadLane: case ET::SimdStoreLane: case ET::SimdShuffleOp:
-      case ET::LoadSplat: case ET::LoadZero:
+      case ET::SimdLaneOp:
+      case ET::SimdLoadLane:
+      case ET::SimdStoreLane:
+      case ET::SimdShuffleOp:
+      case ET::LoadSplat:
+      case ET::LoadZero:
         return "SIMD (v128)";
       default:
         return "an instruction outside the Wasm 2.0 set this engine compiles";
@@ -422,7 +492,8 @@ std::string unsupported_in(const wabt::Module& m) {
   for (const wabt::Func* f : m.funcs) {
     for (const auto& d : f->local_types.decls())
       if (!type_ok(d.first)) return "SIMD (v128)";
-    if (!types_ok(f->decl.sig.param_types) || !types_ok(f->decl.sig.result_types)) return "SIMD (v128)";
+    if (!types_ok(f->decl.sig.param_types) || !types_ok(f->decl.sig.result_types))
+      return "SIMD (v128)";
     if (auto r = unsupported_in(f->exprs); !r.empty()) return r;
   }
   for (const wabt::Global* g : m.globals) {
@@ -500,7 +571,8 @@ std::string postprocess_c(std::string c) {
       size_t j = i + 5;
       size_t digits = 0;
       while (j < line.size() && isdigit(static_cast<unsigned char>(line[j]))) ++j, ++digits;
-      if (digits && j < line.size() && line[j] == ':' && line.find_first_not_of(' ', j + 1) == std::string_view::npos) {
+      if (digits && j < line.size() && line[j] == ':' &&
+          line.find_first_not_of(' ', j + 1) == std::string_view::npos) {
         out += " FLOT_LOOP_CHECK;";
       }
     }
@@ -521,7 +593,8 @@ std::string write_glue(const ModuleMeta& meta) {
     if (r.size() < 2 || !multis.insert(multi_name(r)).second) return;
     std::string n = multi_name(r);
     g << "#ifndef " << n << "\n#define " << n << " " << n << "\nstruct " << n << " {\n";
-    for (size_t i = 0; i < r.size(); ++i) g << "  " << c_type(r[i]) << " " << multi_field(r, i) << ";\n";
+    for (size_t i = 0; i < r.size(); ++i)
+      g << "  " << c_type(r[i]) << " " << multi_field(r, i) << ";\n";
     g << "};\n#endif\n";
   };
   for (const auto& s : meta.sigs) need_multi(s.results);
@@ -537,7 +610,8 @@ std::string write_glue(const ModuleMeta& meta) {
       case ExternKind::Func: {
         const FuncType& ft = imp.type.func;
         g << ret_type(ft.results) << " " << sym << "(" << inst << "* b";
-        for (size_t i = 0; i < ft.params.size(); ++i) g << ", " << c_type(ft.params[i]) << " a" << i;
+        for (size_t i = 0; i < ft.params.size(); ++i)
+          g << ", " << c_type(ft.params[i]) << " a" << i;
         g << ") {\n  flot_binding_t* s = FLOT_SLOT(b, " << k << ");\n  ";
         if (!ft.results.empty()) g << "return ";
         g << "((" << fn_ptr_type(ft) << ")s->fn)(s->env";
@@ -546,16 +620,20 @@ std::string write_glue(const ModuleMeta& meta) {
         break;
       }
       case ExternKind::Memory:
-        g << "wasm_rt_memory_t* " << sym << "(" << inst << "* b) { return (wasm_rt_memory_t*)FLOT_SLOT(b, " << k << ")->env; }\n";
+        g << "wasm_rt_memory_t* " << sym << "(" << inst
+          << "* b) { return (wasm_rt_memory_t*)FLOT_SLOT(b, " << k << ")->env; }\n";
         break;
       case ExternKind::Table: {
-        const char* tt = imp.type.table.element == ValType::FuncRef ? "wasm_rt_funcref_table_t" : "wasm_rt_externref_table_t";
-        g << tt << "* " << sym << "(" << inst << "* b) { return (" << tt << "*)FLOT_SLOT(b, " << k << ")->env; }\n";
+        const char* tt = imp.type.table.element == ValType::FuncRef ? "wasm_rt_funcref_table_t"
+                                                                    : "wasm_rt_externref_table_t";
+        g << tt << "* " << sym << "(" << inst << "* b) { return (" << tt << "*)FLOT_SLOT(b, " << k
+          << ")->env; }\n";
         break;
       }
       case ExternKind::Global: {
         const char* ct = c_type(imp.type.global.content);
-        g << ct << "* " << sym << "(" << inst << "* b) { return (" << ct << "*)FLOT_SLOT(b, " << k << ")->env; }\n";
+        g << ct << "* " << sym << "(" << inst << "* b) { return (" << ct << "*)FLOT_SLOT(b, " << k
+          << ")->env; }\n";
         break;
       }
     }
@@ -569,14 +647,16 @@ std::string write_glue(const ModuleMeta& meta) {
     g << "static " << ret_type(ft.results) << " flot_host_" << k << "(void* env";
     for (size_t i = 0; i < ft.params.size(); ++i) g << ", " << c_type(ft.params[i]) << " a" << i;
     g << ") {\n  flot_val_t io[" << n << "];\n  int t;\n";
-    for (size_t i = 0; i < ft.params.size(); ++i) g << "  io[" << i << "]." << io_field(ft.params[i]) << " = a" << i << ";\n";
+    for (size_t i = 0; i < ft.params.size(); ++i)
+      g << "  io[" << i << "]." << io_field(ft.params[i]) << " = a" << i << ";\n";
     g << "  t = flot_rt->call_host(env, io);\n  if (t) wasm_rt_trap((wasm_rt_trap_t)t);\n";
     if (ft.results.size() == 1) {
       g << "  return io[0]." << io_field(ft.results[0]) << ";\n";
     } else if (ft.results.size() > 1) {
       g << "  {\n    " << ret_type(ft.results) << " r;\n";
       for (size_t i = 0; i < ft.results.size(); ++i)
-        g << "    r." << multi_field(ft.results, i) << " = io[" << i << "]." << io_field(ft.results[i]) << ";\n";
+        g << "    r." << multi_field(ft.results, i) << " = io[" << i << "]."
+          << io_field(ft.results[i]) << ";\n";
       g << "    return r;\n  }\n";
     }
     g << "}\n";
@@ -584,16 +664,19 @@ std::string write_glue(const ModuleMeta& meta) {
   // Per-signature call adapters.
   for (size_t s = 0; s < meta.sigs.size(); ++s) {
     const FuncType& ft = meta.sigs[s];
-    g << "static void flot_sig_" << s << "(wasm_rt_function_ptr_t f, void* env, flot_val_t* io) {\n  ";
+    g << "static void flot_sig_" << s
+      << "(wasm_rt_function_ptr_t f, void* env, flot_val_t* io) {\n  ";
     if (!ft.results.empty()) g << ret_type(ft.results) << " r = ";
     g << "((" << fn_ptr_type(ft) << ")f)(env";
-    for (size_t i = 0; i < ft.params.size(); ++i) g << ", io[" << i << "]." << io_field(ft.params[i]);
+    for (size_t i = 0; i < ft.params.size(); ++i)
+      g << ", io[" << i << "]." << io_field(ft.params[i]);
     g << ");\n";
     if (ft.results.size() == 1) {
       g << "  io[0]." << io_field(ft.results[0]) << " = r;\n";
     } else {
       for (size_t i = 0; i < ft.results.size(); ++i)
-        g << "  io[" << i << "]." << io_field(ft.results[i]) << " = r." << multi_field(ft.results, i) << ";\n";
+        g << "  io[" << i << "]." << io_field(ft.results[i]) << " = r."
+          << multi_field(ft.results, i) << ";\n";
     }
     g << "}\n";
   }
@@ -602,16 +685,22 @@ std::string write_glue(const ModuleMeta& meta) {
   g << "NULL};\n";
   g << "static void* const flot_host_adapters[] = {";
   for (size_t k = 0; k < meta.imports.size(); ++k) {
-    if (meta.imports[k].type.kind == ExternKind::Func) g << "(void*)flot_host_" << k << ", ";
-    else g << "NULL, ";
+    if (meta.imports[k].type.kind == ExternKind::Func)
+      g << "(void*)flot_host_" << k << ", ";
+    else
+      g << "NULL, ";
   }
   g << "NULL};\n";
   g << "static const flot_export_t flot_exports[] = {\n";
   for (size_t e = 0; e < meta.exports.size(); ++e) {
     const auto& ex = meta.exports[e];
     std::string sym = pref + mangle(numbered('e', e));
-    int kind = ex.type.kind == ExternKind::Func ? 0 : ex.type.kind == ExternKind::Table ? 1 : ex.type.kind == ExternKind::Memory ? 2 : 3;
-    g << "  {" << kind << ", (void*)" << sym << ", " << (kind == 0 ? meta.export_sig[e] : 0) << "},\n";
+    int kind = ex.type.kind == ExternKind::Func     ? 0
+               : ex.type.kind == ExternKind::Table  ? 1
+               : ex.type.kind == ExternKind::Memory ? 2
+                                                    : 3;
+    g << "  {" << kind << ", (void*)" << sym << ", " << (kind == 0 ? meta.export_sig[e] : 0)
+      << "},\n";
   }
   g << "  {0, NULL, 0}};\n";
   // Instantiation: every import module pointer is the same binding table.
@@ -621,7 +710,8 @@ std::string write_glue(const ModuleMeta& meta) {
     << "_instantiate((" << pref << "_instance_t*)inst";
   for (const auto& m : modules) g << ", (struct " << mangle(m) << "_instance_t*)b";
   g << ");\n}\n";
-  g << "static void flot_free(void* inst) { " << pref << "_free((" << pref << "_instance_t*)inst); }\n";
+  g << "static void flot_free(void* inst) { " << pref << "_free((" << pref
+    << "_instance_t*)inst); }\n";
   g << "static const flot_module_t flot_module = {FLOT_ABI_VERSION, sizeof(" << pref
     << "_instance_t), " << pref << "_init_module, flot_instantiate, flot_free, "
     << meta.exports.size() << ", flot_exports, " << meta.imports.size() << ", flot_host_adapters, "
@@ -707,7 +797,8 @@ std::vector<std::string> split_translation_unit(const std::string& src, size_t p
   // Balance function bytes across the units (largest first onto the lightest unit).
   std::vector<size_t> order(functions.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return functions[a].bytes > functions[b].bytes; });
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return functions[a].bytes > functions[b].bytes; });
   std::vector<size_t> load(parts, 0);
   std::vector<std::vector<size_t>> assigned(parts);
   load[0] = unit0.size() - prelude.size();
@@ -750,15 +841,18 @@ Result<Generated> generate_c(std::span<const uint8_t> bytes, bool generate) {
   // Checks libwabt 1.0.32 misses: constant expressions must produce a value.
   for (const wabt::DataSegment* ds : module.data_segments) {
     if (ds->kind == wabt::SegmentKind::Active && ds->offset.empty())
-      return make_error(ErrorKind::Invalid, "invalid module: type mismatch: empty data segment offset expression");
+      return make_error(ErrorKind::Invalid,
+                        "invalid module: type mismatch: empty data segment offset expression");
   }
   for (const wabt::ElemSegment* es : module.elem_segments) {
     if (es->kind == wabt::SegmentKind::Active && es->offset.empty())
-      return make_error(ErrorKind::Invalid, "invalid module: type mismatch: empty element segment offset expression");
+      return make_error(ErrorKind::Invalid,
+                        "invalid module: type mismatch: empty element segment offset expression");
   }
   for (size_t i = module.num_global_imports; i < module.globals.size(); ++i) {
     if (module.globals[i]->init_expr.empty())
-      return make_error(ErrorKind::Invalid, "invalid module: type mismatch: empty global initializer");
+      return make_error(ErrorKind::Invalid,
+                        "invalid module: type mismatch: empty global initializer");
   }
   auto meta = build_meta(module);
   if (!meta) return Unexpected(meta.error());
@@ -767,7 +861,8 @@ Result<Generated> generate_c(std::span<const uint8_t> bytes, bool generate) {
                       "module uses SIMD (v128), which this engine does not execute yet");
   }
   if (auto what = unsupported_in(module); !what.empty()) {
-    return make_error(ErrorKind::Unsupported, "module uses " + what + ", which this engine does not execute yet");
+    return make_error(ErrorKind::Unsupported,
+                      "module uses " + what + ", which this engine does not execute yet");
   }
   Generated out;
   out.meta = std::move(*meta);

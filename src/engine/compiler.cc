@@ -1,12 +1,12 @@
 // The two code tiers: libtcc in memory (baseline) and the system C compiler into a shared
 // object loaded with dlopen (optimized).
 #include <dlfcn.h>
-#include <link.h>
-#include <sys/mman.h>
 #include <fcntl.h>
 #include <libtcc.h>
+#include <link.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -118,7 +118,8 @@ Code::~Code() {
   if (dl_handle) dlclose(dl_handle);
 }
 
-Result<std::shared_ptr<Code>> compile_baseline(const std::string& c_source, const ModuleMeta& meta) {
+Result<std::shared_ptr<Code>> compile_baseline(const std::string& c_source,
+                                               const ModuleMeta& meta) {
   auto code = std::make_shared<Code>();
   code->tier = Tier::Baseline;
   std::string errors;
@@ -144,16 +145,19 @@ Result<std::shared_ptr<Code>> compile_baseline(const std::string& c_source, cons
     // Relocate into a mapping of our own so the code's address range is known (the
     // interruption signal handler only unwinds guest code).
     int size = tcc_relocate(s, nullptr);
-    if (size <= 0) return make_error(ErrorKind::Compile, "baseline link (libtcc) failed: " + errors);
+    if (size <= 0)
+      return make_error(ErrorKind::Compile, "baseline link (libtcc) failed: " + errors);
     size_t bytes = (static_cast<size_t>(size) + 4095) & ~size_t(4095);
     void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (mem == MAP_FAILED) return make_error(ErrorKind::Compile, "baseline: cannot map code memory");
+    if (mem == MAP_FAILED)
+      return make_error(ErrorKind::Compile, "baseline: cannot map code memory");
     code->exec_mem = mem;
     code->exec_size = bytes;
     if (tcc_relocate(s, mem) < 0) {
       return make_error(ErrorKind::Compile, "baseline link (libtcc) failed: " + errors);
     }
-    int slot = register_code_range(reinterpret_cast<uintptr_t>(mem), reinterpret_cast<uintptr_t>(mem) + bytes);
+    int slot = register_code_range(reinterpret_cast<uintptr_t>(mem),
+                                   reinterpret_cast<uintptr_t>(mem) + bytes);
     if (slot >= 0) code->code_ranges.push_back(slot);
     auto get = reinterpret_cast<flot_get_module_fn>(tcc_get_symbol(s, "flot_get_module"));
     if (!get) return make_error(ErrorKind::Compile, "baseline: flot_get_module missing");
@@ -171,10 +175,12 @@ Result<std::shared_ptr<Code>> load_shared_object(const std::filesystem::path& so
   code->dl_handle = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!code->dl_handle) {
     const char* e = dlerror();
-    return make_error(ErrorKind::Io, std::string("cannot load ") + so.string() + ": " + (e ? e : "?"));
+    return make_error(ErrorKind::Io,
+                      std::string("cannot load ") + so.string() + ": " + (e ? e : "?"));
   }
   auto get = reinterpret_cast<flot_get_module_fn>(dlsym(code->dl_handle, "flot_get_module"));
-  if (!get) return make_error(ErrorKind::Compile, "optimized: flot_get_module missing in " + so.string());
+  if (!get)
+    return make_error(ErrorKind::Compile, "optimized: flot_get_module missing in " + so.string());
   // Register the executable segments of the loaded object (found through flot_get_module's
   // address) for the interruption signal handler.
   struct Find {
@@ -215,8 +221,8 @@ std::string compiler_identity(const Config& config) {
 }
 
 const std::vector<std::string>& fixed_cc_flags() {
-  static const std::vector<std::string> flags = {"-shared", "-fPIC", "-fvisibility=hidden",
-                                                 "-ffp-contract=off", "-fsignaling-nans", "-w"};
+  static const std::vector<std::string> flags = {
+      "-shared", "-fPIC", "-fvisibility=hidden", "-ffp-contract=off", "-fsignaling-nans", "-w"};
   return flags;
 }
 
@@ -231,7 +237,8 @@ Result<void> compile_shared_object(const Config& config, const std::string& c_so
   std::error_code ec;
   auto tmpdir = out.parent_path() / "tmp";
   std::filesystem::create_directories(tmpdir, ec);
-  if (ec) return make_error(ErrorKind::Io, "cannot create " + tmpdir.string() + ": " + ec.message());
+  if (ec)
+    return make_error(ErrorKind::Io, "cannot create " + tmpdir.string() + ": " + ec.message());
   std::string base = (tmpdir / (out.stem().string() + "." + random_suffix())).string();
 
   size_t parts = 1;
@@ -268,7 +275,8 @@ Result<void> compile_shared_object(const Config& config, const std::string& c_so
     if (rc != 0) {
       std::filesystem::remove(so_tmp, ec);
       if (output.size() > 4000) output.resize(4000);
-      return make_error(ErrorKind::Compile, "optimized compile (" + config.cc + ") failed: " + output);
+      return make_error(ErrorKind::Compile,
+                        "optimized compile (" + config.cc + ") failed: " + output);
     }
   } else {
     for (size_t i = 0; i < units.size(); ++i) {
@@ -308,7 +316,8 @@ Result<void> compile_shared_object(const Config& config, const std::string& c_so
     for (auto& t : threads) t.join();
     if (!failure.empty()) {
       cleanup();
-      return make_error(ErrorKind::Compile, "optimized compile (" + config.cc + ") failed: " + failure);
+      return make_error(ErrorKind::Compile,
+                        "optimized compile (" + config.cc + ") failed: " + failure);
     }
     auto argv = common;
     argv.insert(argv.end(), {"-o", so_tmp.string()});
@@ -317,7 +326,8 @@ Result<void> compile_shared_object(const Config& config, const std::string& c_so
     cleanup();
     if (rc != 0) {
       std::filesystem::remove(so_tmp, ec);
-      return make_error(ErrorKind::Compile, "optimized link (" + config.cc + ") failed: " + output.substr(0, 4000));
+      return make_error(ErrorKind::Compile,
+                        "optimized link (" + config.cc + ") failed: " + output.substr(0, 4000));
     }
   }
   // rename() is atomic: readers see either no entry or a complete one.

@@ -14,49 +14,74 @@ namespace flotilla::engine {
 
 const char* trap_kind_name(TrapKind k) {
   switch (k) {
-    case TrapKind::Unreachable: return "unreachable";
-    case TrapKind::MemoryOutOfBounds: return "out-of-bounds";
-    case TrapKind::IntegerDivideByZero: return "divide-by-zero";
-    case TrapKind::IntegerOverflow: return "integer-overflow";
-    case TrapKind::InvalidConversion: return "invalid-conversion";
-    case TrapKind::IndirectCall: return "indirect-call";
-    case TrapKind::CallStackExhausted: return "call-stack-exhausted";
-    case TrapKind::Interrupted: return "interrupted";
-    case TrapKind::ResourceLimit: return "resource-limit";
-    case TrapKind::HostError: return "host-error";
-    case TrapKind::UncaughtException: return "uncaught-exception";
+    case TrapKind::Unreachable:
+      return "unreachable";
+    case TrapKind::MemoryOutOfBounds:
+      return "out-of-bounds";
+    case TrapKind::IntegerDivideByZero:
+      return "divide-by-zero";
+    case TrapKind::IntegerOverflow:
+      return "integer-overflow";
+    case TrapKind::InvalidConversion:
+      return "invalid-conversion";
+    case TrapKind::IndirectCall:
+      return "indirect-call";
+    case TrapKind::CallStackExhausted:
+      return "call-stack-exhausted";
+    case TrapKind::Interrupted:
+      return "interrupted";
+    case TrapKind::ResourceLimit:
+      return "resource-limit";
+    case TrapKind::HostError:
+      return "host-error";
+    case TrapKind::UncaughtException:
+      return "uncaught-exception";
   }
   return "unknown";
 }
 
 const char* val_type_name(ValType t) {
   switch (t) {
-    case ValType::I32: return "i32";
-    case ValType::I64: return "i64";
-    case ValType::F32: return "f32";
-    case ValType::F64: return "f64";
-    case ValType::V128: return "v128";
-    case ValType::FuncRef: return "funcref";
-    case ValType::ExternRef: return "externref";
+    case ValType::I32:
+      return "i32";
+    case ValType::I64:
+      return "i64";
+    case ValType::F32:
+      return "f32";
+    case ValType::F64:
+      return "f64";
+    case ValType::V128:
+      return "v128";
+    case ValType::FuncRef:
+      return "funcref";
+    case ValType::ExternRef:
+      return "externref";
   }
   return "?";
 }
 
 const char* extern_kind_name(ExternKind k) {
   switch (k) {
-    case ExternKind::Func: return "func";
-    case ExternKind::Table: return "table";
-    case ExternKind::Memory: return "memory";
-    case ExternKind::Global: return "global";
+    case ExternKind::Func:
+      return "func";
+    case ExternKind::Table:
+      return "table";
+    case ExternKind::Memory:
+      return "memory";
+    case ExternKind::Global:
+      return "global";
   }
   return "?";
 }
 
 const char* tier_name(Tier t) {
   switch (t) {
-    case Tier::Baseline: return "baseline";
-    case Tier::Optimized: return "optimized";
-    case Tier::Auto: return "auto";
+    case Tier::Baseline:
+      return "baseline";
+    case Tier::Optimized:
+      return "optimized";
+    case Tier::Auto:
+      return "auto";
   }
   return "?";
 }
@@ -104,10 +129,12 @@ static std::string limits_string(const Limits& l) {
 
 std::string ExternType::to_string() const {
   switch (kind) {
-    case ExternKind::Func: return func.to_string();
+    case ExternKind::Func:
+      return func.to_string();
     case ExternKind::Table:
       return "(table " + limits_string(table.limits) + " " + val_type_name(table.element) + ")";
-    case ExternKind::Memory: return "(memory " + limits_string(memory.limits) + ")";
+    case ExternKind::Memory:
+      return "(memory " + limits_string(memory.limits) + ")";
     case ExternKind::Global:
       return global.mutable_ ? std::string("(global (mut ") + val_type_name(global.content) + "))"
                              : std::string("(global ") + val_type_name(global.content) + ")";
@@ -139,27 +166,42 @@ double Val::f64() const {
 }
 Val Val::default_for(ValType t) {
   switch (t) {
-    case ValType::I32: return i32(0);
-    case ValType::I64: return i64(0);
-    case ValType::F32: return f32_bits(0);
-    case ValType::F64: return f64_bits(0);
-    case ValType::FuncRef: return null_funcref();
-    case ValType::ExternRef: return externref(0);
-    case ValType::V128: return i64(0);
+    case ValType::I32:
+      return i32(0);
+    case ValType::I64:
+      return i64(0);
+    case ValType::F32:
+      return f32_bits(0);
+    case ValType::F64:
+      return f64_bits(0);
+    case ValType::FuncRef:
+      return null_funcref();
+    case ValType::ExternRef:
+      return externref(0);
+    case ValType::V128:
+      return i64(0);
   }
   return Val();
 }
 std::string Val::to_string() const {
   char buf[64];
   switch (type_) {
-    case ValType::I32: return std::to_string(i32());
-    case ValType::I64: return std::to_string(i64());
-    case ValType::F32: snprintf(buf, sizeof buf, "%.9g", static_cast<double>(f32())); return buf;
-    case ValType::F64: snprintf(buf, sizeof buf, "%.17g", f64()); return buf;
-    case ValType::FuncRef: return ref_.is_null() ? "null" : "funcref";
+    case ValType::I32:
+      return std::to_string(i32());
+    case ValType::I64:
+      return std::to_string(i64());
+    case ValType::F32:
+      snprintf(buf, sizeof buf, "%.9g", static_cast<double>(f32()));
+      return buf;
+    case ValType::F64:
+      snprintf(buf, sizeof buf, "%.17g", f64());
+      return buf;
+    case ValType::FuncRef:
+      return ref_.is_null() ? "null" : "funcref";
     case ValType::ExternRef:
       return bits_ == 0 ? "null" : "externref:" + std::to_string(bits_);
-    case ValType::V128: return "v128";
+    case ValType::V128:
+      return "v128";
   }
   return "?";
 }
@@ -168,8 +210,10 @@ std::string Val::to_string() const {
 // Engine
 
 static std::filesystem::path default_cache_dir() {
-  if (const char* x = getenv("XDG_CACHE_HOME"); x && *x) return std::filesystem::path(x) / "flotilla";
-  if (const char* h = getenv("HOME"); h && *h) return std::filesystem::path(h) / ".cache" / "flotilla";
+  if (const char* x = getenv("XDG_CACHE_HOME"); x && *x)
+    return std::filesystem::path(x) / "flotilla";
+  if (const char* h = getenv("HOME"); h && *h)
+    return std::filesystem::path(h) / ".cache" / "flotilla";
   return std::filesystem::temp_directory_path() / "flotilla-cache";
 }
 
@@ -230,7 +274,8 @@ std::string EngineImpl::cache_key(std::span<const uint8_t> bytes) {
   std::string salt = std::string("flotilla-engine ") + FLOTILLA_VERSION + "\n" + cc_id() + "\n";
   for (const auto& f : config.cc_flags) salt += f + " ";
   for (const auto& f : fixed_cc_flags()) salt += f + " ";
-  salt += "split " + std::to_string(config.split_bytes) + (config.guard_pages ? " guard" : "") + "\n";
+  salt +=
+      "split " + std::to_string(config.split_bytes) + (config.guard_pages ? " guard" : "") + "\n";
   salt += "\n";
   salt += detail::kRuntimeHeader;
   unsigned char md[EVP_MAX_MD_SIZE];
@@ -273,16 +318,22 @@ Result<std::shared_ptr<Code>> build_optimized(EngineImpl& e, const std::string& 
   auto path = e.cache_path(key);
   std::error_code ec;
   if (e.config.cache_enabled && std::filesystem::exists(path, ec)) {
-    if (progress) progress({"cache-hit", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()});
+    if (progress)
+      progress({"cache-hit",
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()});
     auto code = load_shared_object(path, meta, e.config.guard_pages);
     if (code) return code;
     std::filesystem::remove(path, ec);  // unreadable entry: rebuild it
   }
   std::filesystem::create_directories(path.parent_path(), ec);
-  if (ec) return make_error(ErrorKind::Io, "cannot create cache directory " + path.parent_path().string() + ": " + ec.message());
-  if (progress) progress({"cc", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()});
+  if (ec)
+    return make_error(ErrorKind::Io, "cannot create cache directory " +
+                                         path.parent_path().string() + ": " + ec.message());
+  if (progress)
+    progress({"cc", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()});
   auto built = e.config.guard_pages
-                   ? compile_shared_object(e.config, "#define FLOT_GUARD_PAGES 1\n" + c_source, path, &e.children)
+                   ? compile_shared_object(e.config, "#define FLOT_GUARD_PAGES 1\n" + c_source,
+                                           path, &e.children)
                    : compile_shared_object(e.config, c_source, path, &e.children);
   if (!built) return Unexpected(built.error());
   auto code = load_shared_object(path, meta, e.config.guard_pages);
@@ -338,7 +389,8 @@ Result<Module> Module::compile(Engine& engine, std::span<const uint8_t> bytes, s
     e->submit([ep, weak, src] {
       auto mod = weak.lock();
       if (!mod) return;
-      auto code = build_optimized(*ep, mod->key, *src, mod->meta, {}, std::chrono::steady_clock::now());
+      auto code =
+          build_optimized(*ep, mod->key, *src, mod->meta, {}, std::chrono::steady_clock::now());
       std::lock_guard<std::mutex> lock(mod->mu);
       if (code) {
         mod->code = std::move(*code);  // new instances use it; running ones keep theirs
@@ -368,7 +420,9 @@ Result<Tier> Module::compile_to_cache(Engine& engine, std::span<const uint8_t> b
                                       const ProgressFn& progress) {
   auto t0 = std::chrono::steady_clock::now();
   auto e = engine.impl();
-  auto since = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  auto since = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
   if (progress) progress({"decode", since()});
   auto gen = generate_c(bytes, /*generate=*/true);
   if (!gen) return Unexpected(gen.error());

@@ -2,18 +2,17 @@
 #pragma once
 
 #include <flotilla/engine/engine.h>
+#include <pthread.h>
 
 #include <atomic>
 #include <condition_variable>
 #include <csetjmp>
 #include <deque>
 #include <map>
-#include <set>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
-
-#include <pthread.h>
 #include <unordered_map>
 #include <vector>
 
@@ -56,7 +55,7 @@ struct Code {
   void* dl_handle = nullptr;           // dlopen handle (optimized)
   void* exec_mem = nullptr;            // baseline: the mapping libtcc relocated the code into
   size_t exec_size = 0;
-  std::vector<int> code_ranges;        // registrations in the code-range registry
+  std::vector<int> code_ranges;  // registrations in the code-range registry
   ~Code();
 };
 
@@ -160,11 +159,11 @@ struct FuncData {
   FuncType type;
   uint32_t type_id = 0;
   bool is_host = false;
-  FuncRef ref;                        // wasm: callable pointer + env
+  FuncRef ref;                         // wasm: callable pointer + env
   flot_sig_call_t sig_call = nullptr;  // wasm
-  HostFn host;                        // host
-  std::shared_ptr<Code> keep;         // keeps the code alive
-  std::string name;                   // export name, for error messages
+  HostFn host;                         // host
+  std::shared_ptr<Code> keep;          // keeps the code alive
+  std::string name;                    // export name, for error messages
 };
 
 // Marks a FuncRef that designates a host function (env == &kHostRefTag, fn == FuncData*).
@@ -208,8 +207,8 @@ struct InstanceData {
   std::vector<HostCallEnv> host_envs;
   std::vector<Extern> exports;  // materialized lazily
   std::vector<bool> export_ready;
-  bool live = false;    // instantiation completed
-  bool created = false; // instantiate() ran (the block must be freed with free_instance)
+  bool live = false;     // instantiation completed
+  bool created = false;  // instantiate() ran (the block must be freed with free_instance)
   ~InstanceData();
 };
 
@@ -219,8 +218,8 @@ struct StoreImpl {
   std::shared_ptr<EngineImpl> engine_impl;
   StoreLimits limits;
   flot_ctx_t ctx{};
-  bool guard_pages = false;  // memories are created as guard-page reservations
-  uint32_t entries = 0;  // nested guest entries on the current thread
+  bool guard_pages = false;          // memories are created as guard-page reservations
+  uint32_t entries = 0;              // nested guest entries on the current thread
   std::atomic<bool> running{false};  // guest code of this store is on `thread`'s stack
   pthread_t thread{};
   uint64_t deadline_generation = 0;
@@ -237,7 +236,7 @@ struct StoreImpl {
   std::unordered_map<void*, MemoryData*> memory_by_ptr;
   std::unordered_map<void*, TableData*> table_by_ptr;
   std::unordered_map<void*, GlobalData*> global_by_ptr;
-  std::vector<std::shared_ptr<Code>> codes;                   // keeps sig adapters alive
+  std::vector<std::shared_ptr<Code>> codes;  // keeps sig adapters alive
 
   StoreImpl(Engine& e, StoreLimits l);
   ~StoreImpl();

@@ -15,28 +15,35 @@ bool limits_match(const Limits& expected, const Limits& actual) {
 
 Result<void> check_import_type(const ExternType& expected, const ExternType& actual) {
   if (expected.kind != actual.kind) {
-    return make_error(ErrorKind::Link, std::string("expected a ") + extern_kind_name(expected.kind) +
-                                           ", got a " + extern_kind_name(actual.kind));
+    return make_error(ErrorKind::Link, std::string("expected a ") +
+                                           extern_kind_name(expected.kind) + ", got a " +
+                                           extern_kind_name(actual.kind));
   }
   switch (expected.kind) {
     case ExternKind::Func:
       if (!(expected.func == actual.func)) {
-        return make_error(ErrorKind::Link, "expected " + expected.func.to_string() + ", got " + actual.func.to_string());
+        return make_error(ErrorKind::Link, "expected " + expected.func.to_string() + ", got " +
+                                               actual.func.to_string());
       }
       break;
     case ExternKind::Table:
-      if (expected.table.element != actual.table.element || !limits_match(expected.table.limits, actual.table.limits)) {
-        return make_error(ErrorKind::Link, "expected " + expected.to_string() + ", got " + actual.to_string());
+      if (expected.table.element != actual.table.element ||
+          !limits_match(expected.table.limits, actual.table.limits)) {
+        return make_error(ErrorKind::Link,
+                          "expected " + expected.to_string() + ", got " + actual.to_string());
       }
       break;
     case ExternKind::Memory:
       if (!limits_match(expected.memory.limits, actual.memory.limits)) {
-        return make_error(ErrorKind::Link, "expected " + expected.to_string() + ", got " + actual.to_string());
+        return make_error(ErrorKind::Link,
+                          "expected " + expected.to_string() + ", got " + actual.to_string());
       }
       break;
     case ExternKind::Global:
-      if (expected.global.content != actual.global.content || expected.global.mutable_ != actual.global.mutable_) {
-        return make_error(ErrorKind::Link, "expected " + expected.to_string() + ", got " + actual.to_string());
+      if (expected.global.content != actual.global.content ||
+          expected.global.mutable_ != actual.global.mutable_) {
+        return make_error(ErrorKind::Link,
+                          "expected " + expected.to_string() + ", got " + actual.to_string());
       }
       break;
   }
@@ -48,7 +55,8 @@ Result<void> Linker::define(std::string_view module, std::string_view name, Exte
   auto it = entries_.find(key);
   if (it != entries_.end()) {
     if (!allow_shadowing_) {
-      return make_error(ErrorKind::Link, "import " + key.first + "::" + key.second + " defined twice");
+      return make_error(ErrorKind::Link,
+                        "import " + key.first + "::" + key.second + " defined twice");
     }
     it->second = item;
     return {};

@@ -20,7 +20,8 @@ Result<void> check_args(const FuncType& t, std::span<const Val> params, size_t n
   for (size_t i = 0; i < params.size(); ++i) {
     if (params[i].type() != t.params[i]) {
       return Unexpected(usage("argument " + std::to_string(i) + ": expected " +
-                              val_type_name(t.params[i]) + ", got " + val_type_name(params[i].type())));
+                              val_type_name(t.params[i]) + ", got " +
+                              val_type_name(params[i].type())));
     }
     auto ok = check_val_for_wasm(params[i]);
     if (!ok) return ok;
@@ -41,7 +42,8 @@ T* by_ptr(std::unordered_map<void*, T*>& map, void* p) {
 
 Result<void> check_val_for_wasm(const Val& v) {
   if (v.type() == ValType::FuncRef && v.funcref().env == &kHostRefTag) {
-    return Unexpected(usage("host functions cannot be passed to WebAssembly as funcref values yet"));
+    return Unexpected(
+        usage("host functions cannot be passed to WebAssembly as funcref values yet"));
   }
   return {};
 }
@@ -59,7 +61,8 @@ StoreImpl::~StoreImpl() {
   if (deadline_generation) watchdog_clear(this);
 }
 
-Store::Store(Engine& engine, StoreLimits limits) : impl_(std::make_unique<StoreImpl>(engine, limits)) {
+Store::Store(Engine& engine, StoreLimits limits)
+    : impl_(std::make_unique<StoreImpl>(engine, limits)) {
   impl_->handle = this;
 }
 Store::~Store() = default;
@@ -154,7 +157,8 @@ Result<void> Func::call(Store& store, std::span<const Val> params, std::span<Val
       store.impl(), frame,
       [](void* a) {
         auto* t = static_cast<Thunk*>(a);
-        t->f->sig_call(reinterpret_cast<wasm_rt_function_ptr_t>(t->f->ref.fn), t->f->ref.env, t->io);
+        t->f->sig_call(reinterpret_cast<wasm_rt_function_ptr_t>(t->f->ref.fn), t->f->ref.env,
+                       t->io);
       },
       &thunk);
   if (trap) return Unexpected(trap_error(frame, f->name));
@@ -172,10 +176,12 @@ MemoryData::~MemoryData() {
 Result<Memory> Memory::create(Store& store, MemoryType type) {
   StoreImpl* s = store.impl();
   auto owned = std::make_unique<wasm_rt_memory_t>();
-  auto r = s->guard_pages ? memory_allocate_guarded(owned.get(), type.limits.min, type.limits.max.value_or(65536),
-                                                     s->limits.max_memory_pages)
-                          : memory_allocate(owned.get(), type.limits.min, type.limits.max.value_or(65536),
-                                            s->limits.max_memory_pages);
+  auto r =
+      s->guard_pages
+          ? memory_allocate_guarded(owned.get(), type.limits.min, type.limits.max.value_or(65536),
+                                    s->limits.max_memory_pages)
+          : memory_allocate(owned.get(), type.limits.min, type.limits.max.value_or(65536),
+                            s->limits.max_memory_pages);
   if (!r) return Unexpected(r.error());
   MemoryData& m = s->memories.emplace_back();
   m.store = s;
@@ -196,17 +202,21 @@ uint64_t Memory::size() const { return data_->mem->size; }
 uint64_t Memory::pages() const { return data_->mem->pages; }
 Result<uint64_t> Memory::grow(uint64_t delta) const {
   if (delta > 65536) return make_error(ErrorKind::Limit, "memory.grow: too many pages");
-  uint32_t r = memory_grow(data_->mem, static_cast<uint32_t>(delta), data_->store->limits.max_memory_pages);
-  if (r == UINT32_MAX) return make_error(ErrorKind::Limit, "memory.grow failed: over the maximum or the store limit");
+  uint32_t r =
+      memory_grow(data_->mem, static_cast<uint32_t>(delta), data_->store->limits.max_memory_pages);
+  if (r == UINT32_MAX)
+    return make_error(ErrorKind::Limit, "memory.grow failed: over the maximum or the store limit");
   return static_cast<uint64_t>(r);
 }
 Result<void> Memory::read(uint64_t offset, std::span<uint8_t> out) const {
-  if (offset > size() || out.size() > size() - offset) return make_error(ErrorKind::Usage, "memory read out of bounds");
+  if (offset > size() || out.size() > size() - offset)
+    return make_error(ErrorKind::Usage, "memory read out of bounds");
   memcpy(out.data(), data() + offset, out.size());
   return {};
 }
 Result<void> Memory::write(uint64_t offset, std::span<const uint8_t> in) const {
-  if (offset > size() || in.size() > size() - offset) return make_error(ErrorKind::Usage, "memory write out of bounds");
+  if (offset > size() || in.size() > size() - offset)
+    return make_error(ErrorKind::Usage, "memory write out of bounds");
   memcpy(data() + offset, in.data(), in.size());
   return {};
 }
@@ -221,27 +231,32 @@ TableData::~TableData() {
 
 Result<Table> Table::create(Store& store, TableType type, Val init) {
   StoreImpl* s = store.impl();
-  if (init.type() != type.element) return make_error(ErrorKind::Usage, "table init value has the wrong type");
+  if (init.type() != type.element)
+    return make_error(ErrorKind::Usage, "table init value has the wrong type");
   auto ok = check_val_for_wasm(init);
   if (!ok) return Unexpected(ok.error());
-  if (type.limits.min > s->limits.max_table_elements) return make_error(ErrorKind::Limit, "table over the store limit");
+  if (type.limits.min > s->limits.max_table_elements)
+    return make_error(ErrorKind::Limit, "table over the store limit");
   TableData& t = s->tables.emplace_back();
   t.store = s;
   t.declared = type;
-  uint32_t max = static_cast<uint32_t>(std::min<uint64_t>(type.limits.max.value_or(UINT32_MAX), UINT32_MAX));
+  uint32_t max =
+      static_cast<uint32_t>(std::min<uint64_t>(type.limits.max.value_or(UINT32_MAX), UINT32_MAX));
   size_t n = type.limits.min;
   flot_val_t raw{};
   val_to_raw(init, raw);
   if (type.element == ValType::FuncRef) {
     t.owned_func = std::make_unique<wasm_rt_funcref_table_t>();
-    t.owned_func->data = static_cast<wasm_rt_funcref_t*>(calloc(std::max<size_t>(n, 1), sizeof(wasm_rt_funcref_t)));
+    t.owned_func->data =
+        static_cast<wasm_rt_funcref_t*>(calloc(std::max<size_t>(n, 1), sizeof(wasm_rt_funcref_t)));
     for (size_t i = 0; i < n; ++i) t.owned_func->data[i] = raw.funcref;
     t.owned_func->size = static_cast<uint32_t>(n);
     t.owned_func->max_size = max;
     t.table = t.owned_func.get();
   } else {
     t.owned_extern = std::make_unique<wasm_rt_externref_table_t>();
-    t.owned_extern->data = static_cast<wasm_rt_externref_t*>(calloc(std::max<size_t>(n, 1), sizeof(void*)));
+    t.owned_extern->data =
+        static_cast<wasm_rt_externref_t*>(calloc(std::max<size_t>(n, 1), sizeof(void*)));
     for (size_t i = 0; i < n; ++i) t.owned_extern->data[i] = raw.externref;
     t.owned_extern->size = static_cast<uint32_t>(n);
     t.owned_extern->max_size = max;
@@ -273,7 +288,8 @@ Result<Val> Table::get(uint64_t index) const {
 }
 Result<void> Table::set(uint64_t index, const Val& v) const {
   if (index >= size()) return make_error(ErrorKind::Usage, "table index out of bounds");
-  if (v.type() != data_->declared.element) return make_error(ErrorKind::Usage, "table value has the wrong type");
+  if (v.type() != data_->declared.element)
+    return make_error(ErrorKind::Usage, "table value has the wrong type");
   auto ok = check_val_for_wasm(v);
   if (!ok) return ok;
   flot_val_t raw{};
@@ -286,7 +302,8 @@ Result<void> Table::set(uint64_t index, const Val& v) const {
   return {};
 }
 Result<uint64_t> Table::grow(uint64_t delta, const Val& init) const {
-  if (init.type() != data_->declared.element) return make_error(ErrorKind::Usage, "table value has the wrong type");
+  if (init.type() != data_->declared.element)
+    return make_error(ErrorKind::Usage, "table value has the wrong type");
   auto ok = check_val_for_wasm(init);
   if (!ok) return Unexpected(ok.error());
   flot_val_t raw{};
@@ -298,7 +315,8 @@ Result<uint64_t> Table::grow(uint64_t delta, const Val& init) const {
   auto* et = static_cast<wasm_rt_externref_table_t*>(data_->table);
   uint64_t n = size() + delta;
   uint64_t max = data_->declared.element == ValType::FuncRef ? ft->max_size : et->max_size;
-  if (n > max || n > data_->store->limits.max_table_elements) return make_error(ErrorKind::Limit, "table.grow failed");
+  if (n > max || n > data_->store->limits.max_table_elements)
+    return make_error(ErrorKind::Limit, "table.grow failed");
   if (data_->declared.element == ValType::FuncRef) {
     old = runtime_api()->grow_funcref_table(ft, d, raw.funcref);
   } else {
@@ -312,7 +330,8 @@ Result<uint64_t> Table::grow(uint64_t delta, const Val& init) const {
 // Global
 
 Result<Global> Global::create(Store& store, GlobalType type, Val init) {
-  if (init.type() != type.content) return make_error(ErrorKind::Usage, "global init value has the wrong type");
+  if (init.type() != type.content)
+    return make_error(ErrorKind::Usage, "global init value has the wrong type");
   auto ok = check_val_for_wasm(init);
   if (!ok) return Unexpected(ok.error());
   StoreImpl* s = store.impl();
@@ -327,7 +346,8 @@ GlobalType Global::type() const { return data_->type; }
 Val Global::get() const { return load_global(*data_); }
 Result<void> Global::set(const Val& v) const {
   if (!data_->type.mutable_) return make_error(ErrorKind::Usage, "global is immutable");
-  if (v.type() != data_->type.content) return make_error(ErrorKind::Usage, "global value has the wrong type");
+  if (v.type() != data_->type.content)
+    return make_error(ErrorKind::Usage, "global value has the wrong type");
   auto ok = check_val_for_wasm(v);
   if (!ok) return ok;
   store_global(*data_, v);
@@ -338,10 +358,18 @@ ExternType Extern::type() const {
   ExternType t;
   t.kind = kind;
   switch (kind) {
-    case ExternKind::Func: t.func = func.type(); break;
-    case ExternKind::Table: t.table = table.type(); break;
-    case ExternKind::Memory: t.memory = memory.type(); break;
-    case ExternKind::Global: t.global = global.type(); break;
+    case ExternKind::Func:
+      t.func = func.type();
+      break;
+    case ExternKind::Table:
+      t.table = table.type();
+      break;
+    case ExternKind::Memory:
+      t.memory = memory.type();
+      break;
+    case ExternKind::Global:
+      t.global = global.type();
+      break;
   }
   return t;
 }
@@ -354,7 +382,8 @@ InstanceData::~InstanceData() {
   free(block);
 }
 
-Result<Instance> Instance::create(Store& store, const Module& module, std::span<const Extern> imports) {
+Result<Instance> Instance::create(Store& store, const Module& module,
+                                  std::span<const Extern> imports) {
   StoreImpl* s = store.impl();
   const ModuleMeta& meta = module.impl()->meta;
   if (imports.size() != meta.imports.size()) {
@@ -367,25 +396,30 @@ Result<Instance> Instance::create(Store& store, const Module& module, std::span<
                  (imports[i].kind == ExternKind::Memory && !imports[i].memory) ||
                  (imports[i].kind == ExternKind::Table && !imports[i].table) ||
                  (imports[i].kind == ExternKind::Global && !imports[i].global);
-    if (empty) return make_error(ErrorKind::Link, "import " + imp.module + "::" + imp.name + ": empty extern");
+    if (empty)
+      return make_error(ErrorKind::Link,
+                        "import " + imp.module + "::" + imp.name + ": empty extern");
     auto ok = check_import_type(imp.type, imports[i].type());
     if (!ok) {
-      return make_error(ErrorKind::Link, "incompatible import type for " + imp.module + "::" + imp.name +
-                                             ": " + ok.error().message);
+      return make_error(ErrorKind::Link, "incompatible import type for " + imp.module +
+                                             "::" + imp.name + ": " + ok.error().message);
     }
   }
   size_t live = 0;
   for (const auto& d : s->instances) live += d.live;
-  if (live >= s->limits.max_instances) return make_error(ErrorKind::Limit, "too many instances in this store");
+  if (live >= s->limits.max_instances)
+    return make_error(ErrorKind::Limit, "too many instances in this store");
 
   std::shared_ptr<Code> code = module.impl()->current();
   const flot_module_t* desc = code->desc;
   if (code->guard_pages) {
     for (size_t i = 0; i < imports.size(); ++i) {
-      if (imports[i].kind == ExternKind::Memory && imports[i].memory.raw()->mem->reserved < kGuardReserve) {
-        return make_error(ErrorKind::Link, "import " + meta.imports[i].module + "::" + meta.imports[i].name +
-                                               ": module compiled for guard pages needs a guard-page memory "
-                                               "(create it in a store of an engine with guard_pages)");
+      if (imports[i].kind == ExternKind::Memory &&
+          imports[i].memory.raw()->mem->reserved < kGuardReserve) {
+        return make_error(ErrorKind::Link,
+                          "import " + meta.imports[i].module + "::" + meta.imports[i].name +
+                              ": module compiled for guard pages needs a guard-page memory "
+                              "(create it in a store of an engine with guard_pages)");
       }
     }
   }
@@ -410,9 +444,15 @@ Result<Instance> Instance::create(Store& store, const Module& module, std::span<
         }
         break;
       }
-      case ExternKind::Memory: d.bindings[i + 1] = flot_binding_t{nullptr, x.memory.raw()->mem}; break;
-      case ExternKind::Table: d.bindings[i + 1] = flot_binding_t{nullptr, x.table.raw()->table}; break;
-      case ExternKind::Global: d.bindings[i + 1] = flot_binding_t{nullptr, x.global.raw()->ptr}; break;
+      case ExternKind::Memory:
+        d.bindings[i + 1] = flot_binding_t{nullptr, x.memory.raw()->mem};
+        break;
+      case ExternKind::Table:
+        d.bindings[i + 1] = flot_binding_t{nullptr, x.table.raw()->table};
+        break;
+      case ExternKind::Global:
+        d.bindings[i + 1] = flot_binding_t{nullptr, x.global.raw()->ptr};
+        break;
     }
   }
   size_t bytes = (16 + desc->instance_size + 15) & ~size_t(15);
@@ -422,7 +462,8 @@ Result<Instance> Instance::create(Store& store, const Module& module, std::span<
   *reinterpret_cast<flot_ctx_t**>(static_cast<char*>(d.block) + 8) = &s->ctx;
   d.inst = static_cast<char*>(d.block) + 16;
   for (size_t i = 0; i < module.impl()->meta.sigs.size(); ++i) {
-    s->sig_by_type.try_emplace(code->sig_type_ids[i], StoreImpl::Sig{desc->sig_calls[i], meta.sigs[i]});
+    s->sig_by_type.try_emplace(code->sig_type_ids[i],
+                               StoreImpl::Sig{desc->sig_calls[i], meta.sigs[i]});
   }
   if (s->codes.empty() || s->codes.back() != code) s->codes.push_back(code);
 
@@ -545,9 +586,7 @@ std::vector<std::pair<std::string, Extern>> Instance::exports() const {
   }
   return out;
 }
-Module Instance::module() const {
-  return Module::from_impl(data_->module);
-}
+Module Instance::module() const { return Module::from_impl(data_->module); }
 Tier Instance::tier() const { return data_->code->tier; }
 
 std::optional<Extern> Caller::get_export(std::string_view name) const {

@@ -35,12 +35,18 @@ uint32_t intern_key(const std::string& key) {
 char type_code(ValType t) { return "IJFDVre"[static_cast<int>(t)]; }
 char type_code_rt(int t) {
   switch (t) {
-    case WASM_RT_I32: return 'I';
-    case WASM_RT_I64: return 'J';
-    case WASM_RT_F32: return 'F';
-    case WASM_RT_F64: return 'D';
-    case WASM_RT_FUNCREF: return 'r';
-    case WASM_RT_EXTERNREF: return 'e';
+    case WASM_RT_I32:
+      return 'I';
+    case WASM_RT_I64:
+      return 'J';
+    case WASM_RT_F32:
+      return 'F';
+    case WASM_RT_F64:
+      return 'D';
+    case WASM_RT_FUNCREF:
+      return 'r';
+    case WASM_RT_EXTERNREF:
+      return 'e';
   }
   return '?';
 }
@@ -200,13 +206,17 @@ int rt_call_host(void* env, flot_val_t* io) {
       frame->has_host_error = true;
     }
     return r.error().trap && *r.error().trap == TrapKind::Interrupted ? WASM_RT_TRAP_INTERRUPTED
-                                                                       : WASM_RT_TRAP_HOST;
+                                                                      : WASM_RT_TRAP_HOST;
   }
   for (size_t i = 0; i < nr; ++i) {
     if (rv[i].type() != f->type.results[i]) {
       frame = t_frame;
       if (frame) {
-        frame->host_error = Error{ErrorKind::Trap, "host function returned a value of the wrong type", TrapKind::HostError, {}, {}};
+        frame->host_error = Error{ErrorKind::Trap,
+                                  "host function returned a value of the wrong type",
+                                  TrapKind::HostError,
+                                  {},
+                                  {}};
         frame->has_host_error = true;
       }
       return WASM_RT_TRAP_HOST;
@@ -410,7 +420,8 @@ int register_code_range(uintptr_t lo, uintptr_t hi) {
   } else {
     slot = g_range_count.load();
     if (slot >= kChunk * kChunks) return -1;
-    if (!g_chunks[slot / kChunk].load()) g_chunks[slot / kChunk].store(new RangeSlot[kChunk]);  // never freed
+    if (!g_chunks[slot / kChunk].load())
+      g_chunks[slot / kChunk].store(new RangeSlot[kChunk]);  // never freed
   }
   RangeSlot& r = g_chunks[slot / kChunk].load()[slot % kChunk];
   r.hi.store(hi, std::memory_order_relaxed);
@@ -473,7 +484,8 @@ Error trap_error(const CallFrame& frame, std::string_view function) {
   Error e;
   e.kind = ErrorKind::Trap;
   e.function = std::string(function);
-  if (frame.has_host_error && (frame.trap == WASM_RT_TRAP_HOST || frame.trap == WASM_RT_TRAP_INTERRUPTED)) {
+  if (frame.has_host_error &&
+      (frame.trap == WASM_RT_TRAP_HOST || frame.trap == WASM_RT_TRAP_INTERRUPTED)) {
     e = frame.host_error;
     e.kind = ErrorKind::Trap;
     if (!e.trap) e.trap = TrapKind::HostError;
@@ -481,17 +493,50 @@ Error trap_error(const CallFrame& frame, std::string_view function) {
     return e;
   }
   switch (frame.trap) {
-    case WASM_RT_TRAP_OOB: e.trap = TrapKind::MemoryOutOfBounds; e.message = "out of bounds memory access"; break;
-    case WASM_RT_TRAP_INT_OVERFLOW: e.trap = TrapKind::IntegerOverflow; e.message = "integer overflow"; break;
-    case WASM_RT_TRAP_DIV_BY_ZERO: e.trap = TrapKind::IntegerDivideByZero; e.message = "integer divide by zero"; break;
-    case WASM_RT_TRAP_INVALID_CONVERSION: e.trap = TrapKind::InvalidConversion; e.message = "invalid conversion to integer"; break;
-    case WASM_RT_TRAP_UNREACHABLE: e.trap = TrapKind::Unreachable; e.message = "unreachable executed"; break;
-    case WASM_RT_TRAP_CALL_INDIRECT: e.trap = TrapKind::IndirectCall; e.message = "indirect call: undefined element, null or signature mismatch"; break;
-    case WASM_RT_TRAP_UNCAUGHT_EXCEPTION: e.trap = TrapKind::UncaughtException; e.message = "uncaught exception"; break;
-    case WASM_RT_TRAP_EXHAUSTION: e.trap = TrapKind::CallStackExhausted; e.message = "call stack exhausted"; break;
-    case WASM_RT_TRAP_INTERRUPTED: e.trap = TrapKind::Interrupted; e.message = "interrupted: deadline exceeded"; break;
-    case WASM_RT_TRAP_RESOURCE_LIMIT: e.trap = TrapKind::ResourceLimit; e.message = "resource limit exceeded"; break;
-    default: e.trap = TrapKind::HostError; e.message = "host function failed"; break;
+    case WASM_RT_TRAP_OOB:
+      e.trap = TrapKind::MemoryOutOfBounds;
+      e.message = "out of bounds memory access";
+      break;
+    case WASM_RT_TRAP_INT_OVERFLOW:
+      e.trap = TrapKind::IntegerOverflow;
+      e.message = "integer overflow";
+      break;
+    case WASM_RT_TRAP_DIV_BY_ZERO:
+      e.trap = TrapKind::IntegerDivideByZero;
+      e.message = "integer divide by zero";
+      break;
+    case WASM_RT_TRAP_INVALID_CONVERSION:
+      e.trap = TrapKind::InvalidConversion;
+      e.message = "invalid conversion to integer";
+      break;
+    case WASM_RT_TRAP_UNREACHABLE:
+      e.trap = TrapKind::Unreachable;
+      e.message = "unreachable executed";
+      break;
+    case WASM_RT_TRAP_CALL_INDIRECT:
+      e.trap = TrapKind::IndirectCall;
+      e.message = "indirect call: undefined element, null or signature mismatch";
+      break;
+    case WASM_RT_TRAP_UNCAUGHT_EXCEPTION:
+      e.trap = TrapKind::UncaughtException;
+      e.message = "uncaught exception";
+      break;
+    case WASM_RT_TRAP_EXHAUSTION:
+      e.trap = TrapKind::CallStackExhausted;
+      e.message = "call stack exhausted";
+      break;
+    case WASM_RT_TRAP_INTERRUPTED:
+      e.trap = TrapKind::Interrupted;
+      e.message = "interrupted: deadline exceeded";
+      break;
+    case WASM_RT_TRAP_RESOURCE_LIMIT:
+      e.trap = TrapKind::ResourceLimit;
+      e.message = "resource limit exceeded";
+      break;
+    default:
+      e.trap = TrapKind::HostError;
+      e.message = "host function failed";
+      break;
   }
   return e;
 }
@@ -507,7 +552,8 @@ Result<void> memory_allocate(wasm_rt_memory_t* m, uint64_t initial, uint64_t max
   m->max_pages = static_cast<uint32_t>(std::min<uint64_t>(max, 65536));
   if (initial > limit_pages || initial > 65536) {
     return make_error(ErrorKind::Limit, "memory of " + std::to_string(initial) +
-                                            " pages exceeds the limit of " + std::to_string(limit_pages));
+                                            " pages exceeds the limit of " +
+                                            std::to_string(limit_pages));
   }
   if (initial == 0) return {};
   void* p = mmap(nullptr, initial * kPage, PROT_READ | PROT_WRITE,
@@ -527,9 +573,11 @@ Result<void> memory_allocate_guarded(wasm_rt_memory_t* m, uint64_t initial, uint
   m->max_pages = static_cast<uint32_t>(std::min<uint64_t>(max, 65536));
   if (initial > limit_pages || initial > 65536) {
     return make_error(ErrorKind::Limit, "memory of " + std::to_string(initial) +
-                                            " pages exceeds the limit of " + std::to_string(limit_pages));
+                                            " pages exceeds the limit of " +
+                                            std::to_string(limit_pages));
   }
-  void* p = mmap(nullptr, kGuardReserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void* p =
+      mmap(nullptr, kGuardReserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) return make_error(ErrorKind::Limit, "cannot reserve guarded linear memory");
   if (initial && mprotect(p, initial * kPage, PROT_READ | PROT_WRITE) != 0) {
     munmap(p, kGuardReserve);
@@ -551,13 +599,15 @@ uint32_t memory_grow(wasm_rt_memory_t* m, uint32_t delta, uint64_t limit_pages) 
   uint64_t bytes = n * kPage;
   if (bytes > m->committed) {
     if (bytes <= m->reserved) {  // guard-page reservation: commit more of it
-      if (mprotect(m->data + m->committed, bytes - m->committed, PROT_READ | PROT_WRITE) != 0) return UINT32_MAX;
+      if (mprotect(m->data + m->committed, bytes - m->committed, PROT_READ | PROT_WRITE) != 0)
+        return UINT32_MAX;
     } else {
       void* p;
       if (m->data) {
         p = mremap(m->data, m->reserved, bytes, MREMAP_MAYMOVE);
       } else {
-        p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
       }
       if (p == MAP_FAILED) return UINT32_MAX;
       m->data = static_cast<uint8_t*>(p);
@@ -583,8 +633,12 @@ void memory_free(wasm_rt_memory_t* m) {
 
 void val_to_raw(const Val& v, flot_val_t& out) {
   switch (v.type()) {
-    case ValType::I32: out.i32 = v.u32(); break;
-    case ValType::I64: out.i64 = v.u64(); break;
+    case ValType::I32:
+      out.i32 = v.u32();
+      break;
+    case ValType::I64:
+      out.i64 = v.u64();
+      break;
     case ValType::F32: {
       uint32_t b = v.f32_bits();
       memcpy(&out.f32, &b, 4);
@@ -602,15 +656,21 @@ void val_to_raw(const Val& v, flot_val_t& out) {
       out.funcref.module_instance = r.env;
       break;
     }
-    case ValType::ExternRef: out.externref = reinterpret_cast<void*>(v.externref()); break;
-    case ValType::V128: out.i64 = 0; break;
+    case ValType::ExternRef:
+      out.externref = reinterpret_cast<void*>(v.externref());
+      break;
+    case ValType::V128:
+      out.i64 = 0;
+      break;
   }
 }
 
 Val raw_to_val(ValType t, const flot_val_t& in) {
   switch (t) {
-    case ValType::I32: return Val::i32(static_cast<int32_t>(in.i32));
-    case ValType::I64: return Val::i64(static_cast<int64_t>(in.i64));
+    case ValType::I32:
+      return Val::i32(static_cast<int32_t>(in.i32));
+    case ValType::I64:
+      return Val::i64(static_cast<int64_t>(in.i64));
     case ValType::F32: {
       uint32_t b;
       memcpy(&b, &in.f32, 4);
@@ -624,8 +684,10 @@ Val raw_to_val(ValType t, const flot_val_t& in) {
     case ValType::FuncRef:
       return Val::funcref(FuncRef{in.funcref.func_type, reinterpret_cast<void*>(in.funcref.func),
                                   in.funcref.module_instance});
-    case ValType::ExternRef: return Val::externref(reinterpret_cast<uintptr_t>(in.externref));
-    case ValType::V128: return Val::i64(0);
+    case ValType::ExternRef:
+      return Val::externref(reinterpret_cast<uintptr_t>(in.externref));
+    case ValType::V128:
+      return Val::i64(0);
   }
   return Val();
 }
@@ -634,26 +696,52 @@ void store_global(GlobalData& g, const Val& v) {
   flot_val_t raw{};
   val_to_raw(v, raw);
   switch (g.type.content) {
-    case ValType::I32: memcpy(g.ptr, &raw.i32, 4); break;
-    case ValType::F32: memcpy(g.ptr, &raw.f32, 4); break;
-    case ValType::I64: memcpy(g.ptr, &raw.i64, 8); break;
-    case ValType::F64: memcpy(g.ptr, &raw.f64, 8); break;
-    case ValType::FuncRef: memcpy(g.ptr, &raw.funcref, sizeof(wasm_rt_funcref_t)); break;
-    case ValType::ExternRef: memcpy(g.ptr, &raw.externref, sizeof(void*)); break;
-    case ValType::V128: break;
+    case ValType::I32:
+      memcpy(g.ptr, &raw.i32, 4);
+      break;
+    case ValType::F32:
+      memcpy(g.ptr, &raw.f32, 4);
+      break;
+    case ValType::I64:
+      memcpy(g.ptr, &raw.i64, 8);
+      break;
+    case ValType::F64:
+      memcpy(g.ptr, &raw.f64, 8);
+      break;
+    case ValType::FuncRef:
+      memcpy(g.ptr, &raw.funcref, sizeof(wasm_rt_funcref_t));
+      break;
+    case ValType::ExternRef:
+      memcpy(g.ptr, &raw.externref, sizeof(void*));
+      break;
+    case ValType::V128:
+      break;
   }
 }
 
 Val load_global(const GlobalData& g) {
   flot_val_t raw{};
   switch (g.type.content) {
-    case ValType::I32: memcpy(&raw.i32, g.ptr, 4); break;
-    case ValType::F32: memcpy(&raw.f32, g.ptr, 4); break;
-    case ValType::I64: memcpy(&raw.i64, g.ptr, 8); break;
-    case ValType::F64: memcpy(&raw.f64, g.ptr, 8); break;
-    case ValType::FuncRef: memcpy(&raw.funcref, g.ptr, sizeof(wasm_rt_funcref_t)); break;
-    case ValType::ExternRef: memcpy(&raw.externref, g.ptr, sizeof(void*)); break;
-    case ValType::V128: break;
+    case ValType::I32:
+      memcpy(&raw.i32, g.ptr, 4);
+      break;
+    case ValType::F32:
+      memcpy(&raw.f32, g.ptr, 4);
+      break;
+    case ValType::I64:
+      memcpy(&raw.i64, g.ptr, 8);
+      break;
+    case ValType::F64:
+      memcpy(&raw.f64, g.ptr, 8);
+      break;
+    case ValType::FuncRef:
+      memcpy(&raw.funcref, g.ptr, sizeof(wasm_rt_funcref_t));
+      break;
+    case ValType::ExternRef:
+      memcpy(&raw.externref, g.ptr, sizeof(void*));
+      break;
+    case ValType::V128:
+      break;
   }
   return raw_to_val(g.type.content, raw);
 }

@@ -16,7 +16,8 @@ namespace {
 std::vector<uint8_t> wasm(const std::string& name) {
   std::ifstream f(fs::path(FLOTILLA_TEST_WASM_DIR) / (name + ".wasm"), std::ios::binary);
   EXPECT_TRUE(f.good()) << name;
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)),
+                              std::istreambuf_iterator<char>());
 }
 
 fs::path cache_dir() { return fs::path(FLOTILLA_TEST_CACHE_DIR); }
@@ -44,19 +45,22 @@ class EngineTest : public ::testing::TestWithParam<Variant> {
     EXPECT_TRUE(m) << m.error().to_string();
     EXPECT_EQ(m->current_tier(), GetParam().tier);
     fe::Linker linker;
-    auto ok = linker.define_func(store_, "env", "double", {{VT::I32}, {VT::I32}},
-                                 [](fe::Caller&, std::span<const fe::Val> p, std::span<fe::Val> r) -> fe::Result<void> {
-                                   r[0] = fe::Val::i32(p[0].i32() * 2);
-                                   return {};
-                                 });
+    auto ok = linker.define_func(
+        store_, "env", "double", {{VT::I32}, {VT::I32}},
+        [](fe::Caller&, std::span<const fe::Val> p, std::span<fe::Val> r) -> fe::Result<void> {
+          r[0] = fe::Val::i32(p[0].i32() * 2);
+          return {};
+        });
     EXPECT_TRUE(ok);
-    ok = linker.define_func(store_, "env", "fail", {},
-                            [](fe::Caller&, std::span<const fe::Val>, std::span<fe::Val>) -> fe::Result<void> {
-                              return fe::make_error(fe::ErrorKind::Usage, "the host said no");
-                            });
+    ok = linker.define_func(
+        store_, "env", "fail", {},
+        [](fe::Caller&, std::span<const fe::Val>, std::span<fe::Val>) -> fe::Result<void> {
+          return fe::make_error(fe::ErrorKind::Usage, "the host said no");
+        });
     EXPECT_TRUE(ok);
     ok = linker.define_func(store_, "env", "reenter", {{VT::I32}, {VT::I32}},
-                            [](fe::Caller& caller, std::span<const fe::Val> p, std::span<fe::Val> r) -> fe::Result<void> {
+                            [](fe::Caller& caller, std::span<const fe::Val> p,
+                               std::span<fe::Val> r) -> fe::Result<void> {
                               // Calls back into the calling instance.
                               auto add = caller.get_export("add");
                               if (!add) return fe::make_error(fe::ErrorKind::Usage, "no add");
@@ -72,13 +76,15 @@ class EngineTest : public ::testing::TestWithParam<Variant> {
     return *inst;
   }
 
-  fe::Result<std::vector<fe::Val>> call(fe::Instance& inst, const std::string& name, std::vector<fe::Val> args) {
+  fe::Result<std::vector<fe::Val>> call(fe::Instance& inst, const std::string& name,
+                                        std::vector<fe::Val> args) {
     auto f = inst.get_func(name);
     EXPECT_TRUE(f) << name;
     return f->call(store_, args);
   }
 
-  void expect_trap(fe::Instance& inst, const std::string& name, std::vector<fe::Val> args, fe::TrapKind kind) {
+  void expect_trap(fe::Instance& inst, const std::string& name, std::vector<fe::Val> args,
+                   fe::TrapKind kind) {
     auto r = call(inst, name, std::move(args));
     ASSERT_FALSE(r) << name << " did not trap";
     EXPECT_EQ(r.error().kind, fe::ErrorKind::Trap);
@@ -227,11 +233,14 @@ TEST_P(EngineTest, Traps) {
   expect_trap(inst, "unreachable", {}, fe::TrapKind::Unreachable);
   expect_trap(inst, "load8", {fe::Val::i32(70000)}, fe::TrapKind::MemoryOutOfBounds);
   expect_trap(inst, "div_s", {fe::Val::i32(1), fe::Val::i32(0)}, fe::TrapKind::IntegerDivideByZero);
-  expect_trap(inst, "div_s", {fe::Val::i32(INT32_MIN), fe::Val::i32(-1)}, fe::TrapKind::IntegerOverflow);
+  expect_trap(inst, "div_s", {fe::Val::i32(INT32_MIN), fe::Val::i32(-1)},
+              fe::TrapKind::IntegerOverflow);
   expect_trap(inst, "trunc", {fe::Val::f32_bits(0x7fc00000u)}, fe::TrapKind::InvalidConversion);
   expect_trap(inst, "trunc", {fe::Val::f32(3e10f)}, fe::TrapKind::IntegerOverflow);
-  expect_trap(inst, "call_indirect", {fe::Val::i32(1)}, fe::TrapKind::IndirectCall);  // signature mismatch
-  expect_trap(inst, "call_indirect", {fe::Val::i32(7)}, fe::TrapKind::IndirectCall);  // out of range
+  expect_trap(inst, "call_indirect", {fe::Val::i32(1)},
+              fe::TrapKind::IndirectCall);  // signature mismatch
+  expect_trap(inst, "call_indirect", {fe::Val::i32(7)},
+              fe::TrapKind::IndirectCall);  // out of range
   expect_trap(inst, "recurse", {fe::Val::i32(0)}, fe::TrapKind::CallStackExhausted);
 }
 
@@ -296,10 +305,12 @@ TEST_P(EngineTest, StartFunctionTrap) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Tiers, EngineTest,
-                         ::testing::Values(Variant{fe::Tier::Baseline, false}, Variant{fe::Tier::Optimized, false},
+                         ::testing::Values(Variant{fe::Tier::Baseline, false},
+                                           Variant{fe::Tier::Optimized, false},
                                            Variant{fe::Tier::Optimized, true}),
                          [](const auto& info) {
-                           return std::string(fe::tier_name(info.param.tier)) + (info.param.guard_pages ? "_guard" : "");
+                           return std::string(fe::tier_name(info.param.tier)) +
+                                  (info.param.guard_pages ? "_guard" : "");
                          });
 
 // ---------------------------------------------------------------------------------------------
@@ -308,7 +319,8 @@ TEST(HostileInput, EmptyGarbageAndTruncated) {
   auto check = [](std::span<const uint8_t> bytes) {
     auto r = fe::Module::validate(bytes);
     ASSERT_FALSE(r);
-    EXPECT_TRUE(r.error().kind == fe::ErrorKind::Malformed || r.error().kind == fe::ErrorKind::Invalid)
+    EXPECT_TRUE(r.error().kind == fe::ErrorKind::Malformed ||
+                r.error().kind == fe::ErrorKind::Invalid)
         << r.error().message;
     EXPECT_FALSE(r.error().message.empty());
   };
@@ -363,7 +375,8 @@ std::vector<uint8_t> nested_blocks(size_t depth) {
   leb(code, 1);
   leb(code, body.size());
   code.insert(code.end(), body.begin(), body.end());
-  std::vector<uint8_t> m{0, 'a', 's', 'm', 1, 0, 0, 0, 1, 4, 1, 0x60, 0, 0, 3, 2, 1, 0, 7, 5, 1, 1, 'f', 0, 0, 10};
+  std::vector<uint8_t> m{0, 'a', 's', 'm', 1, 0, 0, 0, 1, 4,   1, 0x60, 0,
+                         0, 3,   2,   1,   0, 7, 5, 1, 1, 'f', 0, 0,    10};
   leb(m, code.size());
   m.insert(m.end(), code.begin(), code.end());
   return m;
@@ -445,7 +458,8 @@ TEST(Tiers, OptimizedSplitIntoManyUnits) {
   ASSERT_TRUE(m) << m.error().to_string();
   fe::Store store(engine);
   fe::Linker linker;
-  auto twice = [](fe::Caller&, std::span<const fe::Val> p, std::span<fe::Val> r) -> fe::Result<void> {
+  auto twice = [](fe::Caller&, std::span<const fe::Val> p,
+                  std::span<fe::Val> r) -> fe::Result<void> {
     r[0] = fe::Val::i32(p[0].i32() * 2);
     return {};
   };
@@ -458,7 +472,9 @@ TEST(Tiers, OptimizedSplitIntoManyUnits) {
   ASSERT_TRUE(linker.define_func(store, "env", "reenter", {{VT::I32}, {VT::I32}}, none));
   auto inst = linker.instantiate(store, *m);
   ASSERT_TRUE(inst) << inst.error().to_string();
-  auto call = [&](const char* name, std::vector<fe::Val> args) { return inst->get_func(name)->call(store, args); };
+  auto call = [&](const char* name, std::vector<fe::Val> args) {
+    return inst->get_func(name)->call(store, args);
+  };
   auto r = call("fac", {fe::Val::i64(20)});
   ASSERT_TRUE(r);
   EXPECT_EQ((*r)[0].i64(), 2432902008176640000LL);

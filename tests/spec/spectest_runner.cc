@@ -44,7 +44,8 @@ std::optional<fe::Val> to_val(const json& j) {
   if (t == "i64") return fe::Val::i64(static_cast<int64_t>(std::stoull(v)));
   if (t == "f32") return fe::Val::f32_bits(static_cast<uint32_t>(std::stoul(v)));
   if (t == "f64") return fe::Val::f64_bits(std::stoull(v));
-  if (t == "externref") return v == "null" ? fe::Val::externref(0) : fe::Val::externref(std::stoull(v) + 1);
+  if (t == "externref")
+    return v == "null" ? fe::Val::externref(0) : fe::Val::externref(std::stoull(v) + 1);
   if (t == "funcref") {
     if (v == "null") return fe::Val::null_funcref();
     return std::nullopt;
@@ -68,12 +69,15 @@ bool matches(const json& expected, const fe::Val& actual, std::string& why) {
     uint32_t b = actual.f32_bits();
     if (v == "nan:canonical") return (b & 0x7fffffffu) == 0x7fc00000u || fail(v);
     if (v == "nan:arithmetic") return (b & 0x7fc00000u) == 0x7fc00000u || fail(v);
-    return b == static_cast<uint32_t>(std::stoul(v)) || fail("f32 bits " + v + " (got bits " + std::to_string(b) + ")");
+    return b == static_cast<uint32_t>(std::stoul(v)) ||
+           fail("f32 bits " + v + " (got bits " + std::to_string(b) + ")");
   }
   if (t == "f64") {
     uint64_t b = actual.f64_bits();
-    if (v == "nan:canonical") return (b & 0x7fffffffffffffffull) == 0x7ff8000000000000ull || fail(v);
-    if (v == "nan:arithmetic") return (b & 0x7ff8000000000000ull) == 0x7ff8000000000000ull || fail(v);
+    if (v == "nan:canonical")
+      return (b & 0x7fffffffffffffffull) == 0x7ff8000000000000ull || fail(v);
+    if (v == "nan:arithmetic")
+      return (b & 0x7ff8000000000000ull) == 0x7ff8000000000000ull || fail(v);
     return b == std::stoull(v) || fail("f64 bits " + v + " (got bits " + std::to_string(b) + ")");
   }
   if (t == "i32") return actual.u32() == static_cast<uint32_t>(std::stoul(v)) || fail(v);
@@ -92,13 +96,17 @@ bool matches(const json& expected, const fe::Val& actual, std::string& why) {
 
 std::vector<uint8_t> read_file(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)),
+                              std::istreambuf_iterator<char>());
 }
 
 class Runner {
  public:
   Runner(fe::Tier tier, fs::path cache, fs::path dir, bool verbose, size_t split_bytes, bool guard)
-      : engine_(make_config(tier, cache, split_bytes, guard)), store_(engine_), dir_(std::move(dir)), verbose_(verbose) {
+      : engine_(make_config(tier, cache, split_bytes, guard)),
+        store_(engine_),
+        dir_(std::move(dir)),
+        verbose_(verbose) {
     linker_.allow_shadowing(true);
     define_spectest();
   }
@@ -111,14 +119,16 @@ class Runner {
         fail(cmd, std::string("runner exception: ") + e.what());
       }
     }
-    for (const auto& [reason, n] : skip_reasons_) std::cout << "  skipped " << n << ": " << reason << "\n";
+    for (const auto& [reason, n] : skip_reasons_)
+      std::cout << "  skipped " << n << ": " << reason << "\n";
     std::cout << name << " [" << fe::tier_name(engine_.config().tier) << "]: " << counts_.passed
               << " passed, " << counts_.failed << " failed, " << counts_.skipped << " skipped\n";
     return counts_.failed ? 1 : 0;
   }
 
  private:
-  static fe::Config make_config(fe::Tier tier, const fs::path& cache, size_t split_bytes, bool guard) {
+  static fe::Config make_config(fe::Tier tier, const fs::path& cache, size_t split_bytes,
+                                bool guard) {
     fe::Config c;
     c.guard_pages = guard;
     if (split_bytes) c.split_bytes = split_bytes;
@@ -128,7 +138,9 @@ class Runner {
   }
 
   void define_spectest() {
-    auto noop = [](fe::Caller&, std::span<const fe::Val>, std::span<fe::Val>) -> fe::Result<void> { return {}; };
+    auto noop = [](fe::Caller&, std::span<const fe::Val>, std::span<fe::Val>) -> fe::Result<void> {
+      return {};
+    };
     using VT = fe::ValType;
     std::vector<std::pair<std::string, fe::FuncType>> prints = {
         {"print", {}},
@@ -140,12 +152,17 @@ class Runner {
         {"print_f64_f64", {{VT::F64, VT::F64}, {}}},
     };
     for (auto& [n, t] : prints) (void)linker_.define_func(store_, "spectest", n, t, noop);
-    (void)linker_.define("spectest", "global_i32", *fe::Global::create(store_, {VT::I32, false}, fe::Val::i32(666)));
-    (void)linker_.define("spectest", "global_i64", *fe::Global::create(store_, {VT::I64, false}, fe::Val::i64(666)));
-    (void)linker_.define("spectest", "global_f32", *fe::Global::create(store_, {VT::F32, false}, fe::Val::f32(666.6f)));
-    (void)linker_.define("spectest", "global_f64", *fe::Global::create(store_, {VT::F64, false}, fe::Val::f64(666.6)));
-    (void)linker_.define("spectest", "table",
-                         *fe::Table::create(store_, {VT::FuncRef, {10, 20}}, fe::Val::null_funcref()));
+    (void)linker_.define("spectest", "global_i32",
+                         *fe::Global::create(store_, {VT::I32, false}, fe::Val::i32(666)));
+    (void)linker_.define("spectest", "global_i64",
+                         *fe::Global::create(store_, {VT::I64, false}, fe::Val::i64(666)));
+    (void)linker_.define("spectest", "global_f32",
+                         *fe::Global::create(store_, {VT::F32, false}, fe::Val::f32(666.6f)));
+    (void)linker_.define("spectest", "global_f64",
+                         *fe::Global::create(store_, {VT::F64, false}, fe::Val::f64(666.6)));
+    (void)linker_.define(
+        "spectest", "table",
+        *fe::Table::create(store_, {VT::FuncRef, {10, 20}}, fe::Val::null_funcref()));
     (void)linker_.define("spectest", "memory", *fe::Memory::create(store_, {{1, 2}}));
   }
 
@@ -156,8 +173,8 @@ class Runner {
   }
   void fail(const json& cmd, const std::string& why) {
     counts_.failed++;
-    std::cout << "  FAIL line " << cmd.value("line", 0) << " " << cmd.value("type", std::string()) << ": " << why
-              << "\n";
+    std::cout << "  FAIL line " << cmd.value("line", 0) << " " << cmd.value("type", std::string())
+              << ": " << why << "\n";
   }
 
   fe::Result<fe::Module> compile(const std::string& file) {
@@ -212,18 +229,21 @@ class Runner {
         return fail(cmd, "compile: " + m.error().to_string());
       }
       auto inst = linker_.instantiate(store_, *m);
-      if (inst) return fail(cmd, "instantiation succeeded; expected: " + cmd.value("text", std::string()));
+      if (inst)
+        return fail(cmd, "instantiation succeeded; expected: " + cmd.value("text", std::string()));
       bool want_link = type == "assert_unlinkable";
       bool got_link = inst.error().kind == fe::ErrorKind::Link;
       if (want_link != got_link) {
-        return fail(cmd, "expected " + std::string(want_link ? "a link error" : "a trap") + ", got " +
-                             inst.error().to_string());
+        return fail(cmd, "expected " + std::string(want_link ? "a link error" : "a trap") +
+                             ", got " + inst.error().to_string());
       }
       return pass();
     }
-    if (type == "action" || type == "assert_return" || type == "assert_trap" || type == "assert_exhaustion") {
+    if (type == "action" || type == "assert_return" || type == "assert_trap" ||
+        type == "assert_exhaustion") {
       const json& action = cmd["action"];
-      std::optional<fe::Instance> inst = action.contains("module") ? lookup(action["module"]) : current_;
+      std::optional<fe::Instance> inst =
+          action.contains("module") ? lookup(action["module"]) : current_;
       if (!inst || (!action.contains("module") && skip_module_)) {
         return skip(inst ? skip_reason_ : "action on a module that failed to load");
       }
@@ -239,7 +259,9 @@ class Runner {
         std::vector<fe::Val> args;
         for (const auto& a : action["args"]) {
           auto v = to_val(a);
-          if (!v) return skip("argument type " + a["type"].get<std::string>() + " not supported by the runner");
+          if (!v)
+            return skip("argument type " + a["type"].get<std::string>() +
+                        " not supported by the runner");
           args.push_back(*v);
         }
         store_.set_timeout(std::chrono::seconds(20));
@@ -253,11 +275,14 @@ class Runner {
       }
       if (type == "assert_trap" || type == "assert_exhaustion") {
         if (!error) return fail(cmd, "no trap; expected: " + cmd.value("text", std::string()));
-        if (error->kind != fe::ErrorKind::Trap) return fail(cmd, "expected a trap, got " + error->to_string());
+        if (error->kind != fe::ErrorKind::Trap)
+          return fail(cmd, "expected a trap, got " + error->to_string());
         if (type == "assert_exhaustion" && error->trap != fe::TrapKind::CallStackExhausted) {
           return fail(cmd, "expected stack exhaustion, got " + error->to_string());
         }
-        if (verbose_) std::cout << "  trap ok line " << cmd["line"] << ": " << error->message << " / " << cmd.value("text", std::string()) << "\n";
+        if (verbose_)
+          std::cout << "  trap ok line " << cmd["line"] << ": " << error->message << " / "
+                    << cmd.value("text", std::string()) << "\n";
         return pass();
       }
       if (error) return fail(cmd, error->to_string());
@@ -267,7 +292,8 @@ class Runner {
       for (size_t i = 0; i < results.size(); ++i) {
         if (expected[i]["type"] == "v128") return skip("v128 results");
         std::string why;
-        if (!matches(expected[i], results[i], why)) return fail(cmd, action["field"].get<std::string>() + ": " + why);
+        if (!matches(expected[i], results[i], why))
+          return fail(cmd, action["field"].get<std::string>() + ": " + why);
       }
       return pass();
     }
@@ -303,17 +329,25 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    if (a == "--tier") tier_s = next();
-    else if (a == "--work") work = next();
-    else if (a == "--cache") cache = next();
-    else if (a == "--verbose") verbose = true;
-    else if (a == "--guard-pages") guard = true;
-    else if (a == "--split-bytes") split_bytes = std::stoull(next());
-    else wast = a;
+    if (a == "--tier")
+      tier_s = next();
+    else if (a == "--work")
+      work = next();
+    else if (a == "--cache")
+      cache = next();
+    else if (a == "--verbose")
+      verbose = true;
+    else if (a == "--guard-pages")
+      guard = true;
+    else if (a == "--split-bytes")
+      split_bytes = std::stoull(next());
+    else
+      wast = a;
   }
   auto tier = fe::parse_tier(tier_s);
   if (wast.empty() || work.empty() || !tier) {
-    std::cerr << "usage: flotilla-spectest --tier baseline|optimized --work DIR [--cache DIR] FILE.wast\n";
+    std::cerr << "usage: flotilla-spectest --tier baseline|optimized --work DIR [--cache DIR] "
+                 "FILE.wast\n";
     return 2;
   }
   std::string name = fs::path(wast).stem().string();

@@ -134,9 +134,9 @@ typedef union {
 /* Per-store execution context. The word before every instance points here. */
 typedef struct {
   uint32_t depth;
-  uint32_t max_depth;           /* set to 0 to force the next call to check `interrupt` */
-  char* stack_limit;            /* lowest native stack address guest frames may use */
-  volatile uint32_t interrupt;  /* nonzero: stop at the next call or loop iteration */
+  uint32_t max_depth;          /* set to 0 to force the next call to check `interrupt` */
+  char* stack_limit;           /* lowest native stack address guest frames may use */
+  volatile uint32_t interrupt; /* nonzero: stop at the next call or loop iteration */
   uint32_t pad_;
 } flot_ctx_t;
 
@@ -163,9 +163,9 @@ typedef struct {
 typedef void (*flot_sig_call_t)(wasm_rt_function_ptr_t fn, void* env, flot_val_t* io);
 
 typedef struct {
-  uint32_t kind;   /* 0 func, 1 table, 2 memory, 3 global */
-  void* ptr;       /* func: the exported C function; others: accessor void* (*)(void* inst) */
-  uint32_t sig;    /* func: index into sig_calls */
+  uint32_t kind; /* 0 func, 1 table, 2 memory, 3 global */
+  void* ptr;     /* func: the exported C function; others: accessor void* (*)(void* inst) */
+  uint32_t sig;  /* func: index into sig_calls */
 } flot_export_t;
 
 #define FLOT_ABI_VERSION 1u
@@ -205,8 +205,7 @@ static const flot_rt_api_t* flot_rt;
 #define wasm_rt_free_memory(m) (flot_rt->free_memory(m))
 #define wasm_rt_allocate_funcref_table(t, i, x) (flot_rt->allocate_funcref_table((t), (i), (x)))
 #define wasm_rt_free_funcref_table(t) (flot_rt->free_funcref_table(t))
-#define wasm_rt_allocate_externref_table(t, i, x) \
-  (flot_rt->allocate_externref_table((t), (i), (x)))
+#define wasm_rt_allocate_externref_table(t, i, x) (flot_rt->allocate_externref_table((t), (i), (x)))
 #define wasm_rt_free_externref_table(t) (flot_rt->free_externref_table(t))
 #define wasm_rt_grow_funcref_table(t, d, v) (flot_rt->grow_funcref_table((t), (d), (v)))
 #define wasm_rt_grow_externref_table(t, d, v) (flot_rt->grow_externref_table((t), (d), (v)))
@@ -215,13 +214,13 @@ static const flot_rt_api_t* flot_rt;
 #define wasm_rt_call_stack_depth (FLOT_CTX(instance)->depth)
 /* The depth check in wasm2c's FUNC_PROLOGUE also enforces the native stack budget: past the
  * stack limit the allowed depth is 0. Interruption sets max_depth to 0 as well. */
-#define WASM_RT_MAX_CALL_STACK_DEPTH                                             \
-  ((char*)__builtin_frame_address(0) < FLOT_CTX(instance)->stack_limit ? 0u \
-                                                                        : FLOT_CTX(instance)->max_depth)
+#define WASM_RT_MAX_CALL_STACK_DEPTH                                   \
+  ((char*)__builtin_frame_address(0) < FLOT_CTX(instance)->stack_limit \
+       ? 0u                                                            \
+       : FLOT_CTX(instance)->max_depth)
 /* Inserted by the engine at every loop header. */
-#define FLOT_LOOP_CHECK                      \
-  if (UNLIKELY(FLOT_CTX(instance)->interrupt)) \
-  wasm_rt_trap(WASM_RT_TRAP_INTERRUPTED)
+#define FLOT_LOOP_CHECK \
+  if (UNLIKELY(FLOT_CTX(instance)->interrupt)) wasm_rt_trap(WASM_RT_TRAP_INTERRUPTED)
 
 /* Float negation flips the sign bit, NaNs included (see codegen.cc). */
 static inline float flot_negf(float x) {
@@ -244,25 +243,37 @@ static inline double flot_neg(double x) {
 static inline int flot_clz32(uint32_t x) {
   int n = 0;
   if (!x) return 32;
-  while (!(x & 0x80000000u)) { x <<= 1; n++; }
+  while (!(x & 0x80000000u)) {
+    x <<= 1;
+    n++;
+  }
   return n;
 }
 static inline int flot_clz64(uint64_t x) {
   int n = 0;
   if (!x) return 64;
-  while (!(x & 0x8000000000000000ull)) { x <<= 1; n++; }
+  while (!(x & 0x8000000000000000ull)) {
+    x <<= 1;
+    n++;
+  }
   return n;
 }
 static inline int flot_ctz32(uint32_t x) {
   int n = 0;
   if (!x) return 32;
-  while (!(x & 1u)) { x >>= 1; n++; }
+  while (!(x & 1u)) {
+    x >>= 1;
+    n++;
+  }
   return n;
 }
 static inline int flot_ctz64(uint64_t x) {
   int n = 0;
   if (!x) return 64;
-  while (!(x & 1ull)) { x >>= 1; n++; }
+  while (!(x & 1ull)) {
+    x >>= 1;
+    n++;
+  }
   return n;
 }
 static inline int flot_popcount32(uint32_t x) {

@@ -44,23 +44,23 @@ enum class TrapKind {
 const char* trap_kind_name(TrapKind kind);
 
 enum class ErrorKind {
-  Malformed,      // bytes are not a WebAssembly binary
-  Invalid,        // binary decodes but fails validation
-  Unsupported,    // valid, but uses a feature this engine does not execute (e.g. SIMD)
-  Compile,        // code generation or C compilation failed
-  Link,           // import missing or of the wrong type
-  Trap,           // guest trapped
-  Limit,          // over a configured limit (before running guest code)
-  Usage,          // API misuse: wrong argument count or types, unknown export
-  Io,             // file system or process errors (cache, compiler)
+  Malformed,    // bytes are not a WebAssembly binary
+  Invalid,      // binary decodes but fails validation
+  Unsupported,  // valid, but uses a feature this engine does not execute (e.g. SIMD)
+  Compile,      // code generation or C compilation failed
+  Link,         // import missing or of the wrong type
+  Trap,         // guest trapped
+  Limit,        // over a configured limit (before running guest code)
+  Usage,        // API misuse: wrong argument count or types, unknown export
+  Io,           // file system or process errors (cache, compiler)
 };
 
 struct Error {
   ErrorKind kind = ErrorKind::Usage;
   std::string message;
-  std::optional<TrapKind> trap;       // set when kind == Trap
-  std::optional<uint64_t> offset;     // byte offset in the module, when known
-  std::string function;               // export/function being called, when known
+  std::optional<TrapKind> trap;    // set when kind == Trap
+  std::optional<uint64_t> offset;  // byte offset in the module, when known
+  std::string function;            // export/function being called, when known
 
   std::string to_string() const;
 };
@@ -209,7 +209,7 @@ struct Config {
 
 // Progress reports from long compilations (optimized tier).
 struct CompileProgress {
-  std::string stage;  // "decode", "codegen", "baseline", "cc", "cache-hit", "done"
+  std::string stage;   // "decode", "codegen", "baseline", "cc", "cache-hit", "done"
   double seconds = 0;  // since the compilation started
 };
 using ProgressFn = std::function<void(const CompileProgress&)>;
@@ -320,7 +320,8 @@ struct MemoryData;
 struct TableData;
 struct GlobalData;
 
-using HostFn = std::function<Result<void>(Caller&, std::span<const Val> params, std::span<Val> results)>;
+using HostFn =
+    std::function<Result<void>(Caller&, std::span<const Val> params, std::span<Val> results)>;
 
 class Func {
  public:
@@ -415,7 +416,8 @@ class Instance {
  public:
   Instance() = default;
   // Instantiates with imports given in the module's import order.
-  static Result<Instance> create(Store& store, const Module& module, std::span<const Extern> imports);
+  static Result<Instance> create(Store& store, const Module& module,
+                                 std::span<const Extern> imports);
   std::optional<Extern> get_export(std::string_view name) const;
   std::optional<Func> get_func(std::string_view name) const;
   std::optional<Memory> get_memory(std::string_view name) const;
