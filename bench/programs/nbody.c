@@ -1,12 +1,5 @@
 // N-body simulation in doubles (5 bodies), n steps; returns the energy as integer bits.
-#include <stdint.h>
-
-#ifndef BENCH_PREFIX
-#define BENCH_PREFIX
-#endif
-#define CAT2(a, b) a##b
-#define CAT(a, b) CAT2(a, b)
-#define NAME(x) CAT(BENCH_PREFIX, x)
+#include "bench.h"
 
 #define PI 3.141592653589793
 #define SOLAR_MASS (4 * PI * PI)

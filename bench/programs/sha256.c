@@ -1,12 +1,5 @@
 // SHA-256 over a buffer in linear memory, repeated n times. Freestanding C (no libc).
-#include <stdint.h>
-
-#ifndef BENCH_PREFIX
-#define BENCH_PREFIX
-#endif
-#define CAT2(a, b) a##b
-#define CAT(a, b) CAT2(a, b)
-#define NAME(x) CAT(BENCH_PREFIX, x)
+#include "bench.h"
 
 static const uint32_t K[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,

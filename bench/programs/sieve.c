@@ -1,12 +1,5 @@
 // Sieve of Eratosthenes over 1M numbers plus a hash of the primes, repeated n times.
-#include <stdint.h>
-
-#ifndef BENCH_PREFIX
-#define BENCH_PREFIX
-#endif
-#define CAT2(a, b) a##b
-#define CAT(a, b) CAT2(a, b)
-#define NAME(x) CAT(BENCH_PREFIX, x)
+#include "bench.h"
 
 #define LIMIT 1000000
 static uint8_t composite[LIMIT];

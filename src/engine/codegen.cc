@@ -105,25 +105,8 @@ const char* c_type(ValType t) {
   return "void";
 }
 
-const char* io_field(ValType t) {
-  switch (t) {
-    case ValType::I32:
-      return "i32";
-    case ValType::I64:
-      return "i64";
-    case ValType::F32:
-      return "f32";
-    case ValType::F64:
-      return "f64";
-    case ValType::FuncRef:
-      return "funcref";
-    case ValType::ExternRef:
-      return "externref";
-    case ValType::V128:
-      return "i64";
-  }
-  return "i32";
-}
+// Member of flot_val_t holding a value of type t (named like the type).
+const char* io_field(ValType t) { return val_type_name(t); }
 
 char multi_char(ValType t) {
   switch (t) {

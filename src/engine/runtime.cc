@@ -492,51 +492,32 @@ Error trap_error(const CallFrame& frame, std::string_view function) {
     if (e.function.empty()) e.function = std::string(function);
     return e;
   }
-  switch (frame.trap) {
-    case WASM_RT_TRAP_OOB:
-      e.trap = TrapKind::MemoryOutOfBounds;
-      e.message = "out of bounds memory access";
-      break;
-    case WASM_RT_TRAP_INT_OVERFLOW:
-      e.trap = TrapKind::IntegerOverflow;
-      e.message = "integer overflow";
-      break;
-    case WASM_RT_TRAP_DIV_BY_ZERO:
-      e.trap = TrapKind::IntegerDivideByZero;
-      e.message = "integer divide by zero";
-      break;
-    case WASM_RT_TRAP_INVALID_CONVERSION:
-      e.trap = TrapKind::InvalidConversion;
-      e.message = "invalid conversion to integer";
-      break;
-    case WASM_RT_TRAP_UNREACHABLE:
-      e.trap = TrapKind::Unreachable;
-      e.message = "unreachable executed";
-      break;
-    case WASM_RT_TRAP_CALL_INDIRECT:
-      e.trap = TrapKind::IndirectCall;
-      e.message = "indirect call: undefined element, null or signature mismatch";
-      break;
-    case WASM_RT_TRAP_UNCAUGHT_EXCEPTION:
-      e.trap = TrapKind::UncaughtException;
-      e.message = "uncaught exception";
-      break;
-    case WASM_RT_TRAP_EXHAUSTION:
-      e.trap = TrapKind::CallStackExhausted;
-      e.message = "call stack exhausted";
-      break;
-    case WASM_RT_TRAP_INTERRUPTED:
-      e.trap = TrapKind::Interrupted;
-      e.message = "interrupted: deadline exceeded";
-      break;
-    case WASM_RT_TRAP_RESOURCE_LIMIT:
-      e.trap = TrapKind::ResourceLimit;
-      e.message = "resource limit exceeded";
-      break;
-    default:
-      e.trap = TrapKind::HostError;
-      e.message = "host function failed";
-      break;
+  struct Known {
+    int code;
+    TrapKind kind;
+    const char* message;
+  };
+  static const Known kKnown[] = {
+      {WASM_RT_TRAP_OOB, TrapKind::MemoryOutOfBounds, "out of bounds memory access"},
+      {WASM_RT_TRAP_INT_OVERFLOW, TrapKind::IntegerOverflow, "integer overflow"},
+      {WASM_RT_TRAP_DIV_BY_ZERO, TrapKind::IntegerDivideByZero, "integer divide by zero"},
+      {WASM_RT_TRAP_INVALID_CONVERSION, TrapKind::InvalidConversion,
+       "invalid conversion to integer"},
+      {WASM_RT_TRAP_UNREACHABLE, TrapKind::Unreachable, "unreachable executed"},
+      {WASM_RT_TRAP_CALL_INDIRECT, TrapKind::IndirectCall,
+       "indirect call: undefined element, null or signature mismatch"},
+      {WASM_RT_TRAP_UNCAUGHT_EXCEPTION, TrapKind::UncaughtException, "uncaught exception"},
+      {WASM_RT_TRAP_EXHAUSTION, TrapKind::CallStackExhausted, "call stack exhausted"},
+      {WASM_RT_TRAP_INTERRUPTED, TrapKind::Interrupted, "interrupted: deadline exceeded"},
+      {WASM_RT_TRAP_RESOURCE_LIMIT, TrapKind::ResourceLimit, "resource limit exceeded"},
+  };
+  e.trap = TrapKind::HostError;
+  e.message = "host function failed";
+  for (const auto& k : kKnown) {
+    if (k.code == frame.trap) {
+      e.trap = k.kind;
+      e.message = k.message;
+    }
   }
   return e;
 }
