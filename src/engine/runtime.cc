@@ -241,20 +241,12 @@ const flot_rt_api_t kApi = {
     rt_call_host,
 };
 
-const flot_rt_api_t kApiGuarded = {
-    rt_trap,
-    rt_register_func_type,
-    rt_allocate_memory_guarded,
-    rt_grow_memory,
-    rt_free_memory,
-    rt_alloc_funcref_table,
-    rt_free_funcref_table,
-    rt_alloc_externref_table,
-    rt_free_externref_table,
-    rt_grow_funcref_table,
-    rt_grow_externref_table,
-    rt_call_host,
-};
+// The same table with guard-page memory allocation.
+const flot_rt_api_t kApiGuarded = [] {
+  flot_rt_api_t api = kApi;
+  api.allocate_memory = rt_allocate_memory_guarded;
+  return api;
+}();
 
 // Lowest usable address of the current thread's stack (cached per thread).
 char* thread_stack_low() {
