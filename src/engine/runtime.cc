@@ -248,8 +248,11 @@ const flot_rt_api_t kApiGuarded = [] {
   return api;
 }();
 
-// Lowest usable address of the current thread's stack (cached per thread).
+thread_local char* t_fiber_stack_low = nullptr;  // set by swap_fiber_state
+
+// Lowest usable address of the current stack: the running fiber's, else the thread's (cached).
 char* thread_stack_low() {
+  if (t_fiber_stack_low) return t_fiber_stack_low + 16 * 1024;  // margin for host code
   thread_local char* low = nullptr;
   if (!low) {
     pthread_attr_t attr;
@@ -437,6 +440,13 @@ uint32_t intern_func_type(const FuncType& t) {
 }
 
 CallFrame* current_frame() { return t_frame; }
+
+FiberState swap_fiber_state(FiberState next) {
+  FiberState prev{t_frame, t_fiber_stack_low};
+  t_frame = static_cast<CallFrame*>(next.frame);
+  t_fiber_stack_low = static_cast<char*>(next.stack_low);
+  return prev;
+}
 
 int guarded_call(StoreImpl* store, CallFrame& frame, void (*thunk)(void*), void* arg) {
   frame.store = store;

@@ -471,6 +471,22 @@ class Linker {
   bool allow_shadowing_ = false;
 };
 
+// ---------------------------------------------------------------------------------------------
+// Fibers
+//
+// Guest calls may run on fibers (DESIGN.md, "Concurrency"). The engine keeps the innermost guest
+// entry of each thread (where traps unwind to) and the lowest usable stack address per thread.
+// A scheduler that switches fibers while guest calls are on their stacks swaps this state with
+// every switch: `auto mine = swap_fiber_state(next_fibers_state);` before resuming another fiber,
+// and installs `mine` again when this fiber runs next. A fiber that has not run guest code yet
+// starts from FiberState{nullptr, its_stack_lowest_address}. One Store must not be used by two
+// fibers at once.
+struct FiberState {
+  void* frame = nullptr;      // innermost guest entry (opaque)
+  void* stack_low = nullptr;  // lowest address of the fiber's stack; nullptr: the thread's stack
+};
+FiberState swap_fiber_state(FiberState next);
+
 // Checks that `actual` satisfies an import declared as `expected` (Wasm import matching:
 // exact function types, limits subtyping, global mutability and type).
 Result<void> check_import_type(const ExternType& expected, const ExternType& actual);
