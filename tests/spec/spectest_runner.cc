@@ -94,6 +94,22 @@ bool matches(const json& expected, const fe::Val& actual, std::string& why) {
   return false;
 }
 
+// The trap kind the spec's assertion text names (nullopt: text not recognised).
+std::optional<fe::TrapKind> expected_trap(const std::string& text) {
+  auto starts = [&](const char* p) { return text.rfind(p, 0) == 0; };
+  if (starts("call stack exhausted")) return fe::TrapKind::CallStackExhausted;
+  if (starts("indirect call type mismatch") || starts("undefined element") ||
+      starts("uninitialized element"))
+    return fe::TrapKind::IndirectCall;
+  if (starts("integer divide by zero")) return fe::TrapKind::IntegerDivideByZero;
+  if (starts("integer overflow")) return fe::TrapKind::IntegerOverflow;
+  if (starts("invalid conversion to integer")) return fe::TrapKind::InvalidConversion;
+  if (starts("out of bounds memory access") || starts("out of bounds table access"))
+    return fe::TrapKind::MemoryOutOfBounds;
+  if (starts("unreachable")) return fe::TrapKind::Unreachable;
+  return std::nullopt;
+}
+
 std::vector<uint8_t> read_file(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
   return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)),
@@ -237,6 +253,13 @@ class Runner {
         return fail(cmd, "expected " + std::string(want_link ? "a link error" : "a trap") +
                              ", got " + inst.error().to_string());
       }
+      if (!want_link) {
+        auto want = expected_trap(cmd.value("text", std::string()));
+        if (want && inst.error().trap != want) {
+          return fail(cmd, "expected trap \"" + cmd.value("text", std::string()) + "\", got " +
+                               inst.error().to_string());
+        }
+      }
       return pass();
     }
     if (type == "action" || type == "assert_return" || type == "assert_trap" ||
@@ -277,8 +300,10 @@ class Runner {
         if (!error) return fail(cmd, "no trap; expected: " + cmd.value("text", std::string()));
         if (error->kind != fe::ErrorKind::Trap)
           return fail(cmd, "expected a trap, got " + error->to_string());
-        if (type == "assert_exhaustion" && error->trap != fe::TrapKind::CallStackExhausted) {
-          return fail(cmd, "expected stack exhaustion, got " + error->to_string());
+        auto want = expected_trap(cmd.value("text", std::string()));
+        if (want && error->trap != want) {
+          return fail(cmd, "expected trap \"" + cmd.value("text", std::string()) + "\", got " +
+                               error->to_string());
         }
         if (verbose_)
           std::cout << "  trap ok line " << cmd["line"] << ": " << error->message << " / "
