@@ -386,7 +386,15 @@ Result<Module> Module::compile(Engine& engine, std::span<const uint8_t> bytes, s
     m->optimizing = true;
     std::weak_ptr<ModuleImpl> weak = m;
     EngineImpl* ep = e.get();
-    e->submit([ep, weak, src] {
+    // Whether the job runs or is dropped (engine shutting down), waiters are released.
+    std::shared_ptr<void> done(nullptr, [weak](void*) {
+      if (auto mod = weak.lock()) {
+        std::lock_guard<std::mutex> lock(mod->mu);
+        mod->optimizing = false;
+        mod->cv.notify_all();
+      }
+    });
+    e->submit([ep, weak, src, done] {
       auto mod = weak.lock();
       if (!mod) return;
       auto code =
@@ -397,8 +405,6 @@ Result<Module> Module::compile(Engine& engine, std::span<const uint8_t> bytes, s
       } else {
         mod->optimize_error = code.error().message;
       }
-      mod->optimizing = false;
-      mod->cv.notify_all();
     });
   }
   return Module(m);

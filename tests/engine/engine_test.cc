@@ -492,6 +492,32 @@ TEST(Tiers, OptimizedSplitIntoManyUnits) {
   EXPECT_EQ(*r.error().trap, fe::TrapKind::CallStackExhausted);
 }
 
+TEST(Tiers, EngineShutdownReleasesWaiters) {
+  fs::path dir = cache_dir() / "shutdown-test";
+  fs::remove_all(dir);
+  std::optional<fe::Module> a, b;
+  {
+    fe::Config c;
+    c.cache_dir = dir;
+    c.tier = fe::Tier::Auto;
+    fe::Engine engine(c);
+    auto ma = fe::Module::compile(engine, wasm("basic"));
+    auto mb = fe::Module::compile(engine, wasm("importer"));  // queued behind the first
+    ASSERT_TRUE(ma && mb);
+    a = *ma;
+    b = *mb;
+  }  // the engine kills its compilers and drops queued builds
+  // Neither wait hangs; the modules stay usable on whatever tier they reached.
+  a->wait_optimized();
+  b->wait_optimized();
+  fe::Config c2;
+  fe::Engine other(c2);
+  fe::Store store(other);
+  fe::Linker linker;
+  auto inst = linker.instantiate(store, *b);
+  EXPECT_FALSE(inst);  // importer has unresolved imports: a link error, not a crash
+}
+
 TEST(Tiers, AutoStartsOnBaselineAndSwitches) {
   fs::path dir = cache_dir() / "auto-test";
   fs::remove_all(dir);
