@@ -232,7 +232,8 @@ struct StoreImpl {
     flot_sig_call_t call;
     FuncType type;
   };
-  std::unordered_map<uint32_t, Sig> sig_by_type;  // for calling funcrefs from the host
+  std::unordered_map<uint32_t, Sig> sig_by_type;             // for calling funcrefs from the host
+  std::map<std::pair<void*, void*>, FuncData*> func_by_ref;  // Func::from_ref results
   std::unordered_map<void*, MemoryData*> memory_by_ptr;
   std::unordered_map<void*, TableData*> table_by_ptr;
   std::unordered_map<void*, GlobalData*> global_by_ptr;

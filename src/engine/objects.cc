@@ -106,9 +106,14 @@ std::optional<Func> Func::from_ref(Store& store, const FuncRef& ref) {
   if (ref.is_null()) return std::nullopt;
   if (ref.env == &kHostRefTag) return Func(static_cast<FuncData*>(ref.fn));
   StoreImpl* s = store.impl();
+  auto key = std::make_pair(ref.fn, ref.env);
+  if (auto known = s->func_by_ref.find(key); known != s->func_by_ref.end()) {
+    if (known->second->type_id == ref.type_id) return Func(known->second);
+  }
   auto it = s->sig_by_type.find(ref.type_id);
   if (it == s->sig_by_type.end()) return std::nullopt;
   FuncData& f = s->funcs.emplace_back();
+  s->func_by_ref[key] = &f;
   f.type = it->second.type;
   f.type_id = ref.type_id;
   f.ref = ref;
