@@ -129,8 +129,6 @@ uint32_t intern_func_type(const FuncType& t);
 const flot_rt_api_t* runtime_api(bool guard_pages = false);
 // Bytes reserved per memory in guard-page mode: any 32-bit address plus a 32-bit offset.
 constexpr uint64_t kGuardReserve = (uint64_t(1) << 33) + 65536;
-Result<void> memory_allocate_guarded(wasm_rt_memory_t* m, uint64_t initial, uint64_t max,
-                                     uint64_t limit_pages);
 
 // One host->guest entry on this thread. Traps longjmp to the innermost one.
 struct CallFrame {
@@ -149,7 +147,7 @@ Error trap_error(const CallFrame& frame, std::string_view function);
 
 void memory_free(wasm_rt_memory_t* m);
 Result<void> memory_allocate(wasm_rt_memory_t* m, uint64_t initial, uint64_t max,
-                             uint64_t limit_pages);
+                             uint64_t limit_pages, bool guarded);
 uint32_t memory_grow(wasm_rt_memory_t* m, uint32_t delta, uint64_t limit_pages);
 
 // ------------------------------------------------------------------------------------------

@@ -181,12 +181,8 @@ MemoryData::~MemoryData() {
 Result<Memory> Memory::create(Store& store, MemoryType type) {
   StoreImpl* s = store.impl();
   auto owned = std::make_unique<wasm_rt_memory_t>();
-  auto r =
-      s->guard_pages
-          ? memory_allocate_guarded(owned.get(), type.limits.min, type.limits.max.value_or(65536),
-                                    s->limits.max_memory_pages)
-          : memory_allocate(owned.get(), type.limits.min, type.limits.max.value_or(65536),
-                            s->limits.max_memory_pages);
+  auto r = memory_allocate(owned.get(), type.limits.min, type.limits.max.value_or(65536),
+                           s->limits.max_memory_pages, s->guard_pages);
   if (!r) return Unexpected(r.error());
   MemoryData& m = s->memories.emplace_back();
   m.store = s;

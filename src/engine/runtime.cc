@@ -89,7 +89,7 @@ void rt_allocate_memory(wasm_rt_memory_t* m, uint32_t initial, uint32_t max) {
   bool ok;
   {
     // The Result must be destroyed before trapping: the trap longjmps over this frame.
-    auto r = memory_allocate(m, initial, max, current_limits().max_memory_pages);
+    auto r = memory_allocate(m, initial, max, current_limits().max_memory_pages, false);
     ok = r.has_value();
   }
   if (!ok) rt_trap(WASM_RT_TRAP_RESOURCE_LIMIT);
@@ -98,7 +98,7 @@ void rt_allocate_memory(wasm_rt_memory_t* m, uint32_t initial, uint32_t max) {
 void rt_allocate_memory_guarded(wasm_rt_memory_t* m, uint32_t initial, uint32_t max) {
   bool ok;
   {
-    auto r = memory_allocate_guarded(m, initial, max, current_limits().max_memory_pages);
+    auto r = memory_allocate(m, initial, max, current_limits().max_memory_pages, true);
     ok = r.has_value();
   }
   if (!ok) rt_trap(WASM_RT_TRAP_RESOURCE_LIMIT);
@@ -528,9 +528,10 @@ Error trap_error(const CallFrame& frame, std::string_view function) {
 
 // Linear memories are anonymous private mappings of exactly the accessible size: every access
 // is bounds-checked by the generated code, so no guard region is needed. Growing remaps the
-// mapping (it may move; generated code reloads the base pointer after any call).
+// mapping (it may move; generated code reloads the base pointer after any call). Guarded
+// memories (guard-page mode) reserve kGuardReserve bytes, inaccessible beyond the current size.
 Result<void> memory_allocate(wasm_rt_memory_t* m, uint64_t initial, uint64_t max,
-                             uint64_t limit_pages) {
+                             uint64_t limit_pages, bool guarded) {
   *m = wasm_rt_memory_t{};
   m->max_pages = static_cast<uint32_t>(std::min<uint64_t>(max, 65536));
   if (initial > limit_pages || initial > 65536) {
@@ -538,39 +539,21 @@ Result<void> memory_allocate(wasm_rt_memory_t* m, uint64_t initial, uint64_t max
                                             " pages exceeds the limit of " +
                                             std::to_string(limit_pages));
   }
-  if (initial == 0) return {};
-  void* p = mmap(nullptr, initial * kPage, PROT_READ | PROT_WRITE,
+  uint64_t bytes = initial * kPage;
+  if (!guarded && bytes == 0) return {};
+  uint64_t reserve = guarded ? kGuardReserve : bytes;
+  void* p = mmap(nullptr, reserve, guarded ? PROT_NONE : PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) return make_error(ErrorKind::Limit, "cannot allocate linear memory");
-  m->data = static_cast<uint8_t*>(p);
-  m->reserved = initial * kPage;
-  m->committed = m->reserved;
-  m->pages = static_cast<uint32_t>(initial);
-  m->size = initial * kPage;
-  return {};
-}
-
-Result<void> memory_allocate_guarded(wasm_rt_memory_t* m, uint64_t initial, uint64_t max,
-                                     uint64_t limit_pages) {
-  *m = wasm_rt_memory_t{};
-  m->max_pages = static_cast<uint32_t>(std::min<uint64_t>(max, 65536));
-  if (initial > limit_pages || initial > 65536) {
-    return make_error(ErrorKind::Limit, "memory of " + std::to_string(initial) +
-                                            " pages exceeds the limit of " +
-                                            std::to_string(limit_pages));
-  }
-  void* p =
-      mmap(nullptr, kGuardReserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) return make_error(ErrorKind::Limit, "cannot reserve guarded linear memory");
-  if (initial && mprotect(p, initial * kPage, PROT_READ | PROT_WRITE) != 0) {
-    munmap(p, kGuardReserve);
+  if (guarded && bytes && mprotect(p, bytes, PROT_READ | PROT_WRITE) != 0) {
+    munmap(p, reserve);
     return make_error(ErrorKind::Limit, "cannot commit linear memory");
   }
   m->data = static_cast<uint8_t*>(p);
-  m->reserved = kGuardReserve;
-  m->committed = initial * kPage;
+  m->reserved = reserve;
+  m->committed = bytes;
   m->pages = static_cast<uint32_t>(initial);
-  m->size = initial * kPage;
+  m->size = bytes;
   return {};
 }
 
