@@ -194,6 +194,21 @@ class Progress {
   std::thread thread_;
 };
 
+// A WAT string literal: printable ASCII as is, everything else as \hh escapes.
+std::string wat_string(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[4];
+      snprintf(buf, sizeof buf, "\\%02x", c);
+      out += buf;
+    }
+  }
+  return out + "\"";
+}
+
 std::optional<std::vector<uint8_t>> read_bytes(const std::string& path, std::string& err) {
   std::ifstream f(path, std::ios::binary);
   if (!f) {
@@ -242,12 +257,51 @@ int main(int argc, char** argv) {
   compile->add_option("--cache-dir", cache_dir, "Optimized code cache");
   add_tier_options(compile);
 
+  auto* inspect = app.add_subcommand("inspect", "Print a module's imports and exports");
+  std::string ifile;
+  inspect->add_option("file", ifile, "Module (.wasm)")->required();
+  inspect->add_flag("--json", as_json, "Machine-readable output");
+
   CLI11_PARSE(app, argc, argv);
 
   fe::Config cfg;
   if (!cache_dir.empty()) cfg.cache_dir = cache_dir;
   if (!cc.empty()) cfg.cc = cc;
   cfg.guard_pages = guard_pages;
+
+  if (*inspect) {
+    std::string err;
+    auto bytes = read_bytes(ifile, err);
+    if (!bytes) return report(fe::Error{fe::ErrorKind::Io, err, {}, {}, {}}, as_json);
+    auto info = fe::Module::inspect(*bytes);
+    if (!info) return report(info.error(), as_json);
+    if (as_json) {
+      json imports = json::array(), exports = json::array();
+      for (const auto& i : info->imports)
+        imports.push_back({{"module", i.module},
+                           {"name", i.name},
+                           {"kind", fe::extern_kind_name(i.type.kind)},
+                           {"type", i.type.to_string()}});
+      for (const auto& e : info->exports)
+        exports.push_back({{"name", e.name},
+                           {"kind", fe::extern_kind_name(e.type.kind)},
+                           {"type", e.type.to_string()}});
+      std::cout << json{{"ok", true},
+                        {"kind", "core-module"},
+                        {"imports", imports},
+                        {"exports", exports}}
+                       .dump()
+                << "\n";
+    } else {
+      std::cout << ";; core module " << ifile << "\n";
+      for (const auto& i : info->imports)
+        std::cout << "(import " << wat_string(i.module) << " " << wat_string(i.name) << " "
+                  << i.type.to_string() << ")\n";
+      for (const auto& e : info->exports)
+        std::cout << "(export " << wat_string(e.name) << " " << e.type.to_string() << ")\n";
+    }
+    return 0;
+  }
 
   if (*compile) {
     std::string err;

@@ -422,6 +422,12 @@ Result<void> Module::validate(std::span<const uint8_t> bytes) {
   return {};
 }
 
+Result<Module::Info> Module::inspect(std::span<const uint8_t> bytes) {
+  auto gen = generate_c(bytes, /*generate=*/false);
+  if (!gen) return Unexpected(gen.error());
+  return Info{std::move(gen->meta.imports), std::move(gen->meta.exports)};
+}
+
 Result<Tier> Module::compile_to_cache(Engine& engine, std::span<const uint8_t> bytes,
                                       const ProgressFn& progress) {
   auto t0 = std::chrono::steady_clock::now();

@@ -23,6 +23,12 @@ check simd 1 "SIMD" "$bin" run --invoke 'lane' "$wasm/simd.wasm"
 check spin 134 "interrupted" "$bin" run --tier baseline --timeout 0.2 --invoke 'spin' "$wasm/cli.wasm"
 check compile 0 "optimized tier compiled" "$bin" compile "$wasm/bigmem.wasm"
 check compile-hit 0 "already cached" "$bin" compile "$wasm/bigmem.wasm"
+check inspect 0 '(export "fac" (func (param i64) (result i64)))' "$bin" inspect "$wasm/cli.wasm"
+check inspect-imports 0 '(import "basic" "counter" (global (mut i32)))' "$bin" inspect "$wasm/importer.wasm"
+check inspect-bad 1 "malformed module" "$bin" inspect /etc/hostname
+out=$("$bin" inspect --json "$wasm/importer.wasm" 2>&1)
+if python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert len(d["imports"])==4 and len(d["exports"])==5 and d["imports"][0]["kind"]=="memory"' "$out"; then
+  passes=$((passes+1)); else echo "FAIL inspect json: $out"; fails=$((fails+1)); fi
 out=$("$bin" run --json --tier optimized --invoke 'div_s(84, 2)' "$wasm/cli.wasm" 2>&1)
 if python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["ok"] and d["results"]==[42] and d["tier"]=="optimized"' "$out"; then
   passes=$((passes+1)); else echo "FAIL json: $out"; fails=$((fails+1)); fi

@@ -249,6 +249,12 @@ class Module {
   static Result<Module> from_file(Engine& engine, const std::filesystem::path& path);
   // Decode + validate only.
   static Result<void> validate(std::span<const uint8_t> bytes);
+  // Decode + validate, and describe the imports and exports (no compilation).
+  struct Info {
+    std::vector<ImportType> imports;
+    std::vector<ExportType> exports;
+  };
+  static Result<Info> inspect(std::span<const uint8_t> bytes);
   // Builds (or finds) the optimized tier synchronously and stores it in the cache.
   static Result<Tier> compile_to_cache(Engine& engine, std::span<const uint8_t> bytes,
                                        const ProgressFn& progress = {});
