@@ -1,0 +1,1 @@
+(module (table 5000 funcref))

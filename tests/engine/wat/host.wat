@@ -1,0 +1,26 @@
+;; Host functions: every value type, errors, and calls back into the guest.
+(module
+  (import "host" "all" (func $all (param i32 i64 f32 f64) (result f64 f32 i64 i32)))
+  (import "host" "fail" (func $fail))
+  (import "host" "fail_i32" (func $fail_i32 (param i32) (result i32)))
+  (import "host" "reenter" (func $reenter (param i32) (result i32)))
+  (import "host" "read_mem" (func $read_mem (param i32 i32) (result i32)))
+  (import "host" "nothing" (func $nothing))
+  (memory (export "memory") 1)
+  (data (i32.const 100) "hello, host")
+  (global $calls (export "calls") (mut i32) (i32.const 0))
+  (func (export "call_all") (param i32 i64 f32 f64) (result f64 f32 i64 i32)
+    (call $all (local.get 0) (local.get 1) (local.get 2) (local.get 3)))
+  (func (export "call_fail") (call $fail))
+  ;; The host error surfaces from the middle of an expression.
+  (func (export "call_fail_i32") (param i32) (result i32)
+    (i32.add (i32.const 1) (call $fail_i32 (local.get 0))))
+  ;; Mutual recursion guest -> host -> guest: depth n.
+  (func $mutual (export "mutual") (param i32) (result i32)
+    (global.set $calls (i32.add (global.get $calls) (i32.const 1)))
+    (if (result i32) (i32.eqz (local.get 0)) (then (i32.const 0))
+      (else (i32.add (i32.const 1) (call $reenter (i32.sub (local.get 0) (i32.const 1)))))))
+  (func (export "div") (param i32 i32) (result i32) (i32.div_s (local.get 0) (local.get 1)))
+  (func (export "sum_host_mem") (result i32) (call $read_mem (i32.const 100) (i32.const 11)))
+  (func (export "spin_with_host") (loop $l (call $nothing) (br $l)))
+  (func (export "ok") (result i32) (i32.const 42)))

@@ -1,0 +1,1 @@
+(module (func (local i32) (drop (local.get 3))))
