@@ -1,0 +1,13 @@
+(module
+  (func (export "i32") (param i32 i32) (result i32)
+    (i32.add (i32.mul (local.get 0) (local.get 1))
+      (i32.xor (i32.rotl (local.get 0) (i32.const 5)) (i32.popcnt (local.get 1)))))
+  (func (export "i64") (param i64 i64) (result i64)
+    (i64.sub (i64.shr_s (local.get 0) (local.get 1)) (i64.clz (local.get 1))))
+  (func (export "divs") (param i32 i64) (result i32 i64)
+    (i32.div_u (i32.const 100) (i32.or (local.get 0) (i32.const 1)))
+    (i64.rem_s (i64.const -7) (i64.or (local.get 1) (i64.const 3))))
+  (func (export "cmp") (param i32 i32) (result i32)
+    (i32.and (i32.lt_s (local.get 0) (local.get 1)) (i32.ge_u (local.get 0) (local.get 1))))
+  (func (export "ext") (param i32) (result i64)
+    (i64.extend16_s (i64.extend_i32_u (i32.extend8_s (local.get 0))))))

@@ -1,0 +1,23 @@
+(module
+  (func (export "switch") (param i32) (result i32)
+    (block $d (block $c (block $b (block $a
+      (br_table $a $b $c $d (local.get 0)))
+      (return (i32.const 10)))
+      (return (i32.const 20)))
+      (return (i32.const 30)))
+    (i32.const 40))
+  (func (export "loop") (param i32) (result i32) (local i32)
+    (block $out (loop $l
+      (br_if $out (i32.eqz (local.get 0)))
+      (local.set 1 (i32.add (local.get 1) (local.get 0)))
+      (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
+      (br $l)))
+    (local.get 1))
+  (func (export "multi") (param i32) (result i32 i64)
+    (block (result i32 i64) (local.get 0) (i64.const 7)
+      (br_if 0 (local.get 0))
+      (drop) (drop) (i32.const 1) (i64.const 2)))
+  (func (export "sel") (param i32 f64 f64) (result f64)
+    (select (local.get 1) (local.get 2) (local.get 0)))
+  (func (export "ifelse") (param i32) (result i32)
+    (if (result i32) (local.get 0) (then (i32.const 1)) (else (i32.const 2)))))

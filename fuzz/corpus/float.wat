@@ -1,0 +1,10 @@
+(module
+  (func (export "f32") (param f32 f32) (result f32)
+    (f32.add (f32.div (local.get 0) (local.get 1)) (f32.sqrt (f32.abs (local.get 0)))))
+  (func (export "f64") (param f64 f64) (result f64)
+    (f64.copysign (f64.max (f64.floor (local.get 0)) (f64.nearest (local.get 1))) (local.get 1)))
+  (func (export "conv") (param f64) (result i32 i64 f32)
+    (i32.trunc_sat_f64_s (local.get 0)) (i64.trunc_sat_f64_u (local.get 0)) (f32.demote_f64 (local.get 0)))
+  (func (export "trunc") (param f32) (result i32) (i32.trunc_f32_u (local.get 0)))
+  (func (export "bits") (param f64) (result i64) (i64.reinterpret_f64 (f64.neg (local.get 0))))
+  (func (export "nan") (result f32) (f32.const nan:0x200000)))

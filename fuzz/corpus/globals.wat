@@ -1,0 +1,10 @@
+(module
+  (global $a (export "a") (mut i32) (i32.const 1))
+  (global $b (export "b") i64 (i64.const -1))
+  (global $c (mut f32) (f32.const 1.5))
+  (global $d (mut f64) (f64.const -0.0))
+  (func (export "bump") (result i32 i64 f32 f64)
+    (global.set $a (i32.add (global.get $a) (i32.const 1)))
+    (global.set $c (f32.mul (global.get $c) (f32.const 2)))
+    (global.set $d (f64.sub (global.get $d) (f64.const 0.5)))
+    (global.get $a) (global.get $b) (global.get $c) (global.get $d)))

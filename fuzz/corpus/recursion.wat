@@ -1,0 +1,10 @@
+(module
+  (func $fib (export "fib") (param i32) (result i32)
+    (if (result i32) (i32.lt_u (local.get 0) (i32.const 2)) (then (local.get 0))
+      (else (i32.add (call $fib (i32.sub (local.get 0) (i32.const 1)))
+                     (call $fib (i32.sub (local.get 0) (i32.const 2)))))))
+  (func $down (export "down") (param i32) (result i32)
+    (if (result i32) (i32.eqz (local.get 0)) (then (i32.const 0))
+      (else (call $down (i32.sub (local.get 0) (i32.const 1))))))
+  (func $forever (export "forever") (result i32) (call $forever))
+  (func (export "start") (result i32) (call $fib (i32.const 15))))

@@ -1,0 +1,13 @@
+(module
+  (table $e 2 externref)
+  (table $f 2 funcref)
+  (global $g (mut externref) (ref.null extern))
+  (func $id (export "id") (param externref) (result externref) (local.get 0))
+  (elem declare func $id)
+  (func (export "store") (param externref) (result i32)
+    (table.set $e (i32.const 1) (local.get 0))
+    (global.set $g (table.get $e (i32.const 1)))
+    (table.set $f (i32.const 0) (ref.func $id))
+    (ref.is_null (global.get $g)))
+  (func (export "fref") (result funcref) (table.get $f (i32.const 0)))
+  (func (export "size") (result i32) (i32.add (table.size $e) (table.grow $e (ref.null extern) (i32.const 3)))))

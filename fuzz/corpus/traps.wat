@@ -1,0 +1,11 @@
+(module
+  (type $t (func))
+  (memory 1)
+  (table 1 funcref)
+  (func (export "unreachable") unreachable)
+  (func (export "div") (param i32) (result i32) (i32.div_s (i32.const 1) (local.get 0)))
+  (func (export "oob") (param i32) (result i32) (i32.load (i32.sub (local.get 0) (i32.const 1))))
+  (func (export "conv") (param f32) (result i32) (i32.trunc_f32_s (f32.div (local.get 0) (local.get 0))))
+  (func (export "indirect") (param i32) (call_indirect (type $t) (local.get 0)))
+  (func (export "overflow") (param i64) (result i64)
+    (i64.div_s (i64.const 0x8000000000000000) (i64.sub (local.get 0) (i64.const 1)))))
