@@ -2,6 +2,9 @@
 // behaviour. They are DISABLED_ until the engine is fixed (run them with
 // --gtest_also_run_disabled_tests); scenarios that crash run in a child process (death-test
 // machinery) so that a crash fails the test instead of killing the test binary.
+#include <pthread.h>
+
+#include <functional>
 #include <random>
 
 #include "test_util.h"
@@ -125,6 +128,97 @@ TEST_F(KnownEngineBugs, DISABLED_OverLimitInstantiationErrorDoesNotSayWhat) {
   msg = tinst.error().to_string();
   EXPECT_NE(msg.find("table"), std::string::npos) << msg;
   EXPECT_NE(msg.find("5000"), std::string::npos) << msg;
+}
+
+// A module with one function () -> () declaring `n` i64 locals, exported as "f".
+std::vector<uint8_t> many_locals_module(uint32_t n) {
+  auto leb = [](std::vector<uint8_t>& out, uint64_t v) {
+    do {
+      uint8_t b = v & 0x7f;
+      v >>= 7;
+      out.push_back(v ? (b | 0x80) : b);
+    } while (v);
+  };
+  std::vector<uint8_t> body;
+  leb(body, 1);
+  leb(body, n);
+  body.push_back(0x7e);  // i64
+  body.push_back(0x0b);  // end
+  std::vector<uint8_t> code;
+  leb(code, 1);
+  leb(code, body.size());
+  code.insert(code.end(), body.begin(), body.end());
+  std::vector<uint8_t> m{0, 'a', 's', 'm', 1, 0, 0, 0, 1, 4,   1, 0x60, 0,
+                         0, 3,   2,   1,   0, 7, 5, 1, 1, 'f', 0, 0,    10};
+  leb(m, code.size());
+  m.insert(m.end(), code.begin(), code.end());
+  return m;
+}
+
+// Runs fn on a thread with a `stack_size`-byte stack.
+void on_small_stack(size_t stack_size, std::function<void()> fn) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, stack_size);
+  pthread_t t;
+  auto* f = new std::function<void()>(std::move(fn));
+  pthread_create(
+      &t, &attr,
+      [](void* a) -> void* {
+        auto* fn = static_cast<std::function<void()>*>(a);
+        (*fn)();
+        delete fn;
+        return nullptr;
+      },
+      f);
+  pthread_join(t, nullptr);
+  pthread_attr_destroy(&attr);
+}
+
+// The native stack check in every function prologue (FLOT_DEPTH_LIMIT in
+// src/engine/runtime/wasm-rt.h) compares __builtin_frame_address(0), the *top* of the new
+// frame, with the store's stack limit. A function whose locals make its frame larger than the
+// room left below the limit (64 KiB on threads, 16 KiB on fibers, about 7 MiB on the main thread)
+// passes the check and then writes its locals past the end of the stack: SIGSEGV on the guard
+// page, or silent corruption of whatever lies below a stack without one. Baseline tier (tcc
+// materialises every local). A 35-byte module declaring 1,100,000 i64 locals crashes
+// `flotilla run --tier baseline` on the main thread; 40,000 locals crash a 256 KiB thread.
+// The check needs the frame's size (codegen knows the locals: compare frame_address - bound),
+// and the engine should cap locals per function (V8 allows 50,000): a 35-byte module with 10
+// million locals also costs 3 minutes of tcc time before it crashes (a cheap denial of service).
+TEST_F(KnownEngineBugs, DISABLED_LargeGuestFrameOverrunsTheNativeStack) {
+  EXPECT_EXIT(
+      {
+        fe::Config c;
+        c.tier = fe::Tier::Baseline;
+        fe::Engine engine(c);
+        auto m = fe::Module::compile(engine, many_locals_module(40000));
+        if (!m) std::exit(m.error().kind == fe::ErrorKind::Limit ? 0 : 3);
+        fe::Store store(engine);
+        auto inst = fe::Linker().instantiate(store, *m);
+        if (!inst) std::exit(4);
+        bool trapped = false;
+        on_small_stack(256 * 1024, [&] {
+          auto r = inst->get_func("f")->call(store, std::span<const V>{});
+          trapped = !r && r.error().trap == fe::TrapKind::CallStackExhausted;
+        });
+        std::exit(trapped ? 0 : 5);
+      },
+      ::testing::ExitedWithCode(0), "");
+  EXPECT_EXIT(
+      {
+        fe::Config c;
+        c.tier = fe::Tier::Baseline;
+        fe::Engine engine(c);
+        auto m = fe::Module::compile(engine, many_locals_module(1100000));  // 8.8 MB of locals
+        if (!m) std::exit(m.error().kind == fe::ErrorKind::Limit ? 0 : 3);
+        fe::Store store(engine);
+        auto inst = fe::Linker().instantiate(store, *m);
+        if (!inst) std::exit(4);
+        auto r = inst->get_func("f")->call(store, std::span<const V>{});
+        std::exit(!r && r.error().trap == fe::TrapKind::CallStackExhausted ? 0 : 5);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 // A host function that returns a host Func's funcref hands the guest a reference whose code

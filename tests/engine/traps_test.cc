@@ -165,6 +165,18 @@ TEST_P(Traps, TrapInStartFunction) {
   EXPECT_EQ(ok(inst_, "ok", {})[0].i32(), 42);  // the store is fine
 }
 
+TEST_P(Traps, SpinningStartFunctionIsInterrupted) {
+  auto m = compile("startspin");
+  store_.set_timeout(std::chrono::milliseconds(30));
+  auto inst = fe::Linker().instantiate(store_, m);
+  ASSERT_FALSE(inst);
+  EXPECT_EQ(inst.error().kind, fe::ErrorKind::Trap);
+  ASSERT_TRUE(inst.error().trap);
+  EXPECT_EQ(*inst.error().trap, fe::TrapKind::Interrupted) << inst.error().to_string();
+  store_.clear_deadline();
+  EXPECT_EQ(ok(inst_, "ok", {})[0].i32(), 42);
+}
+
 TEST_P(Traps, OutOfBoundsSegmentsTrapAtInstantiation) {
   for (const char* name : {"dataoob", "elemoob"}) {
     auto m = compile(name);
