@@ -178,32 +178,106 @@ wabt::Features engine_features(bool simd) {
 // below this.
 constexpr int kMaxNesting = 1000;
 
-class NestingCheck : public wabt::BinaryReaderNop {
+// Structural pre-pass over every instruction sequence, run before wabt's IR reader. That reader
+// (1.0.32) keeps a label stack that it only unwinds on `end`: a function body whose last `end`
+// closes an inner block, an `end` followed by more code, or a block inside a constant
+// expression leaves stale labels behind, and a later `end` then reads past them and aborts the
+// process on an assertion. This pass refuses such input first, with the byte offset.
+class StructureCheck : public wabt::BinaryReaderNop {
  public:
   wabt::Result BeginFunctionBody(wabt::Index, wabt::Offset) override {
     depth_ = 0;
+    in_body_ = true;
+    body_ended_ = false;
+    if_stack_.clear();
     return wabt::Result::Ok;
   }
-  wabt::Result OnBlockExpr(wabt::Type) override { return push(); }
-  wabt::Result OnLoopExpr(wabt::Type) override { return push(); }
-  wabt::Result OnIfExpr(wabt::Type) override { return push(); }
-  wabt::Result OnTryExpr(wabt::Type) override { return push(); }
-  wabt::Result OnEndExpr() override {
-    if (depth_ > 0) depth_--;
+  wabt::Result EndFunctionBody(wabt::Index) override {
+    in_body_ = false;
+    if (!body_ended_) return fail(ErrorKind::Malformed, "END opcode expected: unclosed block");
     return wabt::Result::Ok;
   }
-  bool OnError(const wabt::Error&) override { return true; }  // reported by the real decode
-  bool too_deep = false;
-
- private:
-  wabt::Result push() {
-    if (++depth_ > kMaxNesting) {
-      too_deep = true;
-      return wabt::Result::Error;
+  wabt::Result OnOpcode(wabt::Opcode op) override {
+    last_ = op;
+    if (in_body_ && body_ended_) {
+      return fail(ErrorKind::Malformed, "instruction after the function's final END");
     }
     return wabt::Result::Ok;
   }
+  wabt::Result BeginGlobalInitExpr(wabt::Index) override { return begin_init(); }
+  wabt::Result EndGlobalInitExpr(wabt::Index) override { return end_init(); }
+  wabt::Result BeginElemSegmentInitExpr(wabt::Index) override { return begin_init(); }
+  wabt::Result EndElemSegmentInitExpr(wabt::Index) override { return end_init(); }
+  wabt::Result BeginDataSegmentInitExpr(wabt::Index) override { return begin_init(); }
+  wabt::Result EndDataSegmentInitExpr(wabt::Index) override { return end_init(); }
+  wabt::Result OnBlockExpr(wabt::Type) override { return push(false); }
+  wabt::Result OnLoopExpr(wabt::Type) override { return push(false); }
+  wabt::Result OnIfExpr(wabt::Type) override { return push(true); }
+  wabt::Result OnTryExpr(wabt::Type) override { return push(false); }
+  wabt::Result OnElseExpr() override {
+    if (in_init_)
+      return fail(ErrorKind::Invalid,
+                  std::string("constant expression required: ") + last_.GetName());
+    if (if_stack_.empty() || !if_stack_.back()) {
+      return fail(ErrorKind::Malformed, "else without a matching if");
+    }
+    if_stack_.back() = false;  // a second else is malformed too
+    return wabt::Result::Ok;
+  }
+  wabt::Result OnEndExpr() override {
+    if (in_init_) return wabt::Result::Ok;  // the reader stops on the expression's own end
+    if (depth_ > 0) {
+      depth_--;
+      if_stack_.pop_back();
+    } else {
+      body_ended_ = true;
+    }
+    return wabt::Result::Ok;
+  }
+  bool OnError(const wabt::Error&) override { return true; }  // reported by the real decode
+
+  std::optional<Error> error;
+
+ private:
+  wabt::Result begin_init() {
+    in_init_ = true;
+    return wabt::Result::Ok;
+  }
+  wabt::Result end_init() {
+    in_init_ = false;
+    return wabt::Result::Ok;
+  }
+  wabt::Result push(bool is_if) {
+    if (in_init_)
+      return fail(ErrorKind::Invalid,
+                  std::string("constant expression required: ") + last_.GetName());
+    if (++depth_ > kMaxNesting) {
+      return fail(ErrorKind::Limit, "module nests blocks deeper than " +
+                                        std::to_string(kMaxNesting) +
+                                        " levels, the engine's limit");
+    }
+    if_stack_.push_back(is_if);
+    return wabt::Result::Ok;
+  }
+  wabt::Result fail(ErrorKind kind, std::string what) {
+    if (!error) {
+      Error e{kind, {}, {}, {}, {}};
+      e.offset = state ? std::optional<uint64_t>(state->offset) : std::nullopt;
+      std::string prefix = kind == ErrorKind::Malformed ? "malformed module: "
+                           : kind == ErrorKind::Invalid ? "invalid module: "
+                                                        : "";
+      e.message = prefix + what;
+      if (e.offset) e.message += " (at byte offset " + std::to_string(*e.offset) + ")";
+      error = std::move(e);
+    }
+    return wabt::Result::Error;
+  }
+  wabt::Opcode last_ = wabt::Opcode::Nop;
   int depth_ = 0;
+  bool in_body_ = false;
+  bool body_ended_ = false;
+  bool in_init_ = false;
+  std::vector<bool> if_stack_;  // per open block: an `if` still waiting for its `else`
 };
 
 Result<void> decode(std::span<const uint8_t> bytes, wabt::Module& module, bool simd,
@@ -217,14 +291,11 @@ Result<void> decode(std::span<const uint8_t> bytes, wabt::Module& module, bool s
                       "empty input: not a WebAssembly module (at byte offset 0)");
   }
   {
-    NestingCheck check;
+    StructureCheck check;
     wabt::ReadBinaryOptions copts = opts;
     copts.skip_function_bodies = false;
-    if (wabt::Failed(wabt::ReadBinary(bytes.data(), bytes.size(), &check, copts)) &&
-        check.too_deep) {
-      return make_error(ErrorKind::Limit, "module nests blocks deeper than " +
-                                              std::to_string(kMaxNesting) +
-                                              " levels, the engine's limit");
+    if (wabt::Failed(wabt::ReadBinary(bytes.data(), bytes.size(), &check, copts)) && check.error) {
+      return Unexpected(std::move(*check.error));
     }
   }
   if (wabt::Failed(
