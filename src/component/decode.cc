@@ -1,0 +1,950 @@
+// Decoder for the component binary format (Binary.md): sections, definitions and types into
+// the ast:: structures. Structural checks only; type resolution and validation of index uses
+// happen in the resolver.
+#include <string>
+
+#include "ast.h"
+#include "unicode.h"
+
+namespace flotilla::component::ast {
+
+const char* sort_name(Sort s) {
+  switch (s) {
+    case Sort::CoreFunc:
+      return "core func";
+    case Sort::CoreTable:
+      return "core table";
+    case Sort::CoreMemory:
+      return "core memory";
+    case Sort::CoreGlobal:
+      return "core global";
+    case Sort::CoreTag:
+      return "core tag";
+    case Sort::CoreType:
+      return "core type";
+    case Sort::CoreModule:
+      return "core module";
+    case Sort::CoreInstance:
+      return "core instance";
+    case Sort::Func:
+      return "func";
+    case Sort::Value:
+      return "value";
+    case Sort::Type:
+      return "type";
+    case Sort::Component:
+      return "component";
+    case Sort::Instance:
+      return "instance";
+  }
+  return "?";
+}
+
+namespace {
+
+constexpr int kMaxNesting = 100;  // nested components / types
+
+class Reader {
+ public:
+  Reader(std::span<const uint8_t> b, size_t base) : b_(b), base_(base) {}
+
+  size_t pos() const { return pos_; }
+  size_t abs() const { return base_ + pos_; }
+  bool done() const { return pos_ >= b_.size(); }
+  size_t remaining() const { return b_.size() - pos_; }
+
+  Unexpected<Error> fail(const std::string& what) const {
+    Error e{ErrorKind::Malformed, {}, {}, {}, {}};
+    e.offset = abs();
+    e.message = "malformed component: " + what + " (at byte offset " + std::to_string(abs()) + ")";
+    return Unexpected<Error>(std::move(e));
+  }
+
+  Result<uint8_t> byte() {
+    if (pos_ >= b_.size()) return fail("unexpected end");
+    return b_[pos_++];
+  }
+  Result<uint8_t> peek() const {
+    if (pos_ >= b_.size()) return fail("unexpected end");
+    return b_[pos_];
+  }
+  Result<uint32_t> u32() {
+    uint64_t result = 0;
+    for (int shift = 0; shift < 35; shift += 7) {
+      auto b = byte();
+      if (!b) return Unexpected(b.error());
+      result |= uint64_t(*b & 0x7f) << shift;
+      if (!(*b & 0x80)) {
+        if (result > 0xffffffffu) return fail("integer too large");
+        return static_cast<uint32_t>(result);
+      }
+    }
+    return fail("integer representation too long");
+  }
+  Result<int64_t> s33() {
+    int64_t result = 0;
+    int shift = 0;
+    uint8_t b = 0;
+    do {
+      auto r = byte();
+      if (!r) return Unexpected(r.error());
+      b = *r;
+      result |= int64_t(b & 0x7f) << shift;
+      shift += 7;
+      if (shift > 35 && (b & 0x80)) return fail("integer representation too long");
+    } while (b & 0x80);
+    if (shift < 64 && (b & 0x40)) result |= -(int64_t(1) << shift);
+    return result;
+  }
+  Result<std::string> name() {
+    auto len = u32();
+    if (!len) return Unexpected(len.error());
+    if (*len > remaining()) return fail("name extends past the end");
+    std::string s(reinterpret_cast<const char*>(b_.data() + pos_), *len);
+    if (!unicode::valid_utf8(s)) return fail("name is not valid UTF-8");
+    pos_ += *len;
+    return s;
+  }
+  Result<std::span<const uint8_t>> bytes(size_t n) {
+    if (n > remaining()) return fail("section extends past the end");
+    auto s = b_.subspan(pos_, n);
+    pos_ += n;
+    return s;
+  }
+
+ private:
+  std::span<const uint8_t> b_;
+  size_t base_;
+  size_t pos_ = 0;
+};
+
+#define TRY(var, expr)                              \
+  auto var##_r = (expr);                            \
+  if (!var##_r) return Unexpected(var##_r.error()); \
+  auto var = std::move(*var##_r)
+#define CHECK(expr)                                     \
+  do {                                                  \
+    auto check_r_ = (expr);                             \
+    if (!check_r_) return Unexpected(check_r_.error()); \
+  } while (0)
+
+std::optional<TypeKind> prim_of(int64_t code) {
+  switch (code) {
+    case -1:
+      return TypeKind::Bool;
+    case -2:
+      return TypeKind::S8;
+    case -3:
+      return TypeKind::U8;
+    case -4:
+      return TypeKind::S16;
+    case -5:
+      return TypeKind::U16;
+    case -6:
+      return TypeKind::S32;
+    case -7:
+      return TypeKind::U32;
+    case -8:
+      return TypeKind::S64;
+    case -9:
+      return TypeKind::U64;
+    case -10:
+      return TypeKind::F32;
+    case -11:
+      return TypeKind::F64;
+    case -12:
+      return TypeKind::Char;
+    case -13:
+      return TypeKind::String;
+    default:
+      return std::nullopt;
+  }
+}
+
+Result<ValTypeRef> read_valtype(Reader& r) {
+  TRY(v, r.s33());
+  if (v >= 0) {
+    ValTypeRef t;
+    t.primitive = false;
+    t.index = static_cast<uint32_t>(v);
+    return t;
+  }
+  auto p = prim_of(v);
+  if (!p) {
+    if (v == -28) return r.fail("error-context types are not supported");
+    return r.fail("invalid value type");
+  }
+  ValTypeRef t;
+  t.prim = *p;
+  return t;
+}
+
+Result<std::optional<ValTypeRef>> read_opt_valtype(Reader& r) {
+  TRY(flag, r.byte());
+  if (flag == 0) return std::optional<ValTypeRef>{};
+  if (flag != 1) return r.fail("invalid optional flag");
+  TRY(t, read_valtype(r));
+  return std::optional<ValTypeRef>(t);
+}
+
+Result<Sort> read_core_sort(Reader& r) {
+  TRY(b, r.byte());
+  switch (b) {
+    case 0x00:
+      return Sort::CoreFunc;
+    case 0x01:
+      return Sort::CoreTable;
+    case 0x02:
+      return Sort::CoreMemory;
+    case 0x03:
+      return Sort::CoreGlobal;
+    case 0x04:
+      return Sort::CoreTag;
+    case 0x10:
+      return Sort::CoreType;
+    case 0x11:
+      return Sort::CoreModule;
+    case 0x12:
+      return Sort::CoreInstance;
+    default:
+      return r.fail("invalid core sort");
+  }
+}
+
+Result<Sort> read_sort(Reader& r) {
+  TRY(b, r.byte());
+  switch (b) {
+    case 0x00:
+      return read_core_sort(r);
+    case 0x01:
+      return Sort::Func;
+    case 0x02:
+      return Sort::Value;
+    case 0x03:
+      return Sort::Type;
+    case 0x04:
+      return Sort::Component;
+    case 0x05:
+      return Sort::Instance;
+    default:
+      return r.fail("invalid sort");
+  }
+}
+
+// nameattributes: 0x00 name | 0x01 name | 0x02 name vec(attribute)
+Result<std::string> read_extern_name(Reader& r) {
+  TRY(tag, r.byte());
+  if (tag > 2) return r.fail("invalid name prefix");
+  TRY(n, r.name());
+  if (tag == 2) {
+    TRY(count, r.u32());
+    for (uint32_t i = 0; i < count; i++) {
+      TRY(kind, r.byte());
+      if (kind > 2) return r.fail("invalid name attribute");
+      TRY(s, r.name());
+      (void)s;
+    }
+  }
+  return n;
+}
+
+Result<ExternTypeDef> read_externtype(Reader& r) {
+  ExternTypeDef et;
+  TRY(k, r.byte());
+  et.kind = k;
+  switch (k) {
+    case 0x00: {
+      TRY(b, r.byte());
+      if (b != 0x11) return r.fail("invalid core module extern type");
+      TRY(i, r.u32());
+      et.index = i;
+      return et;
+    }
+    case 0x01:
+    case 0x04:
+    case 0x05: {
+      TRY(i, r.u32());
+      et.index = i;
+      return et;
+    }
+    case 0x02: {
+      TRY(b, r.byte());
+      if (b == 0) {
+        TRY(i, r.u32());
+        et.index = i;
+      } else if (b == 1) {
+        TRY(t, read_valtype(r));
+        et.value = t;
+      } else {
+        return r.fail("invalid value bound");
+      }
+      return et;
+    }
+    case 0x03: {
+      TRY(b, r.byte());
+      if (b == 0) {
+        TRY(i, r.u32());
+        et.index = i;
+      } else if (b == 1) {
+        et.sub_resource = true;
+      } else {
+        return r.fail("invalid type bound");
+      }
+      return et;
+    }
+    default:
+      return r.fail("invalid extern type");
+  }
+}
+
+// --- core types (skipped structurally: module types only matter for nested module imports)
+Result<void> skip_core_valtype(Reader& r) {
+  TRY(b, r.byte());
+  switch (b) {
+    case 0x7f:
+    case 0x7e:
+    case 0x7d:
+    case 0x7c:
+    case 0x7b:
+    case 0x70:
+    case 0x6f:
+      return {};
+    default:
+      return r.fail("unsupported core value type");
+  }
+}
+Result<void> skip_limits(Reader& r) {
+  TRY(flags, r.byte());
+  if (flags > 7) return r.fail("invalid limits flags");
+  TRY(a, r.u32());
+  (void)a;
+  if (flags & 1) {
+    TRY(b, r.u32());
+    (void)b;
+  }
+  return {};
+}
+Result<void> skip_core_externtype(Reader& r) {
+  TRY(k, r.byte());
+  switch (k) {
+    case 0x00: {
+      TRY(i, r.u32());
+      (void)i;
+      return {};
+    }
+    case 0x01:
+      CHECK(skip_core_valtype(r));
+      return skip_limits(r);
+    case 0x02:
+      return skip_limits(r);
+    case 0x03: {
+      CHECK(skip_core_valtype(r));
+      TRY(m, r.byte());
+      if (m > 1) return r.fail("invalid global mutability");
+      return {};
+    }
+    case 0x04: {
+      TRY(z, r.byte());
+      TRY(i, r.u32());
+      (void)z;
+      (void)i;
+      return {};
+    }
+    default:
+      return r.fail("invalid core extern type");
+  }
+}
+Result<void> skip_core_type(Reader& r, int depth) {
+  if (depth > kMaxNesting) return r.fail("types nested too deeply");
+  TRY(b, r.byte());
+  if (b == 0x60) {
+    for (int side = 0; side < 2; side++) {
+      TRY(n, r.u32());
+      for (uint32_t i = 0; i < n; i++) CHECK(skip_core_valtype(r));
+    }
+    return {};
+  }
+  if (b == 0x50) {
+    TRY(n, r.u32());
+    for (uint32_t i = 0; i < n; i++) {
+      TRY(k, r.byte());
+      switch (k) {
+        case 0x00: {
+          TRY(m, r.name());
+          TRY(f, r.name());
+          (void)m;
+          (void)f;
+          CHECK(skip_core_externtype(r));
+          break;
+        }
+        case 0x01:
+          CHECK(skip_core_type(r, depth + 1));
+          break;
+        case 0x02: {
+          TRY(s, r.byte());
+          TRY(o, r.byte());
+          if (s != 0x10 || o != 0x01) return r.fail("invalid core alias in module type");
+          TRY(ct, r.u32());
+          TRY(idx, r.u32());
+          (void)ct;
+          (void)idx;
+          break;
+        }
+        case 0x03: {
+          TRY(nm, r.name());
+          (void)nm;
+          CHECK(skip_core_externtype(r));
+          break;
+        }
+        default:
+          return r.fail("invalid module type declaration");
+      }
+    }
+    return {};
+  }
+  return r.fail("unsupported core type (GC types are not supported)");
+}
+
+Result<AliasDef> read_alias(Reader& r) {
+  AliasDef a;
+  TRY(sort, read_sort(r));
+  a.sort = sort;
+  TRY(tag, r.byte());
+  switch (tag) {
+    case 0x00: {
+      a.kind = AliasDef::Kind::Export;
+      TRY(i, r.u32());
+      TRY(n, r.name());
+      a.instance = i;
+      a.name = std::move(n);
+      break;
+    }
+    case 0x01: {
+      a.kind = AliasDef::Kind::CoreExport;
+      TRY(i, r.u32());
+      TRY(n, r.name());
+      a.instance = i;
+      a.name = std::move(n);
+      break;
+    }
+    case 0x02: {
+      a.kind = AliasDef::Kind::Outer;
+      TRY(ct, r.u32());
+      TRY(idx, r.u32());
+      a.count = ct;
+      a.index = idx;
+      if (sort != Sort::Type && sort != Sort::CoreType && sort != Sort::CoreModule &&
+          sort != Sort::Component) {
+        return r.fail("invalid outer alias sort");
+      }
+      break;
+    }
+    default:
+      return r.fail("invalid alias target");
+  }
+  return a;
+}
+
+Result<std::vector<Labeled>> read_labeled(Reader& r, bool optional_type) {
+  TRY(n, r.u32());
+  if (n > r.remaining()) return r.fail("vector length too large");
+  std::vector<Labeled> out;
+  for (uint32_t i = 0; i < n; i++) {
+    Labeled l;
+    TRY(label, r.name());
+    l.label = std::move(label);
+    if (optional_type) {
+      TRY(t, read_opt_valtype(r));
+      l.type = t;
+      TRY(z, r.byte());
+      if (z != 0) return r.fail("invalid variant case refinement");
+    } else {
+      TRY(t, read_valtype(r));
+      l.type = t;
+    }
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> read_names(Reader& r) {
+  TRY(n, r.u32());
+  if (n > r.remaining()) return r.fail("vector length too large");
+  std::vector<std::string> out;
+  for (uint32_t i = 0; i < n; i++) {
+    TRY(s, r.name());
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+Result<std::shared_ptr<TypeDef>> read_type(Reader& r, int depth);
+
+Result<std::vector<Decl>> read_decls(Reader& r, bool component, int depth) {
+  TRY(n, r.u32());
+  if (n > r.remaining()) return r.fail("vector length too large");
+  std::vector<Decl> out;
+  for (uint32_t i = 0; i < n; i++) {
+    Decl d;
+    TRY(k, r.byte());
+    switch (k) {
+      case 0x00:
+        d.kind = Decl::Kind::CoreType;
+        CHECK(skip_core_type(r, depth + 1));
+        break;
+      case 0x01: {
+        d.kind = Decl::Kind::Type;
+        TRY(t, read_type(r, depth + 1));
+        if (t->kind == TypeDef::Kind::Resource) {
+          return r.fail("resource type definitions are not allowed in type declarations");
+        }
+        d.type = std::move(t);
+        break;
+      }
+      case 0x02: {
+        d.kind = Decl::Kind::Alias;
+        TRY(a, read_alias(r));
+        d.alias = std::move(a);
+        break;
+      }
+      case 0x03: {
+        if (!component) return r.fail("import declaration in an instance type");
+        d.kind = Decl::Kind::Import;
+        TRY(nm, read_extern_name(r));
+        TRY(et, read_externtype(r));
+        d.name = std::move(nm);
+        d.extern_type = et;
+        break;
+      }
+      case 0x04: {
+        d.kind = Decl::Kind::Export;
+        TRY(nm, read_extern_name(r));
+        TRY(et, read_externtype(r));
+        d.name = std::move(nm);
+        d.extern_type = et;
+        break;
+      }
+      default:
+        return r.fail("invalid type declaration");
+    }
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+Result<std::shared_ptr<TypeDef>> read_type(Reader& r, int depth) {
+  if (depth > kMaxNesting) return r.fail("types nested too deeply");
+  auto t = std::make_shared<TypeDef>();
+  TRY(code, r.s33());
+  if (auto p = prim_of(code)) {
+    t->val.kind = *p;
+    return t;
+  }
+  switch (code) {
+    case -0x0e: {  // 0x72 record
+      t->val.kind = TypeKind::Record;
+      TRY(f, read_labeled(r, false));
+      if (f.empty()) return r.fail("record type must have at least one field");
+      t->val.fields = std::move(f);
+      return t;
+    }
+    case -0x0f: {  // 0x71 variant
+      t->val.kind = TypeKind::Variant;
+      TRY(c, read_labeled(r, true));
+      if (c.empty()) return r.fail("variant type must have at least one case");
+      t->val.fields = std::move(c);
+      return t;
+    }
+    case -0x10: {  // 0x70 list
+      t->val.kind = TypeKind::List;
+      TRY(e, read_valtype(r));
+      t->val.a = e;
+      return t;
+    }
+    case -0x19:  // 0x67 fixed-size list
+      return r.fail("fixed-size lists are not supported");
+    case -0x11: {  // 0x6f tuple
+      t->val.kind = TypeKind::Tuple;
+      TRY(n, r.u32());
+      if (n > r.remaining()) return r.fail("vector length too large");
+      if (n == 0) return r.fail("tuple type must have at least one element");
+      for (uint32_t i = 0; i < n; i++) {
+        TRY(e, read_valtype(r));
+        t->val.items.push_back(e);
+      }
+      return t;
+    }
+    case -0x12: {  // 0x6e flags
+      t->val.kind = TypeKind::Flags;
+      TRY(n, read_names(r));
+      if (n.empty()) return r.fail("flags type must have at least one flag");
+      if (n.size() > 32) return r.fail("cannot have more than 32 flags");
+      t->val.names = std::move(n);
+      return t;
+    }
+    case -0x13: {  // 0x6d enum
+      t->val.kind = TypeKind::Enum;
+      TRY(n, read_names(r));
+      if (n.empty()) return r.fail("enum type must have at least one case");
+      t->val.names = std::move(n);
+      return t;
+    }
+    case -0x15: {  // 0x6b option
+      t->val.kind = TypeKind::Option;
+      TRY(e, read_valtype(r));
+      t->val.a = e;
+      return t;
+    }
+    case -0x16: {  // 0x6a result
+      t->val.kind = TypeKind::Result;
+      TRY(a, read_opt_valtype(r));
+      TRY(b, read_opt_valtype(r));
+      t->val.a = a;
+      t->val.b = b;
+      return t;
+    }
+    case -0x17:    // 0x69 own
+    case -0x18: {  // 0x68 borrow
+      t->val.kind = code == -0x17 ? TypeKind::Own : TypeKind::Borrow;
+      TRY(i, r.u32());
+      t->val.index = i;
+      return t;
+    }
+    case -0x1a:  // 0x66 stream
+    case -0x1b:  // 0x65 future
+      return r.fail("async stream and future types are not supported");
+    case -0x40:    // 0x40 func
+    case -0x3d: {  // 0x43 async func
+      t->kind = TypeDef::Kind::Func;
+      t->func.async = code == -0x3d;
+      TRY(ps, read_labeled(r, false));
+      t->func.params = std::move(ps);
+      TRY(tag, r.byte());
+      if (tag == 0x00) {
+        TRY(rt, read_valtype(r));
+        t->func.results.push_back(Labeled{"", rt});
+      } else if (tag == 0x01) {
+        TRY(rs, read_labeled(r, false));
+        t->func.results = std::move(rs);
+      } else {
+        return r.fail("invalid result list");
+      }
+      return t;
+    }
+    case -0x3f:    // 0x41 component
+    case -0x3e: {  // 0x42 instance
+      bool comp = code == -0x3f;
+      t->kind = comp ? TypeDef::Kind::Component : TypeDef::Kind::Instance;
+      TRY(d, read_decls(r, comp, depth));
+      t->decls = std::move(d);
+      return t;
+    }
+    case -0x41: {  // 0x3f resource
+      t->kind = TypeDef::Kind::Resource;
+      TRY(rep, r.byte());
+      if (rep != 0x7f) return r.fail("resource representation must be i32");
+      TRY(flag, r.byte());
+      if (flag == 1) {
+        TRY(f, r.u32());
+        t->dtor = f;
+      } else if (flag != 0) {
+        return r.fail("invalid resource destructor flag");
+      }
+      return t;
+    }
+    default:
+      return r.fail("invalid type");
+  }
+}
+
+Result<CanonOpts> read_opts(Reader& r) {
+  CanonOpts o;
+  TRY(n, r.u32());
+  bool seen_enc = false;
+  for (uint32_t i = 0; i < n; i++) {
+    TRY(k, r.byte());
+    switch (k) {
+      case 0x00:
+      case 0x01:
+      case 0x02:
+        if (seen_enc) return r.fail("canonical encoding option conflicts");
+        seen_enc = true;
+        o.encoding = static_cast<CanonOpts::Encoding>(k);
+        break;
+      case 0x03: {
+        if (o.memory) return r.fail("canonical option `memory` is specified more than once");
+        TRY(m, r.u32());
+        o.memory = m;
+        break;
+      }
+      case 0x04: {
+        if (o.realloc) return r.fail("canonical option `realloc` is specified more than once");
+        TRY(f, r.u32());
+        o.realloc = f;
+        break;
+      }
+      case 0x05: {
+        if (o.post_return) {
+          return r.fail("canonical option `post-return` is specified more than once");
+        }
+        TRY(f, r.u32());
+        o.post_return = f;
+        break;
+      }
+      case 0x06:
+        return r.fail("async canonical option is not supported");
+      case 0x07:
+        return r.fail("callback canonical option is not supported");
+      default:
+        return r.fail("invalid canonical option");
+    }
+  }
+  return o;
+}
+
+Result<std::vector<CoreExportRef>> read_inline_exports(Reader& r, bool core) {
+  TRY(n, r.u32());
+  if (n > r.remaining()) return r.fail("vector length too large");
+  std::vector<CoreExportRef> out;
+  for (uint32_t i = 0; i < n; i++) {
+    CoreExportRef e;
+    if (core) {
+      TRY(nm, r.name());
+      e.name = std::move(nm);
+      TRY(s, read_core_sort(r));
+      e.sort = s;
+    } else {
+      TRY(nm, read_extern_name(r));
+      e.name = std::move(nm);
+      TRY(s, read_sort(r));
+      e.sort = s;
+    }
+    TRY(idx, r.u32());
+    e.index = idx;
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+Result<void> read_section(Reader& r, uint8_t id, Component& c, int depth) {
+  auto vec_items = [&](auto&& one) -> Result<void> {
+    TRY(n, r.u32());
+    if (n > r.remaining()) return r.fail("vector length too large");
+    for (uint32_t i = 0; i < n; i++) {
+      Item it;
+      it.offset = r.abs();
+      CHECK(one(it));
+      c.items.push_back(std::move(it));
+    }
+    return {};
+  };
+  switch (id) {
+    case 0: {  // custom
+      TRY(nm, r.name());
+      (void)nm;
+      return {};  // remaining bytes skipped by the caller
+    }
+    case 1: {  // core module
+      Item it;
+      it.kind = Item::Kind::CoreModule;
+      it.offset = r.abs();
+      it.module.offset = r.abs();
+      TRY(all, r.bytes(r.remaining()));
+      it.module.bytes = all;
+      c.items.push_back(std::move(it));
+      return {};
+    }
+    case 2:
+      return vec_items([&](Item& it) -> Result<void> {
+        it.kind = Item::Kind::CoreInstance;
+        TRY(tag, r.byte());
+        if (tag == 0x00) {
+          it.core_instance.instantiate = true;
+          TRY(m, r.u32());
+          it.core_instance.module = m;
+          TRY(n, r.u32());
+          if (n > r.remaining()) return r.fail("vector length too large");
+          for (uint32_t i = 0; i < n; i++) {
+            TRY(nm, r.name());
+            TRY(s, r.byte());
+            if (s != 0x12) return r.fail("core instantiation arguments must be instances");
+            TRY(idx, r.u32());
+            it.core_instance.args.emplace_back(std::move(nm), idx);
+          }
+        } else if (tag == 0x01) {
+          it.core_instance.instantiate = false;
+          TRY(e, read_inline_exports(r, true));
+          it.core_instance.exports = std::move(e);
+        } else {
+          return r.fail("invalid core instance");
+        }
+        return {};
+      });
+    case 3:
+      return vec_items([&](Item& it) -> Result<void> {
+        it.kind = Item::Kind::CoreType;
+        return skip_core_type(r, depth);
+      });
+    case 4: {
+      Item it;
+      it.kind = Item::Kind::Component;
+      it.offset = r.abs();
+      TRY(all, r.bytes(r.remaining()));
+      TRY(sub, decode(all, it.offset, depth + 1));
+      it.component = std::move(sub);
+      c.items.push_back(std::move(it));
+      return {};
+    }
+    case 5:
+      return vec_items([&](Item& it) -> Result<void> {
+        it.kind = Item::Kind::Instance;
+        TRY(tag, r.byte());
+        if (tag == 0x00) {
+          it.instance.instantiate = true;
+          TRY(ci, r.u32());
+          it.instance.component = ci;
+          TRY(n, r.u32());
+          if (n > r.remaining()) return r.fail("vector length too large");
+          for (uint32_t i = 0; i < n; i++) {
+            CoreExportRef a;
+            TRY(nm, r.name());
+            a.name = std::move(nm);
+            TRY(s, read_sort(r));
+            a.sort = s;
+            TRY(idx, r.u32());
+            a.index = idx;
+            it.instance.args.push_back(std::move(a));
+          }
+        } else if (tag == 0x01) {
+          it.instance.instantiate = false;
+          TRY(e, read_inline_exports(r, false));
+          it.instance.exports = std::move(e);
+        } else {
+          return r.fail("invalid instance");
+        }
+        return {};
+      });
+    case 6:
+      return vec_items([&](Item& it) -> Result<void> {
+        it.kind = Item::Kind::Alias;
+        TRY(a, read_alias(r));
+        it.alias = std::move(a);
+        return {};
+      });
+    case 7:
+      return vec_items([&](Item& it) -> Result<void> {
+        it.kind = Item::Kind::Type;
+        TRY(t, read_type(r, depth));
+        it.type = std::move(t);
+        return {};
+      });
+    case 8:
+      return vec_items([&](Item& it) -> Result<void> {
+        it.kind = Item::Kind::Canon;
+        TRY(k, r.byte());
+        switch (k) {
+          case 0x00: {
+            TRY(z, r.byte());
+            if (z != 0x00) return r.fail("invalid canon lift");
+            it.canon.kind = CanonDef::Kind::Lift;
+            TRY(f, r.u32());
+            it.canon.func = f;
+            TRY(o, read_opts(r));
+            it.canon.opts = o;
+            TRY(t, r.u32());
+            it.canon.type = t;
+            return {};
+          }
+          case 0x01: {
+            TRY(z, r.byte());
+            if (z != 0x00) return r.fail("invalid canon lower");
+            it.canon.kind = CanonDef::Kind::Lower;
+            TRY(f, r.u32());
+            it.canon.func = f;
+            TRY(o, read_opts(r));
+            it.canon.opts = o;
+            return {};
+          }
+          case 0x02:
+          case 0x03:
+          case 0x04: {
+            it.canon.kind = k == 2   ? CanonDef::Kind::ResourceNew
+                            : k == 3 ? CanonDef::Kind::ResourceDrop
+                                     : CanonDef::Kind::ResourceRep;
+            TRY(t, r.u32());
+            it.canon.type = t;
+            return {};
+          }
+          case 0x07: {  // resource.drop async (older encoding)
+            return r.fail("async resource.drop is not supported");
+          }
+          default:
+            return r.fail("unsupported canonical function (async and threads)");
+        }
+      });
+    case 9:
+      return r.fail("start functions (value imports) are not supported");
+    case 10:
+      return vec_items([&](Item& it) -> Result<void> {
+        it.kind = Item::Kind::Import;
+        TRY(nm, read_extern_name(r));
+        TRY(et, read_externtype(r));
+        it.import.name = std::move(nm);
+        it.import.type = et;
+        return {};
+      });
+    case 11:
+      return vec_items([&](Item& it) -> Result<void> {
+        it.kind = Item::Kind::Export;
+        TRY(nm, read_extern_name(r));
+        it.export_.name = std::move(nm);
+        TRY(s, read_sort(r));
+        it.export_.sort = s;
+        TRY(idx, r.u32());
+        it.export_.index = idx;
+        TRY(flag, r.byte());
+        if (flag == 1) {
+          TRY(et, read_externtype(r));
+          it.export_.type = et;
+        } else if (flag != 0) {
+          return r.fail("invalid export type flag");
+        }
+        return {};
+      });
+    case 12:
+      return r.fail("value definitions are not supported");
+    default:
+      return r.fail("unknown section id " + std::to_string(id));
+  }
+}
+
+}  // namespace
+
+Result<std::shared_ptr<Component>> decode(std::span<const uint8_t> bytes, size_t base, int depth) {
+  Reader r(bytes, base);
+  if (depth > kMaxNesting) return r.fail("components nested too deeply");
+  static constexpr uint8_t kMagic[4] = {0x00, 0x61, 0x73, 0x6d};
+  if (bytes.size() < 8) return r.fail("too short for a component header");
+  for (int i = 0; i < 4; i++) {
+    if (bytes[i] != kMagic[i]) return r.fail("magic header not detected");
+  }
+  if (bytes[6] != 0x01 || bytes[7] != 0x00) {
+    if (bytes[6] == 0 && bytes[7] == 0) return r.fail("this is a core module, not a component");
+    return r.fail("unknown binary layer");
+  }
+  if (bytes[4] != 0x0d || bytes[5] != 0x00) return r.fail("unknown component binary version");
+  CHECK(r.bytes(8));
+  auto c = std::make_shared<Component>();
+  c->offset = base;
+  while (!r.done()) {
+    TRY(id, r.byte());
+    TRY(size, r.u32());
+    TRY(body, r.bytes(size));
+    Reader sr(body, r.abs() - size);
+    CHECK(read_section(sr, id, *c, depth));
+    if (id != 0 && !sr.done()) return sr.fail("unexpected content after section");
+  }
+  return c;
+}
+
+}  // namespace flotilla::component::ast

@@ -1,0 +1,1158 @@
+// Type resolution and instantiation: walks a component's definitions in order, building the
+// index spaces (Explainer.md). The same walk runs in two modes:
+//  - static (no store): imports stand for themselves (abstract resources, trapping funcs),
+//    core modules are not instantiated; it yields the component's import and export types
+//    and validates index uses;
+//  - runtime: imports are bound to the linker's definitions (root) or to instantiation
+//    arguments (nested components), core modules are instantiated on the engine, canon
+//    definitions become callable functions.
+#include <functional>
+
+#include "internal.h"
+
+namespace flotilla::component {
+
+namespace {
+
+using ast::Sort;
+
+Unexpected<Error> invalid(const std::string& msg) {
+  return make_error(ErrorKind::Invalid, "invalid component: " + msg);
+}
+Unexpected<Error> link_error(const std::string& msg) { return make_error(ErrorKind::Link, msg); }
+
+#define TRY(var, expr)                              \
+  auto var##_r = (expr);                            \
+  if (!var##_r) return Unexpected(var##_r.error()); \
+  auto var = std::move(*var##_r)
+#define CHECK(expr)                                     \
+  do {                                                  \
+    auto check_r_ = (expr);                             \
+    if (!check_r_) return Unexpected(check_r_.error()); \
+  } while (0)
+
+using CoreExports = std::map<std::string, engine::Extern, std::less<>>;
+using Subst = std::map<const ResourceType*, ResourceTypePtr>;
+
+struct Binder;
+
+struct Scope {
+  Scope* parent = nullptr;
+  bool runtime = false;
+  engine::Store* store = nullptr;
+  const ComponentImpl* comp = nullptr;
+  std::shared_ptr<InstanceState> state;
+  const Binder* binder = nullptr;
+
+  std::vector<TypeEntry> types;
+  std::vector<std::shared_ptr<Func::Data>> funcs;
+  std::vector<CompItem> components;
+  std::vector<std::shared_ptr<InstanceValue>> instances;
+  std::vector<const ast::Item*> modules;
+  std::vector<CoreExports> core_instances;
+  std::vector<engine::Func> core_funcs;
+  std::vector<engine::Table> core_tables;
+  std::vector<engine::Memory> core_memories;
+  std::vector<engine::Global> core_globals;
+  size_t core_types = 0;
+
+  std::vector<NamedExtern> imports;  // declared imports (component and component types)
+  std::shared_ptr<InstanceValue> exports = std::make_shared<InstanceValue>();
+  std::vector<NamedExtern> export_descs;
+};
+
+// How imports of the component being walked get their values.
+struct Binder {
+  // Returns the item for an import, given its statically resolved description.
+  std::function<Result<CompItem>(const std::string& name, const ExternDesc& desc)> bind;
+};
+
+template <typename T>
+Result<T> at(const std::vector<T>& v, uint32_t i, const char* what) {
+  if (i >= v.size()) {
+    return invalid(std::string("unknown ") + what + " " + std::to_string(i) +
+                   ": index out of bounds");
+  }
+  return v[i];
+}
+
+// ---- substitution of resource types -----------------------------------------------------------
+
+bool mentions(const Type& t, const Subst& m) {
+  switch (t.kind) {
+    case TypeKind::Own:
+    case TypeKind::Borrow:
+      return m.count(t.resource.get()) > 0;
+    case TypeKind::List:
+    case TypeKind::Option:
+      return mentions(*t.elem, m);
+    case TypeKind::Result:
+      return (t.ok && mentions(*t.ok, m)) || (t.err && mentions(*t.err, m));
+    case TypeKind::Record:
+      for (auto& f : t.fields) {
+        if (mentions(*f.type, m)) return true;
+      }
+      return false;
+    case TypeKind::Tuple:
+      for (auto& f : t.items) {
+        if (mentions(*f, m)) return true;
+      }
+      return false;
+    case TypeKind::Variant:
+      for (auto& c : t.cases) {
+        if (c.type && mentions(*c.type, m)) return true;
+      }
+      return false;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+TypePtr subst(const TypePtr& t, const Subst& m) {
+  if (!t || m.empty() || !mentions(*t, m)) return t;
+  auto n = std::make_shared<Type>(*t);
+  switch (t->kind) {
+    case TypeKind::Own:
+    case TypeKind::Borrow:
+      n->resource = m.at(t->resource.get());
+      break;
+    case TypeKind::List:
+    case TypeKind::Option:
+      n->elem = subst(t->elem, m);
+      break;
+    case TypeKind::Result:
+      n->ok = subst(t->ok, m);
+      n->err = subst(t->err, m);
+      break;
+    case TypeKind::Record:
+      for (auto& f : n->fields) f.type = subst(f.type, m);
+      break;
+    case TypeKind::Tuple:
+      for (auto& f : n->items) f = subst(f, m);
+      break;
+    case TypeKind::Variant:
+      for (auto& c : n->cases) c.type = subst(c.type, m);
+      break;
+    default:
+      break;
+  }
+  return n;
+}
+
+FuncType subst(const FuncType& f, const Subst& m) {
+  FuncType out = f;
+  for (auto& p : out.params) p.second = subst(p.second, m);
+  for (auto& r : out.results) r.second = subst(r.second, m);
+  return out;
+}
+
+namespace {
+
+ExternDesc subst_desc(const ExternDesc& d, const Subst& m);
+
+std::shared_ptr<const InstanceTypeDesc> subst_inst(const InstanceTypeDesc& d, const Subst& m) {
+  auto out = std::make_shared<InstanceTypeDesc>();
+  for (auto& e : d.exports) out->exports.push_back({e.name, subst_desc(e.desc, m)});
+  return out;
+}
+
+ExternDesc subst_desc(const ExternDesc& d, const Subst& m) {
+  ExternDesc out = d;
+  switch (d.kind) {
+    case ExternDesc::Kind::Func:
+      out.func = subst(d.func, m);
+      break;
+    case ExternDesc::Kind::Type:
+      out.type = subst(d.type, m);
+      break;
+    case ExternDesc::Kind::Resource:
+      if (auto it = m.find(d.resource.get()); it != m.end()) out.resource = it->second;
+      break;
+    case ExternDesc::Kind::Instance:
+      out.instance = subst_inst(*d.instance, m);
+      break;
+    default:
+      break;
+  }
+  return out;
+}
+
+// ---- type resolution ------------------------------------------------------------------------
+
+Result<TypePtr> valtype(Scope& s, const ast::ValTypeRef& r) {
+  if (r.primitive) return Type::primitive(r.prim);
+  TRY(e, at(s.types, r.index, "type"));
+  if (e.kind != TypeEntry::Kind::Val) {
+    return invalid("type index " + std::to_string(r.index) + " is not a defined value type");
+  }
+  return e.val;
+}
+
+Result<void> run_decls(Scope& s, const std::vector<ast::Decl>& decls);
+Result<void> push_alias(Scope& s, const ast::AliasDef& a);
+
+std::shared_ptr<ResourceTypeImpl> fresh_resource(std::string name, bool placeholder) {
+  auto r = std::make_shared<ResourceTypeImpl>(std::move(name));
+  r->placeholder = placeholder;
+  return r;
+}
+
+Result<TypeEntry> resolve_type(Scope& s, const ast::TypeDef& td) {
+  TypeEntry e;
+  switch (td.kind) {
+    case ast::TypeDef::Kind::DefVal: {
+      const auto& dv = td.val;
+      auto t = std::make_shared<Type>();
+      t->kind = dv.kind;
+      switch (dv.kind) {
+        case TypeKind::Record:
+          for (auto& f : dv.fields) {
+            TRY(ft, valtype(s, *f.type));
+            t->fields.push_back({f.label, ft});
+          }
+          break;
+        case TypeKind::Variant:
+          for (auto& c : dv.fields) {
+            TypePtr ct;
+            if (c.type) {
+              TRY(x, valtype(s, *c.type));
+              ct = x;
+            }
+            t->cases.push_back({c.label, ct});
+          }
+          break;
+        case TypeKind::Tuple:
+          for (auto& i : dv.items) {
+            TRY(x, valtype(s, i));
+            t->items.push_back(x);
+          }
+          break;
+        case TypeKind::List:
+        case TypeKind::Option: {
+          TRY(x, valtype(s, *dv.a));
+          t->elem = x;
+          break;
+        }
+        case TypeKind::Result:
+          if (dv.a) {
+            TRY(x, valtype(s, *dv.a));
+            t->ok = x;
+          }
+          if (dv.b) {
+            TRY(x, valtype(s, *dv.b));
+            t->err = x;
+          }
+          break;
+        case TypeKind::Enum:
+        case TypeKind::Flags:
+          t->names = dv.names;
+          break;
+        case TypeKind::Own:
+        case TypeKind::Borrow: {
+          TRY(r, at(s.types, dv.index, "type"));
+          if (r.kind != TypeEntry::Kind::Resource) {
+            return invalid("type index " + std::to_string(dv.index) + " is not a resource type");
+          }
+          t->resource = r.res;
+          break;
+        }
+        default:
+          if (is_primitive(dv.kind))
+            return TypeEntry{TypeEntry::Kind::Val, Type::primitive(dv.kind), {}, {}, {}, {}};
+          break;
+      }
+      e.kind = TypeEntry::Kind::Val;
+      e.val = t;
+      return e;
+    }
+    case ast::TypeDef::Kind::Func: {
+      auto f = std::make_shared<FuncType>();
+      for (auto& p : td.func.params) {
+        TRY(t, valtype(s, *p.type));
+        f->params.emplace_back(p.label, t);
+      }
+      for (auto& r : td.func.results) {
+        TRY(t, valtype(s, *r.type));
+        if (t->kind == TypeKind::Borrow) return invalid("function result cannot contain a borrow");
+        f->results.emplace_back(r.label, t);
+      }
+      e.kind = TypeEntry::Kind::Func;
+      e.func = f;
+      return e;
+    }
+    case ast::TypeDef::Kind::Component:
+    case ast::TypeDef::Kind::Instance: {
+      Scope child;
+      child.parent = &s;
+      CHECK(run_decls(child, td.decls));
+      if (td.kind == ast::TypeDef::Kind::Instance) {
+        auto d = std::make_shared<InstanceTypeDesc>();
+        d->exports = std::move(child.export_descs);
+        e.kind = TypeEntry::Kind::Instance;
+        e.inst = d;
+      } else {
+        auto d = std::make_shared<ComponentTypeDesc>();
+        d->imports = std::move(child.imports);
+        d->exports = std::move(child.export_descs);
+        e.kind = TypeEntry::Kind::Component;
+        e.comp = d;
+      }
+      return e;
+    }
+    case ast::TypeDef::Kind::Resource: {
+      auto r = fresh_resource("", false);
+      if (s.runtime) {
+        r->owner = s.state.get();
+        if (td.dtor) {
+          TRY(f, at(s.core_funcs, *td.dtor, "core func"));
+          r->dtor = f;
+        }
+        s.state->resources.push_back(r);
+      } else if (td.dtor && *td.dtor >= s.core_funcs.size()) {
+        return invalid("unknown core func " + std::to_string(*td.dtor));
+      }
+      e.kind = TypeEntry::Kind::Resource;
+      e.res = r;
+      return e;
+    }
+  }
+  return invalid("unknown type definition");
+}
+
+Result<ExternDesc> extern_desc(Scope& s, const ast::ExternTypeDef& et, const std::string& name) {
+  ExternDesc d;
+  switch (et.kind) {
+    case 0x00:
+      d.kind = ExternDesc::Kind::Module;
+      return d;
+    case 0x01: {
+      TRY(t, at(s.types, et.index, "type"));
+      if (t.kind != TypeEntry::Kind::Func)
+        return invalid("`" + name + "`: type is not a function type");
+      d.kind = ExternDesc::Kind::Func;
+      d.func = *t.func;
+      return d;
+    }
+    case 0x02:
+      return make_error(ErrorKind::Unsupported, "value imports and exports are not supported");
+    case 0x03: {
+      if (et.sub_resource) {
+        d.kind = ExternDesc::Kind::Resource;
+        d.resource = fresh_resource(name, true);
+        return d;
+      }
+      TRY(t, at(s.types, et.index, "type"));
+      if (t.kind == TypeEntry::Kind::Resource) {
+        d.kind = ExternDesc::Kind::Resource;
+        d.resource = t.res;
+      } else if (t.kind == TypeEntry::Kind::Val) {
+        d.kind = ExternDesc::Kind::Type;
+        if (t.val->name == name) {
+          d.type = t.val;  // re-export of a named type: keep its identity (WIT `use`)
+        } else {
+          auto named = std::make_shared<Type>(*t.val);
+          named->name = name;
+          d.type = named;
+        }
+      } else {
+        return invalid("`" + name + "`: type bound must be a value or resource type");
+      }
+      return d;
+    }
+    case 0x04: {
+      TRY(t, at(s.types, et.index, "type"));
+      if (t.kind != TypeEntry::Kind::Component)
+        return invalid("`" + name + "`: not a component type");
+      d.kind = ExternDesc::Kind::Component;
+      d.component = t.comp;
+      return d;
+    }
+    case 0x05: {
+      TRY(t, at(s.types, et.index, "type"));
+      if (t.kind != TypeEntry::Kind::Instance)
+        return invalid("`" + name + "`: not an instance type");
+      d.kind = ExternDesc::Kind::Instance;
+      d.instance = t.inst;
+      return d;
+    }
+  }
+  return invalid("bad extern type");
+}
+
+std::shared_ptr<Func::Data> trap_func(const std::string& name, const FuncType& ft) {
+  auto f = std::make_shared<Func::Data>();
+  f->name = name;
+  f->type = ft;
+  f->kind = Func::Data::Kind::Trap;
+  return f;
+}
+
+std::shared_ptr<InstanceValue> value_from_desc(const InstanceTypeDesc& d,
+                                               const std::string& prefix);
+
+// The item standing for an import in the static view.
+CompItem item_from_desc(const std::string& name, const ExternDesc& d) {
+  CompItem it;
+  switch (d.kind) {
+    case ExternDesc::Kind::Func:
+      it.sort = Sort::Func;
+      it.func = trap_func(name, d.func);
+      break;
+    case ExternDesc::Kind::Instance:
+      it.sort = Sort::Instance;
+      it.instance = value_from_desc(*d.instance, name);
+      break;
+    case ExternDesc::Kind::Type:
+      it.sort = Sort::Type;
+      it.type.kind = TypeEntry::Kind::Val;
+      it.type.val = d.type;
+      break;
+    case ExternDesc::Kind::Resource:
+      it.sort = Sort::Type;
+      it.type.kind = TypeEntry::Kind::Resource;
+      it.type.res = d.resource;
+      break;
+    case ExternDesc::Kind::Component:
+      it.sort = Sort::Component;
+      it.component_type = std::const_pointer_cast<ComponentTypeDesc>(d.component);
+      break;
+    case ExternDesc::Kind::Module:
+      it.sort = Sort::CoreModule;
+      break;
+    case ExternDesc::Kind::Value:
+      it.sort = Sort::Value;
+      break;
+  }
+  return it;
+}
+
+std::shared_ptr<InstanceValue> value_from_desc(const InstanceTypeDesc& d,
+                                               const std::string& prefix) {
+  auto v = std::make_shared<InstanceValue>();
+  for (auto& e : d.exports) {
+    v->exports.emplace_back(e.name, item_from_desc(prefix + "#" + e.name, e.desc));
+  }
+  return v;
+}
+
+// Adds an item to the index space of its sort.
+Result<void> push_item(Scope& s, const CompItem& it) {
+  switch (it.sort) {
+    case Sort::Func:
+      s.funcs.push_back(it.func);
+      return {};
+    case Sort::Type:
+      s.types.push_back(it.type);
+      return {};
+    case Sort::Instance:
+      s.instances.push_back(it.instance);
+      return {};
+    case Sort::Component:
+      s.components.push_back(it);
+      return {};
+    case Sort::CoreModule:
+      s.modules.push_back(it.module);
+      return {};
+    default:
+      return make_error(ErrorKind::Unsupported,
+                        std::string("unsupported item sort: ") + ast::sort_name(it.sort));
+  }
+}
+
+// Desc of an item (for exports of the component).
+ExternDesc desc_of(const CompItem& it) {
+  ExternDesc d;
+  switch (it.sort) {
+    case Sort::Func:
+      d.kind = ExternDesc::Kind::Func;
+      d.func = it.func->type;
+      break;
+    case Sort::Type:
+      if (it.type.kind == TypeEntry::Kind::Resource) {
+        d.kind = ExternDesc::Kind::Resource;
+        d.resource = it.type.res;
+      } else {
+        d.kind = ExternDesc::Kind::Type;
+        d.type = it.type.val;
+      }
+      break;
+    case Sort::Instance: {
+      d.kind = ExternDesc::Kind::Instance;
+      auto inst = std::make_shared<InstanceTypeDesc>();
+      for (auto& [n, sub] : it.instance->exports) inst->exports.push_back({n, desc_of(sub)});
+      d.instance = inst;
+      break;
+    }
+    case Sort::Component:
+      d.kind = ExternDesc::Kind::Component;
+      d.component = it.component_type;
+      break;
+    default:
+      d.kind = ExternDesc::Kind::Module;
+      break;
+  }
+  return d;
+}
+
+Result<CompItem> get_item(Scope& s, Sort sort, uint32_t idx) {
+  CompItem it;
+  it.sort = sort;
+  switch (sort) {
+    case Sort::Func: {
+      TRY(f, at(s.funcs, idx, "func"));
+      it.func = f;
+      return it;
+    }
+    case Sort::Type: {
+      TRY(t, at(s.types, idx, "type"));
+      it.type = t;
+      return it;
+    }
+    case Sort::Instance: {
+      TRY(i, at(s.instances, idx, "instance"));
+      it.instance = i;
+      return it;
+    }
+    case Sort::Component: {
+      TRY(c, at(s.components, idx, "component"));
+      return c;
+    }
+    case Sort::CoreModule: {
+      TRY(m, at(s.modules, idx, "core module"));
+      it.module = m;
+      return it;
+    }
+    default:
+      return make_error(ErrorKind::Unsupported,
+                        std::string("unsupported sort: ") + ast::sort_name(sort));
+  }
+}
+
+Result<void> push_alias(Scope& s, const ast::AliasDef& a) {
+  switch (a.kind) {
+    case ast::AliasDef::Kind::Export: {
+      TRY(inst, at(s.instances, a.instance, "instance"));
+      const CompItem* it = inst->find(a.name);
+      if (!it)
+        return invalid("instance " + std::to_string(a.instance) + " has no export named `" +
+                       a.name + "`");
+      if (it->sort != a.sort) {
+        return invalid("export `" + a.name + "` is a " + ast::sort_name(it->sort) + ", not a " +
+                       ast::sort_name(a.sort));
+      }
+      return push_item(s, *it);
+    }
+    case ast::AliasDef::Kind::CoreExport: {
+      TRY(ci, at(s.core_instances, a.instance, "core instance"));
+      if (!s.runtime) {
+        switch (a.sort) {
+          case Sort::CoreFunc:
+            s.core_funcs.emplace_back();
+            return {};
+          case Sort::CoreTable:
+            s.core_tables.emplace_back();
+            return {};
+          case Sort::CoreMemory:
+            s.core_memories.emplace_back();
+            return {};
+          case Sort::CoreGlobal:
+            s.core_globals.emplace_back();
+            return {};
+          default:
+            return invalid("unsupported core export alias sort");
+        }
+      }
+      auto f = ci.find(a.name);
+      if (f == ci.end())
+        return invalid("core instance " + std::to_string(a.instance) + " has no export named `" +
+                       a.name + "`");
+      const engine::Extern& x = f->second;
+      switch (a.sort) {
+        case Sort::CoreFunc:
+          if (x.kind != engine::ExternKind::Func)
+            return invalid("core export `" + a.name + "` is not a function");
+          s.core_funcs.push_back(x.func);
+          return {};
+        case Sort::CoreTable:
+          if (x.kind != engine::ExternKind::Table)
+            return invalid("core export `" + a.name + "` is not a table");
+          s.core_tables.push_back(x.table);
+          return {};
+        case Sort::CoreMemory:
+          if (x.kind != engine::ExternKind::Memory)
+            return invalid("core export `" + a.name + "` is not a memory");
+          s.core_memories.push_back(x.memory);
+          return {};
+        case Sort::CoreGlobal:
+          if (x.kind != engine::ExternKind::Global)
+            return invalid("core export `" + a.name + "` is not a global");
+          s.core_globals.push_back(x.global);
+          return {};
+        default:
+          return invalid("unsupported core export alias sort");
+      }
+    }
+    case ast::AliasDef::Kind::Outer: {
+      Scope* target = &s;
+      for (uint32_t i = 0; i < a.count; i++) {
+        if (!target->parent)
+          return invalid("outer alias count " + std::to_string(a.count) + " is out of bounds");
+        target = target->parent;
+      }
+      switch (a.sort) {
+        case Sort::Type: {
+          TRY(t, at(target->types, a.index, "type"));
+          s.types.push_back(t);
+          return {};
+        }
+        case Sort::CoreType:
+          if (a.index >= target->core_types)
+            return invalid("unknown core type " + std::to_string(a.index));
+          s.core_types++;
+          return {};
+        case Sort::CoreModule: {
+          TRY(m, at(target->modules, a.index, "core module"));
+          s.modules.push_back(m);
+          return {};
+        }
+        case Sort::Component: {
+          TRY(c, at(target->components, a.index, "component"));
+          s.components.push_back(c);
+          return {};
+        }
+        default:
+          return invalid("invalid outer alias sort");
+      }
+    }
+  }
+  return {};
+}
+
+Result<void> run_decls(Scope& s, const std::vector<ast::Decl>& decls) {
+  for (const auto& d : decls) {
+    switch (d.kind) {
+      case ast::Decl::Kind::CoreType:
+        s.core_types++;
+        break;
+      case ast::Decl::Kind::Type: {
+        TRY(e, resolve_type(s, *d.type));
+        s.types.push_back(e);
+        break;
+      }
+      case ast::Decl::Kind::Alias:
+        if (d.alias.kind == ast::AliasDef::Kind::CoreExport)
+          return invalid("core export alias in a type");
+        CHECK(push_alias(s, d.alias));
+        break;
+      case ast::Decl::Kind::Import:
+      case ast::Decl::Kind::Export: {
+        TRY(desc, extern_desc(s, d.extern_type, d.name));
+        bool is_import = d.kind == ast::Decl::Kind::Import;
+        auto& list = is_import ? s.imports : s.export_descs;
+        for (auto& e : list) {
+          if (e.name == d.name) {
+            return invalid(std::string(is_import ? "import" : "export") + " name `" + d.name +
+                           "` conflicts with previous name");
+          }
+        }
+        list.push_back({d.name, desc});
+        CHECK(push_item(s, item_from_desc(d.name, desc)));
+        break;
+      }
+    }
+  }
+  return {};
+}
+
+// ---- canonical options --------------------------------------------------------------------------
+
+Result<CanonContext> canon_context(Scope& s, const ast::CanonOpts& o) {
+  CanonContext cx;
+  cx.inst = s.state.get();
+  cx.encoding = o.encoding;
+  if (o.memory) {
+    TRY(m, at(s.core_memories, *o.memory, "core memory"));
+    cx.memory = m;
+  }
+  if (o.realloc) {
+    TRY(f, at(s.core_funcs, *o.realloc, "core func"));
+    cx.realloc = f;
+  }
+  if (o.post_return) {
+    TRY(f, at(s.core_funcs, *o.post_return, "core func"));
+    cx.post_return = f;
+  }
+  return cx;
+}
+
+bool needs_memory(const Type& t) {
+  switch (t.kind) {
+    case TypeKind::String:
+    case TypeKind::List:
+      return true;
+    case TypeKind::Record:
+      for (auto& f : t.fields) {
+        if (needs_memory(*f.type)) return true;
+      }
+      return false;
+    case TypeKind::Tuple:
+      for (auto& f : t.items) {
+        if (needs_memory(*f)) return true;
+      }
+      return false;
+    case TypeKind::Variant:
+      for (auto& c : t.cases) {
+        if (c.type && needs_memory(*c.type)) return true;
+      }
+      return false;
+    case TypeKind::Option:
+      return needs_memory(*t.elem);
+    case TypeKind::Result:
+      return (t.ok && needs_memory(*t.ok)) || (t.err && needs_memory(*t.err));
+    default:
+      return false;
+  }
+}
+
+// ---- the walk ----------------------------------------------------------------------------------
+
+Result<std::shared_ptr<InstanceValue>> instantiate_nested(Scope& s, const CompItem& comp,
+                                                          std::map<std::string, CompItem> args);
+
+Result<void> run_items(Scope& s, const ast::Component& c) {
+  for (const ast::Item& item : c.items) {
+    switch (item.kind) {
+      case ast::Item::Kind::CoreModule:
+        s.modules.push_back(&item);
+        break;
+      case ast::Item::Kind::CoreType:
+        s.core_types++;
+        break;
+      case ast::Item::Kind::CoreInstance: {
+        const auto& ci = item.core_instance;
+        CoreExports exports;
+        if (ci.instantiate) {
+          TRY(mod_item, at(s.modules, ci.module, "core module"));
+          std::map<std::string, const CoreExports*> args;
+          for (auto& [name, idx] : ci.args) {
+            if (idx >= s.core_instances.size())
+              return invalid("unknown core instance " + std::to_string(idx));
+            args[name] = &s.core_instances[idx];
+          }
+          if (s.runtime) {
+            if (!mod_item)
+              return make_error(ErrorKind::Unsupported, "imported core modules are not supported");
+            auto mit = s.comp->modules.find(mod_item);
+            if (mit == s.comp->modules.end())
+              return make_error(ErrorKind::Compile, "core module was not compiled");
+            const engine::Module& m = mit->second;
+            std::vector<engine::Extern> imports;
+            for (const auto& imp : m.imports()) {
+              auto a = args.find(imp.module);
+              if (a == args.end()) {
+                return link_error("core module import `" + imp.module + "` `" + imp.name +
+                                  "`: no instantiation argument named `" + imp.module + "`");
+              }
+              auto x = a->second->find(imp.name);
+              if (x == a->second->end()) {
+                return link_error("core module import `" + imp.module + "` `" + imp.name +
+                                  "` is not provided by the argument instance");
+              }
+              imports.push_back(x->second);
+            }
+            auto inst = engine::Instance::create(*s.store, m, imports);
+            if (!inst) return Unexpected(inst.error());
+            for (auto& [name, x] : inst->exports()) exports.emplace(name, x);
+          }
+        } else {
+          for (const auto& e : ci.exports) {
+            engine::Extern x;
+            switch (e.sort) {
+              case Sort::CoreFunc: {
+                TRY(f, at(s.core_funcs, e.index, "core func"));
+                x = engine::Extern(f);
+                break;
+              }
+              case Sort::CoreTable: {
+                TRY(t, at(s.core_tables, e.index, "core table"));
+                x = engine::Extern(t);
+                break;
+              }
+              case Sort::CoreMemory: {
+                TRY(m, at(s.core_memories, e.index, "core memory"));
+                x = engine::Extern(m);
+                break;
+              }
+              case Sort::CoreGlobal: {
+                TRY(g, at(s.core_globals, e.index, "core global"));
+                x = engine::Extern(g);
+                break;
+              }
+              default:
+                return invalid("unsupported core export sort");
+            }
+            if (!exports.emplace(e.name, x).second)
+              return invalid("duplicate core export `" + e.name + "`");
+          }
+        }
+        s.core_instances.push_back(std::move(exports));
+        break;
+      }
+      case ast::Item::Kind::Component: {
+        CompItem it;
+        it.sort = Sort::Component;
+        it.component = item.component;
+        it.component_scope = &s;
+        s.components.push_back(std::move(it));
+        break;
+      }
+      case ast::Item::Kind::Instance: {
+        const auto& id = item.instance;
+        if (id.instantiate) {
+          TRY(comp, at(s.components, id.component, "component"));
+          std::map<std::string, CompItem> args;
+          for (auto& a : id.args) {
+            TRY(x, get_item(s, a.sort, a.index));
+            args[a.name] = x;
+          }
+          TRY(v, instantiate_nested(s, comp, std::move(args)));
+          s.instances.push_back(v);
+        } else {
+          auto v = std::make_shared<InstanceValue>();
+          for (auto& e : id.exports) {
+            TRY(x, get_item(s, e.sort, e.index));
+            if (v->find(e.name)) return invalid("duplicate instance export `" + e.name + "`");
+            v->exports.emplace_back(e.name, x);
+          }
+          s.instances.push_back(v);
+        }
+        break;
+      }
+      case ast::Item::Kind::Alias:
+        CHECK(push_alias(s, item.alias));
+        break;
+      case ast::Item::Kind::Type: {
+        TRY(e, resolve_type(s, *item.type));
+        s.types.push_back(e);
+        break;
+      }
+      case ast::Item::Kind::Canon: {
+        const auto& cd = item.canon;
+        switch (cd.kind) {
+          case ast::CanonDef::Kind::Lift: {
+            TRY(core, at(s.core_funcs, cd.func, "core func"));
+            TRY(te, at(s.types, cd.type, "type"));
+            if (te.kind != TypeEntry::Kind::Func)
+              return invalid("canon lift type is not a function type");
+            TRY(cx, canon_context(s, cd.opts));
+            auto f = std::make_shared<Func::Data>();
+            f->type = *te.func;
+            f->kind = Func::Data::Kind::Lifted;
+            f->core = core;
+            f->cx = cx;
+            bool mem = false;
+            for (auto& p : f->type.params) mem = mem || needs_memory(*p.second);
+            for (auto& r : f->type.results) mem = mem || needs_memory(*r.second);
+            if (mem && !cd.opts.memory) return invalid("canonical option `memory` is required");
+            if (s.runtime) {
+              auto want = core_sig(f->type, false);
+              auto have = core.type();
+              if (!(want == have)) {
+                return invalid("lowered function type `" + have.to_string() +
+                               "` does not match the expected `" + want.to_string() + "` for " +
+                               f->type.to_string());
+              }
+              s.state->funcs.push_back(f);
+            }
+            s.funcs.push_back(f);
+            break;
+          }
+          case ast::CanonDef::Kind::Lower: {
+            TRY(callee, at(s.funcs, cd.func, "func"));
+            TRY(cx, canon_context(s, cd.opts));
+            if (s.runtime) {
+              TRY(core, make_lowered(*s.store, callee, cx));
+              s.core_funcs.push_back(core);
+            } else {
+              s.core_funcs.emplace_back();
+            }
+            break;
+          }
+          default: {
+            TRY(te, at(s.types, cd.type, "type"));
+            if (te.kind != TypeEntry::Kind::Resource)
+              return invalid("canon resource builtin on a non-resource type");
+            if (s.runtime) {
+              TRY(core, make_resource_builtin(*s.store, cd.kind, te.res, s.state.get()));
+              s.core_funcs.push_back(core);
+            } else {
+              s.core_funcs.emplace_back();
+            }
+            break;
+          }
+        }
+        break;
+      }
+      case ast::Item::Kind::Start:
+        return make_error(ErrorKind::Unsupported, "start definitions are not supported");
+      case ast::Item::Kind::Import: {
+        TRY(desc, extern_desc(s, item.import.type, item.import.name));
+        for (auto& e : s.imports) {
+          if (e.name == item.import.name)
+            return invalid("import name `" + item.import.name + "` conflicts with previous name");
+        }
+        s.imports.push_back({item.import.name, desc});
+        CompItem it;
+        if (s.binder) {
+          TRY(b, s.binder->bind(item.import.name, desc));
+          it = b;
+        } else {
+          it = item_from_desc(item.import.name, desc);
+        }
+        CHECK(push_item(s, it));
+        break;
+      }
+      case ast::Item::Kind::Export: {
+        const auto& ed = item.export_;
+        TRY(x, get_item(s, ed.sort, ed.index));
+        if (s.exports->find(ed.name))
+          return invalid("export name `" + ed.name + "` conflicts with previous name");
+        if (x.sort == Sort::Type && x.type.kind == TypeEntry::Kind::Resource) {
+          auto* r = const_cast<ResourceTypeImpl*>(impl_of(x.type.res));
+          if (r && r->name.empty()) r->name = ed.name;
+        } else if (x.sort == Sort::Type && x.type.kind == TypeEntry::Kind::Val) {
+          auto named = std::make_shared<Type>(*x.type.val);
+          named->name = ed.name;
+          x.type.val = named;
+        } else if (x.sort == Sort::Func && x.func && x.func->name.empty()) {
+          x.func->name = ed.name;
+        } else if (x.sort == Sort::Instance) {
+          for (auto& [n, sub] : x.instance->exports) {
+            if (sub.sort == Sort::Func && sub.func && sub.func->name.empty())
+              sub.func->name = ed.name + "#" + n;
+            if (sub.sort == Sort::Type && sub.type.kind == TypeEntry::Kind::Resource) {
+              auto* r = const_cast<ResourceTypeImpl*>(impl_of(sub.type.res));
+              if (r && r->name.empty()) r->name = n;
+            }
+          }
+        }
+        s.exports->exports.emplace_back(ed.name, x);
+        s.export_descs.push_back({ed.name, desc_of(x)});
+        CHECK(push_item(s, x));
+        break;
+      }
+    }
+  }
+  return {};
+}
+
+// Binding for a nested component's imports: from the instantiation arguments, with the
+// argument's resource types substituted for the import's abstract ones.
+Result<std::shared_ptr<InstanceValue>> instantiate_nested(Scope& s, const CompItem& comp,
+                                                          std::map<std::string, CompItem> args) {
+  if (!comp.component)
+    return make_error(ErrorKind::Unsupported,
+                      "instantiating an imported component is not supported");
+  auto* defining = static_cast<Scope*>(comp.component_scope);
+  Scope child;
+  child.parent = defining;
+  child.runtime = s.runtime;
+  child.store = s.store;
+  child.comp = s.comp;
+  if (s.runtime) {
+    child.state = std::make_shared<InstanceState>();
+    child.state->store = s.store;
+    s.state->children.push_back(child.state);
+  }
+  Binder binder;
+  binder.bind = [&args](const std::string& name, const ExternDesc& desc) -> Result<CompItem> {
+    auto a = args.find(name);
+    if (a == args.end()) return invalid("missing instantiation argument named `" + name + "`");
+    const CompItem& arg = a->second;
+    switch (desc.kind) {
+      case ExternDesc::Kind::Func:
+        if (arg.sort != Sort::Func) return invalid("argument `" + name + "` is not a function");
+        return arg;
+      case ExternDesc::Kind::Instance:
+        if (arg.sort != Sort::Instance)
+          return invalid("argument `" + name + "` is not an instance");
+        for (auto& e : desc.instance->exports) {
+          if (!arg.instance->find(e.name)) {
+            return invalid("argument `" + name + "` is missing export `" + e.name + "`");
+          }
+        }
+        return arg;
+      case ExternDesc::Kind::Type:
+      case ExternDesc::Kind::Resource:
+        if (arg.sort != Sort::Type) return invalid("argument `" + name + "` is not a type");
+        return arg;
+      case ExternDesc::Kind::Component:
+        if (arg.sort != Sort::Component)
+          return invalid("argument `" + name + "` is not a component");
+        return arg;
+      case ExternDesc::Kind::Module:
+        if (arg.sort != Sort::CoreModule) return invalid("argument `" + name + "` is not a module");
+        return arg;
+      default:
+        return invalid("unsupported import kind");
+    }
+  };
+  child.binder = &binder;
+  CHECK(run_items(child, *comp.component));
+  return child.exports;
+}
+
+}  // namespace
+
+Result<void> resolve_static(ComponentImpl& c) {
+  Scope s;
+  CHECK(run_items(s, *c.ast));
+  c.imports = std::move(s.imports);
+  c.exports = std::move(s.export_descs);
+  return {};
+}
+
+Result<Instance> instantiate(engine::Store& store, const Linker& linker,
+                             const Component& component) {
+  auto impl = component.impl();
+  Scope s;
+  s.runtime = true;
+  s.store = &store;
+  s.comp = impl.get();
+  s.state = std::make_shared<InstanceState>();
+  s.state->store = &store;
+  s.state->component = impl;
+  const Linker::Impl& li = linker.impl();
+  Binder binder;
+  InstanceState* st = s.state.get();
+  binder.bind = [&li, st](const std::string& name, const ExternDesc& desc) -> Result<CompItem> {
+    CompItem it;
+    switch (desc.kind) {
+      case ExternDesc::Kind::Instance: {
+        const Linker::Impl::Iface* iface = li.find(name);
+        if (!iface && !li.unknown_as_traps)
+          return link_error("import `" + name + "` has not been defined in the linker");
+        Subst m;
+        auto v = std::make_shared<InstanceValue>();
+        for (auto& e : desc.instance->exports) {
+          CompItem sub;
+          switch (e.desc.kind) {
+            case ExternDesc::Kind::Resource: {
+              ResourceTypePtr rt;
+              if (iface) {
+                auto r = iface->resources.find(e.name);
+                if (r != iface->resources.end()) rt = r->second;
+              }
+              if (!rt) {
+                if (!li.unknown_as_traps)
+                  return link_error("import `" + name + "`: resource `" + e.name +
+                                    "` has not been defined");
+                auto fresh = std::make_shared<ResourceTypeImpl>(e.name);
+                fresh->host = true;
+                rt = fresh;
+                st->resources.push_back(rt);
+              }
+              m[e.desc.resource.get()] = rt;
+              sub.sort = Sort::Type;
+              sub.type.kind = TypeEntry::Kind::Resource;
+              sub.type.res = rt;
+              break;
+            }
+            case ExternDesc::Kind::Type:
+              sub.sort = Sort::Type;
+              sub.type.kind = TypeEntry::Kind::Val;
+              sub.type.val = subst(e.desc.type, m);
+              break;
+            case ExternDesc::Kind::Func: {
+              auto f = std::make_shared<Func::Data>();
+              f->name = name + "#" + e.name;
+              f->type = subst(e.desc.func, m);
+              const HostFunc* hf = nullptr;
+              if (iface) {
+                auto h = iface->funcs.find(e.name);
+                if (h != iface->funcs.end()) hf = &h->second;
+              }
+              if (hf) {
+                f->kind = Func::Data::Kind::Host;
+                f->host = *hf;
+              } else if (li.unknown_as_traps) {
+                f->kind = Func::Data::Kind::Trap;
+              } else {
+                return link_error("import `" + name + "`: function `" + e.name +
+                                  "` has not been defined");
+              }
+              sub.sort = Sort::Func;
+              sub.func = f;
+              break;
+            }
+            default:
+              return make_error(ErrorKind::Unsupported, "import `" + name + "`: nested item `" +
+                                                            e.name +
+                                                            "` of this kind is not supported");
+          }
+          v->exports.emplace_back(e.name, sub);
+        }
+        it.sort = Sort::Instance;
+        it.instance = v;
+        return it;
+      }
+      case ExternDesc::Kind::Func: {
+        const Linker::Impl::Iface* root = li.find("");
+        auto f = std::make_shared<Func::Data>();
+        f->name = name;
+        f->type = desc.func;
+        const HostFunc* hf = nullptr;
+        if (root) {
+          auto h = root->funcs.find(name);
+          if (h != root->funcs.end()) hf = &h->second;
+        }
+        if (hf) {
+          f->kind = Func::Data::Kind::Host;
+          f->host = *hf;
+        } else if (!li.unknown_as_traps) {
+          return link_error("import `" + name + "` has not been defined in the linker");
+        }
+        it.sort = Sort::Func;
+        it.func = f;
+        return it;
+      }
+      case ExternDesc::Kind::Resource: {
+        const Linker::Impl::Iface* root = li.find("");
+        ResourceTypePtr rt;
+        if (root) {
+          auto r = root->resources.find(name);
+          if (r != root->resources.end()) rt = r->second;
+        }
+        if (!rt) {
+          if (!li.unknown_as_traps)
+            return link_error("import `" + name + "` (resource) has not been defined");
+          auto fresh = std::make_shared<ResourceTypeImpl>(name);
+          fresh->host = true;
+          rt = fresh;
+          st->resources.push_back(rt);
+        }
+        it.sort = Sort::Type;
+        it.type.kind = TypeEntry::Kind::Resource;
+        it.type.res = rt;
+        return it;
+      }
+      case ExternDesc::Kind::Type:
+        it.sort = Sort::Type;
+        it.type.kind = TypeEntry::Kind::Val;
+        it.type.val = desc.type;
+        return it;
+      default:
+        return make_error(ErrorKind::Unsupported,
+                          "import `" + name + "`: imports of this kind are not supported");
+    }
+  };
+  s.binder = &binder;
+  auto r = run_items(s, *impl->ast);
+  if (!r) return Unexpected(r.error());
+  s.state->exports = s.exports;
+  return Instance(s.state);
+}
+
+}  // namespace flotilla::component

@@ -1,0 +1,159 @@
+// Internal: runtime structures shared by the resolver/instantiator, the canonical ABI and the
+// linker.
+#pragma once
+
+#include <flotilla/component/component.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ast.h"
+
+namespace flotilla::component {
+
+struct InstanceState;
+
+// Every ResourceType this layer creates is a ResourceTypeImpl.
+struct ResourceTypeImpl : ResourceType {
+  using ResourceType::ResourceType;
+  // Guest-defined: the instance that defined it (handles of this type hold reps it chose) and
+  // its destructor (may be empty). Host-defined: host_dtor.
+  InstanceState* owner = nullptr;
+  engine::Func dtor;
+  bool host = false;
+  ResourceDtor host_dtor;
+  bool placeholder = false;  // an abstract import in a static (uninstantiated) view
+};
+
+inline const ResourceTypeImpl* impl_of(const ResourceTypePtr& p) {
+  return dynamic_cast<const ResourceTypeImpl*>(p.get());
+}
+
+// An entry of the type index space.
+struct TypeEntry {
+  enum class Kind { Val, Func, Component, Instance, Resource } kind = Kind::Val;
+  TypePtr val;
+  std::shared_ptr<const FuncType> func;
+  std::shared_ptr<const InstanceTypeDesc> inst;
+  std::shared_ptr<const ComponentTypeDesc> comp;
+  ResourceTypePtr res;
+};
+
+struct CanonContext {
+  InstanceState* inst = nullptr;
+  engine::Memory memory;
+  engine::Func realloc;
+  engine::Func post_return;
+  ast::CanonOpts::Encoding encoding = ast::CanonOpts::Encoding::Utf8;
+};
+
+struct Func::Data {
+  std::string name;
+  FuncType type;
+  enum class Kind { Lifted, Host, Trap } kind = Kind::Trap;
+  engine::Func core;         // Lifted
+  CanonContext cx;           // Lifted
+  HostFunc host;             // Host
+  std::string trap_message;  // Trap
+};
+
+// A component instance's handle table entry (CanonicalABI.md: ResourceHandle).
+struct HandleEntry {
+  ResourceTypePtr type;
+  uint32_t rep = 0;
+  bool own = true;
+  uint32_t num_lends = 0;
+  uint64_t borrow_scope = 0;  // for borrows: the call that created it
+};
+
+struct ComponentImpl;
+struct InstanceValue;
+
+// A component-level item (func, type, instance, component, core module) in an index space or
+// in an instance's exports.
+struct CompItem {
+  ast::Sort sort = ast::Sort::Func;
+  std::shared_ptr<Func::Data> func;
+  TypeEntry type;
+  std::shared_ptr<InstanceValue> instance;
+  std::shared_ptr<ast::Component> component;  // Component (definition)
+  void* component_scope = nullptr;            // Component: the defining Scope (for outer aliases)
+  std::shared_ptr<ComponentTypeDesc> component_type;  // Component (imported)
+  const ast::Item* module = nullptr;                  // CoreModule (definition)
+};
+
+struct InstanceValue {
+  std::vector<std::pair<std::string, CompItem>> exports;
+  const CompItem* find(std::string_view name) const {
+    for (auto& [n, it] : exports) {
+      if (n == name) return &it;
+    }
+    return nullptr;
+  }
+};
+
+struct InstanceState {
+  engine::Store* store = nullptr;
+  std::vector<std::optional<HandleEntry>> handles;  // index 0 is never used
+  std::vector<uint32_t> free_handles;
+  bool may_leave = true;
+  bool may_enter = true;
+  std::shared_ptr<InstanceValue> exports;
+  std::vector<std::shared_ptr<InstanceState>> children;
+  std::vector<std::shared_ptr<Func::Data>> funcs;  // keep-alive
+  std::vector<ResourceTypePtr> resources;          // keep-alive
+  std::shared_ptr<const ComponentImpl> component;  // keep-alive
+
+  Result<uint32_t> add_handle(HandleEntry h);
+  Result<HandleEntry*> get_handle(uint32_t i);
+  Result<HandleEntry> remove_handle(uint32_t i);
+};
+
+struct ComponentImpl {
+  std::vector<uint8_t> bytes;
+  std::shared_ptr<ast::Component> ast;
+  std::map<const ast::Item*, engine::Module> modules;  // compiled core modules
+  std::vector<NamedExtern> imports;
+  std::vector<NamedExtern> exports;
+};
+
+struct Linker::Impl {
+  struct Iface {
+    std::map<std::string, HostFunc, std::less<>> funcs;
+    std::map<std::string, ResourceTypePtr, std::less<>> resources;
+  };
+  std::map<std::string, Iface, std::less<>> ifaces;  // "" = root
+  bool unknown_as_traps = false;
+  // Finds the interface for an import name, allowing semver-compatible versions.
+  const Iface* find(std::string_view name) const;
+  Iface* find_mut(std::string_view name);
+};
+
+// ---- canonical ABI (abi.cc) ----
+
+// Calls `f` with component values (host -> guest or guest -> guest adapter).
+Result<std::vector<Val>> invoke(engine::Store& store, const Func::Data& f,
+                                std::span<const Val> args);
+// Creates the core function for `canon lower` of `callee` with the given options.
+Result<engine::Func> make_lowered(engine::Store& store, std::shared_ptr<Func::Data> callee,
+                                  CanonContext cx);
+// Core function types for canon lift / lower.
+engine::FuncType core_sig(const FuncType& ft, bool lower);
+// canon resource.new / resource.drop / resource.rep for `rt` in instance `inst`.
+Result<engine::Func> make_resource_builtin(engine::Store& store, ast::CanonDef::Kind kind,
+                                           ResourceTypePtr rt, InstanceState* inst);
+// Runs the destructor of a resource (guest dtor or host dtor), if any.
+Result<void> run_dtor(engine::Store& store, const ResourceTypeImpl& rt, uint32_t rep);
+
+Unexpected<Error> trap(std::string message);
+
+// ---- resolution / instantiation (instance.cc) ----
+Result<void> resolve_static(ComponentImpl& c);
+// Substitutes resource types inside a type.
+TypePtr subst(const TypePtr& t, const std::map<const ResourceType*, ResourceTypePtr>& m);
+FuncType subst(const FuncType& f, const std::map<const ResourceType*, ResourceTypePtr>& m);
+
+}  // namespace flotilla::component
