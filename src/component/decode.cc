@@ -535,6 +535,21 @@ Result<std::vector<Decl>> read_decls(Reader& r, bool component, int depth) {
 Result<std::shared_ptr<TypeDef>> read_type(Reader& r, int depth) {
   if (depth > kMaxNesting) return r.fail("types nested too deeply");
   auto t = std::make_shared<TypeDef>();
+  TRY(first, r.peek());
+  if (first == 0x3f) {  // resource (0x3f is not a negative SLEB128, so read it as a byte)
+    CHECK(r.byte());
+    t->kind = TypeDef::Kind::Resource;
+    TRY(rep, r.byte());
+    if (rep != 0x7f) return r.fail("resource representation must be i32");
+    TRY(flag, r.byte());
+    if (flag == 1) {
+      TRY(f, r.u32());
+      t->dtor = f;
+    } else if (flag != 0) {
+      return r.fail("invalid resource destructor flag");
+    }
+    return t;
+  }
   TRY(code, r.s33());
   if (auto p = prim_of(code)) {
     t->val.kind = *p;
@@ -637,19 +652,6 @@ Result<std::shared_ptr<TypeDef>> read_type(Reader& r, int depth) {
       t->kind = comp ? TypeDef::Kind::Component : TypeDef::Kind::Instance;
       TRY(d, read_decls(r, comp, depth));
       t->decls = std::move(d);
-      return t;
-    }
-    case -0x41: {  // 0x3f resource
-      t->kind = TypeDef::Kind::Resource;
-      TRY(rep, r.byte());
-      if (rep != 0x7f) return r.fail("resource representation must be i32");
-      TRY(flag, r.byte());
-      if (flag == 1) {
-        TRY(f, r.u32());
-        t->dtor = f;
-      } else if (flag != 0) {
-        return r.fail("invalid resource destructor flag");
-      }
       return t;
     }
     default:
