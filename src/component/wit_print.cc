@@ -131,6 +131,30 @@ std::string type_def(const std::string& name, const Type& t, const std::string& 
   return o.str();
 }
 
+std::string resource_block(const std::string& name, const std::vector<NamedExtern>& items,
+                           const std::string& ind) {
+  std::vector<std::string> members;
+  for (auto& f : items) {
+    if (f.desc.kind != ExternDesc::Kind::Func) continue;
+    const std::string& n = f.name;
+    if (n == "[constructor]" + name) {
+      members.push_back("constructor" + params_text(f.desc.func, 0) + ";");
+    } else if (n.rfind("[method]" + name + ".", 0) == 0) {
+      std::string m = n.substr(9 + name.size());
+      members.push_back(id(m) + ": func" + params_text(f.desc.func, 1) + results_text(f.desc.func) +
+                        ";");
+    } else if (n.rfind("[static]" + name + ".", 0) == 0) {
+      std::string m = n.substr(9 + name.size());
+      members.push_back(id(m) + ": static func" + params_text(f.desc.func, 0) +
+                        results_text(f.desc.func) + ";");
+    }
+  }
+  if (members.empty()) return ind + "resource " + id(name) + ";\n";
+  std::string s = ind + "resource " + id(name) + " {\n";
+  for (auto& m : members) s += ind + "  " + m + "\n";
+  return s + ind + "}\n";
+}
+
 std::string interface_body(const InstanceTypeDesc& d, const Origins& origins,
                            const std::string& self, const std::string& ind) {
   std::vector<std::string> blocks;
@@ -165,31 +189,7 @@ std::string interface_body(const InstanceTypeDesc& d, const Origins& origins,
     if (e.desc.kind == ExternDesc::Kind::Type) {
       blocks.push_back(type_def(e.name, *e.desc.type, ind));
     } else if (e.desc.kind == ExternDesc::Kind::Resource) {
-      std::vector<std::string> members;
-      for (auto& f : d.exports) {
-        if (f.desc.kind != ExternDesc::Kind::Func) continue;
-        const std::string& n = f.name;
-        if (n == "[constructor]" + e.name) {
-          members.push_back("constructor" + params_text(f.desc.func, 0) + ";");
-        } else if (n.rfind("[method]" + e.name + ".", 0) == 0) {
-          std::string m = n.substr(9 + e.name.size());
-          members.push_back(id(m) + ": func" + params_text(f.desc.func, 1) +
-                            results_text(f.desc.func) + ";");
-        } else if (n.rfind("[static]" + e.name + ".", 0) == 0) {
-          std::string m = n.substr(9 + e.name.size());
-          members.push_back(id(m) + ": static func" + params_text(f.desc.func, 0) +
-                            results_text(f.desc.func) + ";");
-        }
-      }
-      std::string s;
-      if (members.empty()) {
-        s = ind + "resource " + id(e.name) + ";\n";
-      } else {
-        s = ind + "resource " + id(e.name) + " {\n";
-        for (auto& m : members) s += ind + "  " + m + "\n";
-        s += ind + "}\n";
-      }
-      blocks.push_back(s);
+      blocks.push_back(resource_block(e.name, d.exports, ind));
     }
   }
   for (auto& e : d.exports) {
@@ -209,7 +209,12 @@ void record_origins(const NamedExtern& e, Origins& o) {
   }
 }
 
-std::string item_text(const char* kw, const NamedExtern& e, const Origins& origins) {
+std::string item_text(const char* kw, const NamedExtern& e, const std::vector<NamedExtern>& all,
+                      const Origins& origins) {
+  if (const void* key = identity(e.desc)) {
+    auto it = origins.iface.find(key);
+    if (it != origins.iface.end()) return "  use " + it->second + ".{" + id(e.name) + "};\n";
+  }
   switch (e.desc.kind) {
     case ExternDesc::Kind::Instance:
       if (e.name.find(':') != std::string::npos)
@@ -217,11 +222,12 @@ std::string item_text(const char* kw, const NamedExtern& e, const Origins& origi
       return std::string("  ") + kw + " " + id(e.name) + ": interface {\n" +
              interface_body(*e.desc.instance, origins, e.name, "    ") + "  }\n";
     case ExternDesc::Kind::Func:
+      if (e.name.rfind("[", 0) == 0) return "";  // printed inside its resource
       return std::string("  ") + kw + " " + func_text(e.name, e.desc.func) + ";\n";
     case ExternDesc::Kind::Type:
       return type_def(e.name, *e.desc.type, "  ");
     case ExternDesc::Kind::Resource:
-      return "  resource " + id(e.name) + ";\n";
+      return resource_block(e.name, all, "  ");
     default:
       return std::string("  ") + kw + " " + id(e.name) + "; // unsupported item kind\n";
   }
@@ -233,11 +239,11 @@ std::string Component::wit() const {
   Origins origins;
   std::string imports, exports;
   for (auto& e : impl_->imports) {
-    imports += item_text("import", e, origins);
+    imports += item_text("import", e, impl_->imports, origins);
     record_origins(e, origins);
   }
   for (auto& e : impl_->exports) {
-    exports += item_text("export", e, origins);
+    exports += item_text("export", e, impl_->exports, origins);
     record_origins(e, origins);
   }
   std::string out = "package root:component;\n\nworld root {\n" + imports;
