@@ -8,6 +8,7 @@
 // catch it and turn it into an Error of kind Trap; nothing else throws.
 #include <atomic>
 #include <bit>
+#include <boost/container/small_vector.hpp>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -35,6 +36,7 @@ struct AbiTrap {
 [[noreturn]] void fail_with(Error e) { throw AbiTrap{std::move(e)}; }
 
 using engine::ValType;
+using FlatVec = boost::container::small_vector<engine::Val, 17>;
 using Enc = ast::CanonOpts::Encoding;
 
 constexpr size_t kMaxFlatParams = 16;
@@ -290,15 +292,28 @@ struct Cx {
   engine::Store& store;
   const CanonContext& opts;
   CallFrame& frame;
+  // Memory base and size, cached: guest code (and so memory.grow) only runs inside realloc,
+  // which refreshes them.
+  uint8_t* base = nullptr;
+  uint64_t size = 0;
+
+  Cx(engine::Store& s, const CanonContext& o, CallFrame& f) : store(s), opts(o), frame(f) {
+    refresh();
+  }
+  void refresh() {
+    if (opts.memory) {
+      base = opts.memory.data();
+      size = opts.memory.size();
+    }
+  }
 
   uint8_t* mem(uint64_t ptr, uint64_t len) {
     if (!opts.memory) fail("canonical ABI: no memory option for a value that needs memory");
-    uint64_t size = opts.memory.size();
     if (ptr + len > size || ptr + len < ptr) {
       fail("canonical ABI: pointer out of bounds (" + std::to_string(ptr) + "+" +
            std::to_string(len) + " > " + std::to_string(size) + ")");
     }
-    return opts.memory.data() + ptr;
+    return base + ptr;
   }
   uint32_t realloc(uint32_t old_ptr, uint32_t old_size, uint32_t align, uint32_t new_size) {
     if (!opts.realloc) fail("canonical ABI: no realloc option for a value that needs one");
@@ -308,6 +323,7 @@ struct Cx {
                            engine::Val::i32(static_cast<int32_t>(new_size))};
     engine::Val res[1];
     auto r = opts.realloc.call(store, args, res);
+    refresh();
     if (!r) fail_with(r.error());
     uint32_t p = res[0].u32();
     if (p != align_to(p, align)) fail("canonical ABI: realloc returned a misaligned pointer");
@@ -534,6 +550,13 @@ std::pair<uint32_t, uint32_t> store_string(Cx& cx, const std::string& s) {
 
 // ---- load / store ----------------------------------------------------------------------------
 
+void check_kind(const Val& v, TypeKind k) {
+  if (v.kind != k) {
+    fail(std::string("expected a value of kind ") + type_kind_name(k) + ", got " +
+         type_kind_name(v.kind));
+  }
+}
+
 Val load(Cx& cx, uint32_t ptr, const Type& t);
 void store(Cx& cx, const Val& v, const Type& t, uint32_t ptr);
 
@@ -573,12 +596,43 @@ Val make_case(const Type& t, size_t i, std::optional<Val> payload) {
   }
 }
 
+// Field offsets of a record or tuple, computed once per list rather than per element.
+std::vector<std::pair<uint32_t, const Type*>> field_offsets(const Type& t) {
+  std::vector<std::pair<uint32_t, const Type*>> out;
+  uint32_t off = 0;
+  auto add = [&](const Type& f) {
+    off = align_to(off, alignment(f));
+    out.emplace_back(off, &f);
+    off += elem_size(f);
+  };
+  if (t.kind == TypeKind::Record) {
+    for (auto& f : t.fields) add(*f.type);
+  } else {
+    for (auto& f : t.items) add(*f);
+  }
+  return out;
+}
+
 Val load_list(Cx& cx, uint32_t ptr, uint32_t len, const Type& elem) {
   uint32_t a = alignment(elem), sz = elem_size(elem);
   if (ptr != align_to(ptr, a)) fail("canonical ABI: misaligned list pointer");
   cx.mem(ptr, uint64_t(len) * sz);
   std::vector<Val> items;
   items.reserve(len);
+  if (elem.kind == TypeKind::Record || elem.kind == TypeKind::Tuple) {
+    auto offs = field_offsets(elem);
+    for (uint32_t i = 0; i < len; i++) {
+      Val v;
+      v.kind = elem.kind;
+      v.items.reserve(offs.size());
+      for (size_t k = 0; k < offs.size(); k++) {
+        v.items.push_back(load(cx, ptr + i * sz + offs[k].first, *offs[k].second));
+        if (elem.kind == TypeKind::Record) v.names.push_back(elem.fields[k].name);
+      }
+      items.push_back(std::move(v));
+    }
+    return Val::list(std::move(items));
+  }
   for (uint32_t i = 0; i < len; i++) items.push_back(load(cx, ptr + i * sz, elem));
   return Val::list(std::move(items));
 }
@@ -692,17 +746,23 @@ std::pair<uint32_t, uint32_t> store_list(Cx& cx, const Val& v, const Type& elem)
   uint64_t bytes = sz * v.items.size();
   if (bytes >= (uint64_t(1) << 32)) fail("canonical ABI: list too long");
   uint32_t ptr = cx.realloc(0, 0, alignment(elem), static_cast<uint32_t>(bytes));
+  if (elem.kind == TypeKind::Record || elem.kind == TypeKind::Tuple) {
+    auto offs = field_offsets(elem);
+    for (size_t i = 0; i < v.items.size(); i++) {
+      const Val& e = v.items[i];
+      check_kind(e, elem.kind);
+      if (e.items.size() != offs.size())
+        fail("record or tuple value has the wrong number of fields");
+      for (size_t k = 0; k < offs.size(); k++) {
+        store(cx, e.items[k], *offs[k].second, static_cast<uint32_t>(ptr + i * sz + offs[k].first));
+      }
+    }
+    return {ptr, static_cast<uint32_t>(v.items.size())};
+  }
   for (size_t i = 0; i < v.items.size(); i++) {
     store(cx, v.items[i], elem, static_cast<uint32_t>(ptr + i * sz));
   }
   return {ptr, static_cast<uint32_t>(v.items.size())};
-}
-
-void check_kind(const Val& v, TypeKind k) {
-  if (v.kind != k) {
-    fail(std::string("expected a value of kind ") + type_kind_name(k) + ", got " +
-         type_kind_name(v.kind));
-  }
 }
 
 void store(Cx& cx, const Val& v, const Type& t, uint32_t ptr) {
@@ -986,7 +1046,7 @@ uint64_t flat_bits(const engine::Val& v) {
   }
 }
 
-void lower_flat(Cx& cx, const Val& v, const Type& t, std::vector<engine::Val>& out) {
+void lower_flat(Cx& cx, const Val& v, const Type& t, FlatVec& out) {
   check_kind(v, t.kind);
   switch (t.kind) {
     case TypeKind::Bool:
@@ -1042,7 +1102,7 @@ void lower_flat(Cx& cx, const Val& v, const Type& t, std::vector<engine::Val>& o
       flatten(t, flat);
       size_t d = case_index(v, t);
       out.push_back(engine::Val::i32(static_cast<int32_t>(d)));
-      std::vector<engine::Val> payload;
+      FlatVec payload;
       if (auto* c = case_type(t, d)) {
         if (v.items.empty()) fail("case value is missing its payload");
         lower_flat(cx, v.items[0], *c, payload);
@@ -1080,9 +1140,9 @@ std::shared_ptr<Type> tuple_of(const std::vector<std::pair<std::string, TypePtr>
 }
 
 std::vector<Val> lift_values(Cx& cx, size_t max_flat, FlatIter& vi,
-                             const std::vector<std::pair<std::string, TypePtr>>& ts) {
+                             const std::vector<std::pair<std::string, TypePtr>>& ts, size_t nflat) {
   std::vector<Val> out;
-  if (flatten_list(ts).size() > max_flat) {
+  if (nflat > max_flat) {
     auto tuple = tuple_of(ts);
     uint32_t ptr = static_cast<uint32_t>(vi.next(ValType::I32));
     if (ptr != align_to(ptr, alignment(*tuple))) fail("canonical ABI: misaligned pointer");
@@ -1096,11 +1156,11 @@ std::vector<Val> lift_values(Cx& cx, size_t max_flat, FlatIter& vi,
 
 // Lowers values; when they do not fit in max_flat, stores them as a tuple in memory at
 // `out_ptr` (if given) or at fresh memory from realloc, and returns [ptr] (or nothing).
-std::vector<engine::Val> lower_values(Cx& cx, size_t max_flat, std::span<const Val> vs,
-                                      const std::vector<std::pair<std::string, TypePtr>>& ts,
-                                      std::optional<uint32_t> out_ptr) {
-  std::vector<engine::Val> out;
-  if (flatten_list(ts).size() > max_flat) {
+FlatVec lower_values(Cx& cx, size_t max_flat, std::span<const Val> vs,
+                     const std::vector<std::pair<std::string, TypePtr>>& ts,
+                     std::optional<uint32_t> out_ptr, size_t nflat) {
+  FlatVec out;
+  if (nflat > max_flat) {
     auto tuple = tuple_of(ts);
     uint32_t ptr;
     if (out_ptr) {
@@ -1179,53 +1239,99 @@ Result<std::vector<Val>> invoke(engine::Store& store, const Func::Data& f,
   }
   InstanceState* inst = f.cx.inst;
   if (!inst->may_enter) return trap("cannot enter component instance (reentrance)");
-  CallFrame frame{next_frame_id(), {}};
-  std::vector<Val> results;
-  try {
-    Cx cx{store, f.cx, frame};
-    inst->may_enter = false;
-    auto flat_args = lower_values(cx, kMaxFlatParams, args, f.type.params, std::nullopt);
-    auto sig = f.core.type();
-    std::vector<engine::Val> flat_results(sig.results.size());
-    auto r = f.core.call(store, flat_args, flat_results);
-    if (!r) {
-      inst->may_enter = true;
-      t_borrows.erase(frame.id);
-      end_frame(frame);
-      Error e = r.error();
-      if (e.function.empty()) e.function = f.name;
-      return Unexpected(std::move(e));
-    }
-    FlatIter vi{flat_results};
-    results = lift_values(cx, kMaxFlatResults, vi, f.type.results);
-    if (f.cx.post_return) {
-      std::vector<engine::Val> none;
-      auto pr = f.cx.post_return.call(store, flat_results, none);
-      if (!pr) {
-        inst->may_enter = true;
-        return Unexpected(pr.error());
-      }
-    }
-    inst->may_enter = true;
+  CallFrame frame{f.has_handles ? next_frame_id() : 0, {}};
+  auto finish_frame = [&]() -> bool {
+    if (!f.has_handles) return false;
     auto it = t_borrows.find(frame.id);
     bool left = it != t_borrows.end() && it->second > 0;
     if (it != t_borrows.end()) t_borrows.erase(it);
     end_frame(frame);
-    if (left) return trap("borrow handles still remain at the end of the call");
+    return left;
+  };
+  std::vector<Val> results;
+  try {
+    Cx cx(store, f.cx, frame);
+    inst->may_enter = false;
+    auto flat_args =
+        lower_values(cx, kMaxFlatParams, args, f.type.params, std::nullopt, f.flat_params.size());
+    FlatVec flat_results(f.core_results);
+    auto r = f.core.call(store, std::span<const engine::Val>(flat_args.data(), flat_args.size()),
+                         std::span<engine::Val>(flat_results.data(), flat_results.size()));
+    if (!r) {
+      inst->may_enter = true;
+      finish_frame();
+      Error e = r.error();
+      if (e.function.empty()) e.function = f.name;
+      return Unexpected(std::move(e));
+    }
+    FlatIter vi{std::span<const engine::Val>(flat_results.data(), flat_results.size())};
+    results = lift_values(cx, kMaxFlatResults, vi, f.type.results, f.flat_results.size());
+    if (f.cx.post_return) {
+      std::span<engine::Val> none;
+      auto pr = f.cx.post_return.call(
+          store, std::span<const engine::Val>(flat_results.data(), flat_results.size()), none);
+      if (!pr) {
+        inst->may_enter = true;
+        finish_frame();
+        return Unexpected(pr.error());
+      }
+    }
+    inst->may_enter = true;
+    if (finish_frame()) return trap("borrow handles still remain at the end of the call");
   } catch (AbiTrap& t) {
     inst->may_enter = true;
-    t_borrows.erase(frame.id);
-    end_frame(frame);
+    finish_frame();
     if (t.error.function.empty()) t.error.function = f.name;
     return Unexpected(std::move(t.error));
   }
   return results;
 }
 
+namespace {
+bool has_handles(const Type& t) {
+  switch (t.kind) {
+    case TypeKind::Own:
+    case TypeKind::Borrow:
+      return true;
+    case TypeKind::List:
+    case TypeKind::Option:
+      return has_handles(*t.elem);
+    case TypeKind::Result:
+      return (t.ok && has_handles(*t.ok)) || (t.err && has_handles(*t.err));
+    case TypeKind::Record:
+      for (auto& f : t.fields) {
+        if (has_handles(*f.type)) return true;
+      }
+      return false;
+    case TypeKind::Tuple:
+      for (auto& f : t.items) {
+        if (has_handles(*f)) return true;
+      }
+      return false;
+    case TypeKind::Variant:
+      for (auto& c : t.cases) {
+        if (c.type && has_handles(*c.type)) return true;
+      }
+      return false;
+    default:
+      return false;
+  }
+}
+}  // namespace
+
+void prepare(Func::Data& f) {
+  f.flat_params = flatten_list(f.type.params);
+  f.flat_results = flatten_list(f.type.results);
+  f.core_results = f.flat_results.size() > kMaxFlatResults ? 1 : f.flat_results.size();
+  f.has_handles = false;
+  for (auto& p : f.type.params) f.has_handles = f.has_handles || has_handles(*p.second);
+  for (auto& r : f.type.results) f.has_handles = f.has_handles || has_handles(*r.second);
+}
+
 Result<engine::Func> make_lowered(engine::Store& store, std::shared_ptr<Func::Data> callee,
                                   CanonContext cx_opts) {
   engine::FuncType sig = core_sig(callee->type, /*lower=*/true);
-  bool spill_results = flatten_list(callee->type.results).size() > kMaxFlatResults;
+  bool spill_results = callee->flat_results.size() > kMaxFlatResults;
   auto fn = [callee, cx_opts, spill_results](engine::Caller& caller,
                                              std::span<const engine::Val> params,
                                              std::span<engine::Val> results) -> Result<void> {
@@ -1234,16 +1340,18 @@ Result<engine::Func> make_lowered(engine::Store& store, std::shared_ptr<Func::Da
     if (inst && !inst->may_leave) return trap("cannot leave component instance");
     CallFrame frame{next_frame_id(), {}};
     try {
-      Cx cx{st, cx_opts, frame};
+      Cx cx(st, cx_opts, frame);
       FlatIter vi{params};
-      auto args = lift_values(cx, kMaxFlatParams, vi, callee->type.params);
+      auto args =
+          lift_values(cx, kMaxFlatParams, vi, callee->type.params, callee->flat_params.size());
       std::optional<uint32_t> out_ptr;
       if (spill_results) out_ptr = static_cast<uint32_t>(vi.next(ValType::I32));
       auto r = invoke(st, *callee, args);
       end_frame(frame);
       if (!r) return Unexpected(r.error());
       if (inst) inst->may_leave = false;
-      auto flat = lower_values(cx, kMaxFlatResults, *r, callee->type.results, out_ptr);
+      auto flat = lower_values(cx, kMaxFlatResults, *r, callee->type.results, out_ptr,
+                               callee->flat_results.size());
       if (inst) inst->may_leave = true;
       for (size_t i = 0; i < results.size() && i < flat.size(); i++) results[i] = flat[i];
       return {};
@@ -1350,3 +1458,53 @@ Result<HandleEntry> InstanceState::remove_handle(uint32_t i) {
 }
 
 }  // namespace flotilla::component
+
+namespace flotilla::component::detail {
+
+Result<void> call_flat(engine::Store& store, const Func::Data& f, std::span<const engine::Val> args,
+                       std::span<engine::Val> results) {
+  InstanceState* inst = f.cx.inst;
+  if (!inst->may_enter) return trap("cannot enter component instance (reentrance)");
+  inst->may_enter = false;
+  auto r = f.core.call(store, args, results);
+  if (!r) {
+    inst->may_enter = true;
+    Error e = r.error();
+    if (e.function.empty()) e.function = f.name;
+    return Unexpected(std::move(e));
+  }
+  if (f.cx.post_return) {
+    std::span<engine::Val> none;
+    auto pr = f.cx.post_return.call(store, results, none);
+    inst->may_enter = true;
+    if (!pr) return Unexpected(pr.error());
+    return {};
+  }
+  inst->may_enter = true;
+  return {};
+}
+
+Result<void> check_typed(const Func& f, std::span<const TypeKind> params, bool has_result,
+                         TypeKind result) {
+  if (!f) return make_error(ErrorKind::Usage, "TypedFunc of an empty Func");
+  const Func::Data& d = *f.data();
+  if (d.kind != Func::Data::Kind::Lifted) {
+    return make_error(ErrorKind::Usage, "TypedFunc needs a lifted export, `" + d.name + "` is not");
+  }
+  auto mismatch = [&] {
+    return make_error(ErrorKind::Usage,
+                      "TypedFunc signature does not match `" + d.name + "`: " + d.type.to_string());
+  };
+  if (d.type.params.size() != params.size()) return mismatch();
+  for (size_t i = 0; i < params.size(); i++) {
+    if (d.type.params[i].second->kind != params[i]) return mismatch();
+  }
+  if (has_result) {
+    if (d.type.results.size() != 1 || d.type.results[0].second->kind != result) return mismatch();
+  } else if (!d.type.results.empty()) {
+    return mismatch();
+  }
+  return {};
+}
+
+}  // namespace flotilla::component::detail

@@ -89,6 +89,23 @@ Result<Component> Component::from_file(engine::Engine& engine, const std::filesy
   return compile(engine, bytes);
 }
 
+Result<engine::Module> Component::core_module(size_t i) const {
+  std::vector<const ast::Item*> mods;
+  collect_modules(*impl_->ast, mods);
+  if (i >= mods.size()) return make_error(ErrorKind::Usage, "no core module " + std::to_string(i));
+  auto it = impl_->modules.find(mods[i]);
+  if (it == impl_->modules.end()) {
+    return make_error(ErrorKind::Usage, "component was not compiled (compile_static)");
+  }
+  return it->second;
+}
+
+size_t Component::core_module_count() const {
+  std::vector<const ast::Item*> mods;
+  collect_modules(*impl_->ast, mods);
+  return mods.size();
+}
+
 const std::vector<NamedExtern>& Component::imports() const { return impl_->imports; }
 const std::vector<NamedExtern>& Component::exports() const { return impl_->exports; }
 

@@ -386,6 +386,7 @@ std::shared_ptr<Func::Data> trap_func(const std::string& name, const FuncType& f
   f->name = name;
   f->type = ft;
   f->kind = Func::Data::Kind::Trap;
+  prepare(*f);
   return f;
 }
 
@@ -852,6 +853,7 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
             f->kind = Func::Data::Kind::Lifted;
             f->core = core;
             f->cx = cx;
+            prepare(*f);
             bool mem = false;
             for (auto& p : f->type.params) mem = mem || needs_memory(*p.second);
             for (auto& r : f->type.results) mem = mem || needs_memory(*r.second);
@@ -1083,6 +1085,7 @@ Result<Instance> instantiate(engine::Store& store, const Linker& linker,
                 return link_error("import `" + name + "`: function `" + e.name +
                                   "` has not been defined");
               }
+              prepare(*f);
               sub.sort = Sort::Func;
               sub.func = f;
               break;
@@ -1114,6 +1117,7 @@ Result<Instance> instantiate(engine::Store& store, const Linker& linker,
         } else if (!li.unknown_as_traps) {
           return link_error("import `" + name + "` has not been defined in the linker");
         }
+        prepare(*f);
         it.sort = Sort::Func;
         it.func = f;
         return it;

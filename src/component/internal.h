@@ -58,6 +58,10 @@ struct Func::Data {
   CanonContext cx;           // Lifted
   HostFunc host;             // Host
   std::string trap_message;  // Trap
+  // Precomputed by prepare(): flattened core types and whether handles are involved.
+  std::vector<engine::ValType> flat_params, flat_results;
+  size_t core_results = 0;
+  bool has_handles = false;
 };
 
 // A component instance's handle table entry (CanonicalABI.md: ResourceHandle).
@@ -137,6 +141,8 @@ struct Linker::Impl {
 // Calls `f` with component values (host -> guest or guest -> guest adapter).
 Result<std::vector<Val>> invoke(engine::Store& store, const Func::Data& f,
                                 std::span<const Val> args);
+// Computes the flattening of f's type (call once after setting f.type).
+void prepare(Func::Data& f);
 // Creates the core function for `canon lower` of `callee` with the given options.
 Result<engine::Func> make_lowered(engine::Store& store, std::shared_ptr<Func::Data> callee,
                                   CanonContext cx);

@@ -72,6 +72,9 @@ class Component {
 
   const std::vector<NamedExtern>& imports() const;
   const std::vector<NamedExtern>& exports() const;
+  // The i-th core module (definition order, nested components included), compiled.
+  Result<engine::Module> core_module(size_t i) const;
+  size_t core_module_count() const;
   // The component's world, printed as WIT (`package root:component; world root { ... }`).
   std::string wit() const;
 
