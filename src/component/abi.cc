@@ -551,7 +551,7 @@ std::pair<uint32_t, uint32_t> store_string(Cx& cx, const std::string& s) {
 // ---- load / store ----------------------------------------------------------------------------
 
 void check_kind(const Val& v, TypeKind k) {
-  if (v.kind != k) {
+  if (v.kind != k && !(k == TypeKind::Borrow && v.kind == TypeKind::Own)) {
     fail(std::string("expected a value of kind ") + type_kind_name(k) + ", got " +
          type_kind_name(v.kind));
   }
