@@ -1224,7 +1224,7 @@ Result<std::vector<Val>> invoke(engine::Store& store, const Func::Data& f,
       return trap(f.trap_message.empty() ? "called an import the host does not provide: " + f.name
                                          : f.trap_message);
     case Func::Data::Kind::Host: {
-      HostContext hc(store, nullptr);
+      HostContext hc(store, nullptr, &f.type, &f.name);
       std::vector<Val> results(f.type.results.size());
       auto r = f.host(hc, args, results);
       if (!r) return Unexpected(r.error());

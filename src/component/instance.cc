@@ -1029,21 +1029,28 @@ Result<Instance> instantiate(engine::Store& store, const Linker& linker,
   const Linker::Impl& li = linker.impl();
   Binder binder;
   InstanceState* st = s.state.get();
-  binder.bind = [&li, st](const std::string& name, const ExternDesc& desc) -> Result<CompItem> {
+  // Abstract resource types of the component's imports -> the host's resource types. Shared
+  // by all imports: an interface that re-exports a resource of an earlier import (`use`,
+  // `(export "r" (type (eq N)))`) refers to the same abstract type.
+  Subst m;
+  binder.bind = [&li, st, &m](const std::string& name, const ExternDesc& desc) -> Result<CompItem> {
     CompItem it;
     switch (desc.kind) {
       case ExternDesc::Kind::Instance: {
         const Linker::Impl::Iface* iface = li.find(name);
         if (!iface && !li.unknown_as_traps)
           return link_error("import `" + name + "` has not been defined in the linker");
-        Subst m;
         auto v = std::make_shared<InstanceValue>();
         for (auto& e : desc.instance->exports) {
           CompItem sub;
           switch (e.desc.kind) {
             case ExternDesc::Kind::Resource: {
               ResourceTypePtr rt;
-              if (iface) {
+              if (auto* ri = impl_of(e.desc.resource); ri && !ri->placeholder) {
+                rt = e.desc.resource;  // a concrete type reached through an alias
+              } else if (auto known = m.find(e.desc.resource.get()); known != m.end()) {
+                rt = known->second;  // an alias of a resource bound by an earlier import
+              } else if (iface) {
                 auto r = iface->resources.find(e.name);
                 if (r != iface->resources.end()) rt = r->second;
               }
@@ -1105,7 +1112,7 @@ Result<Instance> instantiate(engine::Store& store, const Linker& linker,
         const Linker::Impl::Iface* root = li.find("");
         auto f = std::make_shared<Func::Data>();
         f->name = name;
-        f->type = desc.func;
+        f->type = subst(desc.func, m);
         const HostFunc* hf = nullptr;
         if (root) {
           auto h = root->funcs.find(name);
@@ -1125,7 +1132,11 @@ Result<Instance> instantiate(engine::Store& store, const Linker& linker,
       case ExternDesc::Kind::Resource: {
         const Linker::Impl::Iface* root = li.find("");
         ResourceTypePtr rt;
-        if (root) {
+        if (auto* ri = impl_of(desc.resource); ri && !ri->placeholder) {
+          rt = desc.resource;
+        } else if (auto known = m.find(desc.resource.get()); known != m.end()) {
+          rt = known->second;
+        } else if (root) {
           auto r = root->resources.find(name);
           if (r != root->resources.end()) rt = r->second;
         }
@@ -1137,6 +1148,7 @@ Result<Instance> instantiate(engine::Store& store, const Linker& linker,
           rt = fresh;
           st->resources.push_back(rt);
         }
+        m[desc.resource.get()] = rt;
         it.sort = Sort::Type;
         it.type.kind = TypeEntry::Kind::Resource;
         it.type.res = rt;
@@ -1145,7 +1157,7 @@ Result<Instance> instantiate(engine::Store& store, const Linker& linker,
       case ExternDesc::Kind::Type:
         it.sort = Sort::Type;
         it.type.kind = TypeEntry::Kind::Val;
-        it.type.val = desc.type;
+        it.type.val = subst(desc.type, m);
         return it;
       default:
         return make_error(ErrorKind::Unsupported,

@@ -93,13 +93,23 @@ struct InstanceState;
 // Context passed to host functions: the store, and the calling component instance.
 class HostContext {
  public:
-  HostContext(engine::Store& store, InstanceState* caller) : store_(store), caller_(caller) {}
+  HostContext(engine::Store& store, InstanceState* caller, const FuncType* type = nullptr,
+              const std::string* name = nullptr)
+      : store_(store), caller_(caller), type_(type), name_(name) {}
   engine::Store& store() { return store_; }
   InstanceState* caller() const { return caller_; }
+  // The type and full name ("iface#func") of the import being called.
+  const FuncType* type() const { return type_; }
+  const std::string& name() const {
+    static const std::string empty;
+    return name_ ? *name_ : empty;
+  }
 
  private:
   engine::Store& store_;
   InstanceState* caller_;
+  const FuncType* type_;
+  const std::string* name_;
 };
 
 // A dynamic host function: params already lifted and type-checked against the import's
