@@ -26,6 +26,8 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <regex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -74,9 +76,20 @@ std::string error_text(const fe::Error& e) {
          e.to_string();
 }
 
-// One component instance with the store it lives in.
+// An error message without byte offsets and indices, to group failures by cause.
+std::string cause_of(const fe::Error& e) {
+  std::string m = e.message;
+  static const std::regex offsets(
+      R"( ?\(at byte offset [0-9]+\)|core module at byte offset [0-9]+: )");
+  m = std::regex_replace(m, offsets, "");
+  static const std::regex numbers("[0-9]+");
+  return std::regex_replace(m, numbers, "N");
+}
+
+// One component instance with the store it lives in and the linker that resolved its imports.
 struct LiveInstance {
   std::unique_ptr<fe::Store> store;
+  std::unique_ptr<fc::Linker> linker;
   fc::Instance instance;
 };
 
@@ -97,6 +110,9 @@ class Runner {
       std::cout << "  failed " << n << ": " << cause << "\n";
     for (const auto& [reason, n] : skip_reasons_)
       std::cout << "  skipped " << n << ": " << reason << "\n";
+    if (unsupported_rejects_)
+      std::cout << "  note: " << unsupported_rejects_
+                << " passed assertion(s) were rejected as unsupported, not as invalid\n";
     if (text_rejected_)
       std::cout << "  note: " << text_rejected_
                 << " passed assertion(s) were rejected by the text parser (jco/wasm-tools), not "
@@ -132,10 +148,10 @@ class Runner {
   fe::Result<std::shared_ptr<LiveInstance>> instantiate(const fc::Component& comp) {
     auto live = std::make_shared<LiveInstance>();
     live->store = std::make_unique<fe::Store>(engine_);
-    fc::Linker linker;
-    auto def = linker.define_unknown_imports_as_traps(comp);
+    live->linker = std::make_unique<fc::Linker>();
+    auto def = live->linker->define_unknown_imports_as_traps(comp);
     if (!def) return flotilla::Unexpected<fe::Error>(def.error());
-    auto inst = fc::instantiate(*live->store, linker, comp);
+    auto inst = fc::instantiate(*live->store, *live->linker, comp);
     if (!inst) return flotilla::Unexpected<fe::Error>(inst.error());
     live->instance = std::move(*inst);
     return live;
@@ -176,13 +192,15 @@ class Runner {
   void load(const json& cmd) {
     bool definition = cmd.value("definition", false);
     if (cmd.contains("text_error")) {
+      if (cmd["name"].is_string()) broken_definitions_.insert(cmd["name"].get<std::string>());
       if (!definition) lose_current(cmd, "was rejected by the text parser");
       return fail(cmd, "text parser rejected a valid component", cmd["text_error"]);
     }
     auto comp = compile(cmd.at("filename"));
     if (!comp) {
+      if (cmd["name"].is_string()) broken_definitions_.insert(cmd["name"].get<std::string>());
       if (!definition) lose_current(cmd, "failed to compile");
-      return fail(cmd, "compile failed", error_text(comp.error()));
+      return fail(cmd, "compile failed: " + cause_of(comp.error()), error_text(comp.error()));
     }
     auto shared = std::make_shared<fc::Component>(std::move(*comp));
     if (cmd["name"].is_string()) definitions_[cmd["name"].get<std::string>()] = shared;
@@ -190,7 +208,7 @@ class Runner {
     auto live = instantiate(*shared);
     if (!live) {
       lose_current(cmd, "failed to instantiate");
-      return fail(cmd, "instantiate failed", error_text(live.error()));
+      return fail(cmd, "instantiate failed: " + cause_of(live.error()), error_text(live.error()));
     }
     set_current(std::move(*live), cmd["name"]);
     pass();
@@ -201,12 +219,14 @@ class Runner {
     auto it = definitions_.find(def);
     if (it == definitions_.end()) {
       lose_current(cmd, "names an unknown definition");
+      if (broken_definitions_.count(def))
+        return fail(cmd, "its component definition failed to load", def);
       return fail(cmd, "unknown component definition", def);
     }
     auto live = instantiate(*it->second);
     if (!live) {
       lose_current(cmd, "failed to instantiate");
-      return fail(cmd, "instantiate failed", error_text(live.error()));
+      return fail(cmd, "instantiate failed: " + cause_of(live.error()), error_text(live.error()));
     }
     set_current(std::move(*live), cmd["instance"]);
     pass();
@@ -216,10 +236,26 @@ class Runner {
     auto bytes = read_bytes(dir_ / cmd.at("filename").get<std::string>());
     auto r = fc::Component::validate(bytes);
     std::string expected = cmd.value("text", std::string());
-    if (r) return fail(cmd, "validation accepted it", "expected error \"" + expected + "\"");
+    if (r) {
+      // Say whether compile (and instantiation) would catch it either.
+      std::string later = "compile accepts it too";
+      auto comp = fc::Component::compile(engine_, bytes);
+      if (!comp) {
+        later = "compile rejects it: " + comp.error().message;
+      } else if (auto live = instantiate(*comp); !live) {
+        later = "compile accepts it, instantiation fails: " + live.error().message;
+      }
+      return fail(cmd, "validation accepted it", "expected error \"" + expected + "\"; " + later);
+    }
+    const std::string& got = r.error().message;
+    bool unsupported = r.error().kind == fe::ErrorKind::Unsupported ||
+                       got.find("not supported") != std::string::npos ||
+                       got.find("unsupported") != std::string::npos;
+    if (unsupported) unsupported_rejects_++;
     if (verbose_)
-      std::cout << "line " << cmd.value("line", 0) << ": ok, expected \"" << expected
-                << "\", got \"" << r.error().message << "\"\n";
+      std::cout << "line " << cmd.value("line", 0) << ": ok"
+                << (unsupported ? " (unsupported)" : "") << ", expected \"" << expected
+                << "\", got \"" << got << "\"\n";
     pass();
   }
 
@@ -246,7 +282,7 @@ class Runner {
       live = it->second;
     }
     if (!live)
-      return fail(cmd, "no instance to invoke",
+      return fail(cmd, "no instance (its component failed to load)",
                   current_error_.empty() ? "no component loaded" : current_error_);
     const std::string field = act.at("field");
     auto f = live->instance.get_func(field);
@@ -317,9 +353,10 @@ class Runner {
   double timeout_;
   std::map<std::string, std::shared_ptr<fc::Component>> definitions_;
   std::map<std::string, std::shared_ptr<LiveInstance>> instances_;
+  std::set<std::string> broken_definitions_;
   std::shared_ptr<LiveInstance> current_;
   std::string current_error_;
-  int passed_ = 0, failed_ = 0, skipped_ = 0, text_rejected_ = 0;
+  int passed_ = 0, failed_ = 0, skipped_ = 0, text_rejected_ = 0, unsupported_rejects_ = 0;
   std::map<std::string, int> fail_causes_, skip_reasons_;
 };
 
