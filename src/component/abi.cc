@@ -1264,6 +1264,7 @@ Result<std::vector<Val>> invoke(engine::Store& store, const Func::Data& f,
       if (e.function.empty()) e.function = f.name;
       return Unexpected(std::move(e));
     }
+    cx.refresh();  // guest code ran: its memory may have grown (and moved)
     FlatIter vi{std::span<const engine::Val>(flat_results.data(), flat_results.size())};
     results = lift_values(cx, kMaxFlatResults, vi, f.type.results, f.flat_results.size());
     if (f.cx.post_return) {
@@ -1349,6 +1350,7 @@ Result<engine::Func> make_lowered(engine::Store& store, std::shared_ptr<Func::Da
       auto r = invoke(st, *callee, args);
       end_frame(frame);
       if (!r) return Unexpected(r.error());
+      cx.refresh();  // the callee may have run guest code that grew this memory
       if (inst) inst->may_leave = false;
       auto flat = lower_values(cx, kMaxFlatResults, *r, callee->type.results, out_ptr,
                                callee->flat_results.size());

@@ -60,13 +60,14 @@ class Harness {
   void expect(const std::string& iface, const std::string& name, const std::string& args,
               const std::string& result = "") {
     fn(iface, name,
-       [this, args, result, name](fc::HostContext& hc, std::span<const fc::Val> p,
-                                  std::span<fc::Val> r) -> fc::Result<void> {
+       [this, args, result, name, iface](fc::HostContext& hc, std::span<const fc::Val> p,
+                                         std::span<fc::Val> r) -> fc::Result<void> {
          std::string got = join_results(std::vector<fc::Val>(p.begin(), p.end()));
          if (got != args) {
            host_failures_.push_back(name + ": got (" + got + "), expected (" + args + ")");
          }
          calls_[name]++;
+         calls_[iface + "#" + name]++;
          if (!r.empty()) {
            auto v = fc::wave::parse(result, *hc.type()->results[0].second);
            if (!v) return flotilla::Unexpected(v.error());
@@ -523,6 +524,233 @@ TEST(JcoRuntime, results) {
   h.check("double-error(0)", "ok(ok)");
   h.check("double-error(1)", "ok(err(\"one\"))");
   h.check("double-error(2)", "err(\"two\")");
+}
+
+// A host-defined resource type whose instances carry a few values, with handles created by
+// the host (as the JS classes of jco's harnesses are).
+struct HostObjects {
+  struct Obj {
+    uint64_t n = 0;
+    double f = 0;
+    std::string s;
+    std::vector<fc::Val> list;
+  };
+  fc::ResourceTypePtr rt;
+  std::map<uint32_t, Obj> live;
+  uint32_t next = 1;
+  int dropped = 0;
+  std::vector<uint32_t> dropped_reps;
+
+  fc::Val make(Obj o) {
+    uint32_t rep = next++;
+    live[rep] = std::move(o);
+    return fc::Val::own(std::make_shared<fc::ResourceAny>(fc::ResourceAny{rt, rep, true, {}}));
+  }
+  Obj* get(const fc::Val& v) {
+    if (!v.resource) return nullptr;
+    auto it = live.find(v.resource->rep);
+    return it == live.end() ? nullptr : &it->second;
+  }
+};
+
+std::shared_ptr<HostObjects> host_resource(Harness& h, const std::string& iface,
+                                           const std::string& name) {
+  auto objs = std::make_shared<HostObjects>();
+  // Like the JS objects of jco's harnesses, an object outlives the guest's handle to it (the
+  // host may still hold it); drops are counted.
+  auto rt = h.linker().resource(iface, name, [objs](fc::HostContext&, uint32_t rep) {
+    objs->dropped_reps.push_back(rep);
+    objs->dropped++;
+    return fc::Result<void>();
+  });
+  EXPECT_TRUE(rt);
+  objs->rt = *rt;
+  return objs;
+}
+
+using Vals = std::vector<fc::Val>;
+
+Vals call_vals(Harness& h, const std::string& name, Vals args) {
+  auto f = h.instance().get_func(name);
+  EXPECT_TRUE(f) << (f ? "" : f.error().to_string());
+  if (!f) return {};
+  auto r = f->call(h.store(), args);
+  EXPECT_TRUE(r) << name << ": " << (r ? "" : r.error().to_string());
+  return r ? *r : Vals{};
+}
+
+fc::Val borrow_of(const fc::Val& own) {
+  auto r = std::make_shared<fc::ResourceAny>(*own.resource);
+  r->owned = false;
+  return fc::Val::borrow(r);
+}
+
+TEST(JcoRuntime, adder) {
+  Harness h("adder.component.wasm");
+  ASSERT_TRUE(h.start());
+  h.check("add(2, 40)", "42");
+  h.check("docs:adder/add@0.1.0#add(4294967295, 1)", "0");
+}
+
+TEST(JcoRuntime, asmjs_bigint) {
+  Harness h("asmjs_bigint.component.wasm");
+  ASSERT_TRUE(h.start());
+  h.check("add(1, 2)", "3");
+  h.check("add(8589934592, -4398046511104)", "-4389456576512");
+}
+
+TEST(JcoRuntime, other_dependencies) {
+  // No test interface: the component must link and instantiate.
+  Harness h("other-dependencies.component.wasm");
+  h.stdio();
+  ASSERT_TRUE(h.start());
+  EXPECT_TRUE(h.instance().funcs().empty());
+}
+
+TEST(JcoRuntime, async_call) {
+  // Despite the names these are synchronous functions: each export returns what its import
+  // returned.
+  Harness h("async_call.component.wasm");
+  h.stdio();
+  h.returns("something:test/test-interface", "call-async", "\"from async\"");
+  h.returns("something:test/test-interface", "call-sync", "\"from sync\"");
+  ASSERT_TRUE(h.start());
+  h.check("run-sync()", "\"from sync\"");
+  h.check("run-async()", "\"from async\"");
+}
+
+void simple_nested(const char* file) {
+  // A composition: the outer component's export is the inner component's, which calls the
+  // import.
+  Harness h(file);
+  h.stdio();
+  h.returns("calvinrp:test-async-funcs/hello@0.1.0", "hello-world", "\"hello from the host\"");
+  ASSERT_TRUE(h.start());
+  std::string r = h.call("hello-world()");
+  EXPECT_NE(r.find("hello from the host"), std::string::npos) << r;
+}
+TEST(JcoRuntime, simple_nested) { simple_nested("simple-nested.component.wasm"); }
+TEST(JcoRuntime, simple_nested_optimized) {
+  simple_nested("simple-nested-optimized.component.wasm");
+}
+
+TEST(JcoRuntime, type_section_suffix) {
+  Harness h("type_section_suffix.component.wasm");
+  h.stdio();
+  h.expect("test:suffix/imports", "foo", "");
+  h.expect("", "foo", "");
+  h.expect("", "bar", "");
+  ASSERT_TRUE(h.start());
+  h.ok("run()");
+  h.expect_no_host_failures();
+  EXPECT_GE(h.calls("test:suffix/imports#foo"), 1);  // the interface's foo
+  EXPECT_GE(h.calls("#foo"), 1);                     // the world's foo
+  EXPECT_GE(h.calls("#bar"), 1);
+}
+
+TEST(JcoRuntime, versions) {
+  // Two versions of one interface side by side (jco: multi-version); the guest checks what
+  // each returns.
+  Harness h("versions.component.wasm");
+  h.stdio();
+  h.returns("test:dep/test@0.1.0", "x", "1");
+  h.fn("test:dep/test@0.1.0", "y",
+       [](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val> r) {
+         r[0] = fc::Val::f32(1.0f + p[0].as_f32());
+         return fc::Result<void>();
+       });
+  h.returns("test:dep/test@0.2.0", "x", "2");
+  h.fn("test:dep/test@0.2.0", "z",
+       [](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val> r) {
+         r[0] = fc::Val::f32(2.0f + p[0].as_f32() + p[1].as_f32());
+         return fc::Result<void>();
+       });
+  ASSERT_TRUE(h.start());
+  h.ok("test-imports()");
+  h.check("test:dep/test@0.1.0#x()", "1");
+  h.check("test:dep/test@0.2.0#x()", "2");
+  h.check("test:dep/test@0.1.0#y(1)", "2");
+  h.check("test:dep/test@0.2.0#z(1, 2)", "5");
+}
+
+TEST(JcoRuntime, example_guest_export) {
+  Harness h("example_guest_export.wasm");
+  h.stdio();
+  ASSERT_TRUE(h.start());
+  const std::string b = "example:component/backend@0.1.0#";
+  auto s = call_vals(h, b + "[constructor]scalars", {});
+  ASSERT_EQ(s.size(), 1u);
+  ASSERT_EQ(s[0].kind, fc::TypeKind::Own);
+  EXPECT_EQ(fc::wave::print(call_vals(h, b + "[static]scalars.get-a", {})[0]), "5");
+  EXPECT_EQ(fc::wave::print(call_vals(h, b + "[method]scalars.get-b", {borrow_of(s[0])})[0]), "2");
+  EXPECT_EQ(fc::wave::print(call_vals(h, b + "scalar-arg", {borrow_of(s[0])})[0]), "7");
+  EXPECT_TRUE(fc::resource_drop(h.store(), s[0]));
+}
+
+TEST(JcoRuntime, example_guest_import) {
+  Harness h("example_guest_import.wasm");
+  h.stdio();
+  const std::string b = "example2:component/backend@0.1.0";
+  auto objs = host_resource(h, b, "scalars");
+  auto received = std::make_shared<Vals>();
+  h.fn(b, "[method]scalars.get-b",
+       [objs](fc::HostContext&, std::span<const fc::Val> p,
+              std::span<fc::Val> r) -> fc::Result<void> {
+         auto* o = objs->get(p[0]);
+         if (!o) return fc::make_error(fe::ErrorKind::Trap, "unknown scalars");
+         r[0] = fc::Val::u32(static_cast<uint32_t>(o->n));
+         return {};
+       });
+  auto counter = std::make_shared<uint64_t>(0);
+  h.fn(b, "fetch",
+       [objs, received, counter](fc::HostContext&, std::span<const fc::Val> p,
+                                 std::span<fc::Val> r) {
+         received->push_back(p[0]);
+         r[0] = objs->make({(*counter)++, 0, "", {}});
+         return fc::Result<void>();
+       });
+  ASSERT_TRUE(h.start());
+  fc::Val x = objs->make({(*counter)++, 0, "", {}});
+  fc::Val y = objs->make({(*counter)++, 0, "", {}});
+  const std::string front = "example2:component/front@0.1.0#handle";
+  EXPECT_EQ(fc::wave::print(call_vals(h, front, {x})[0]), "2");
+  EXPECT_EQ(fc::wave::print(call_vals(h, front, {y})[0]), "4");
+  ASSERT_EQ(received->size(), 2u);
+  EXPECT_EQ((*received)[0].resource->rep, x.resource->rep);
+  // the borrows the host received are the same objects, handed back as owned handles
+  fc::Val x2 = fc::Val::own(std::make_shared<fc::ResourceAny>(*(*received)[0].resource));
+  x2.resource->owned = true;
+  fc::Val y2 = fc::Val::own(std::make_shared<fc::ResourceAny>(*(*received)[1].resource));
+  y2.resource->owned = true;
+  EXPECT_EQ(fc::wave::print(call_vals(h, front, {x2})[0]), "4");
+  EXPECT_EQ(fc::wave::print(call_vals(h, front, {y2})[0]), "6");
+}
+
+void resource_borrow_simple(const char* file) {
+  Harness h(file);
+  h.stdio();
+  auto objs = host_resource(h, "", "r");
+  auto tested = std::make_shared<bool>(false);
+  h.fn("", "[constructor]r",
+       [objs](fc::HostContext&, std::span<const fc::Val>, std::span<fc::Val> r) {
+         r[0] = objs->make({});
+         return fc::Result<void>();
+       });
+  h.fn("", "test",
+       [objs, tested](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val>) {
+         *tested = p[0].kind == fc::TypeKind::Borrow && objs->get(p[0]) != nullptr;
+         return fc::Result<void>();
+       });
+  ASSERT_TRUE(h.start());
+  h.ok("test-imports()");
+  EXPECT_TRUE(*tested);
+  EXPECT_EQ(objs->dropped, 1);  // the guest dropped the r it constructed
+}
+TEST(JcoRuntime, resource_borrow_simple) {
+  resource_borrow_simple("resource_borrow_simple.component.wasm");
+}
+TEST(JcoRuntime, resource_borrow_simple_kebab) {
+  resource_borrow_simple("resource-borrow-simple.component.wasm");
 }
 
 }  // namespace
