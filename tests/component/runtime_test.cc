@@ -10,6 +10,7 @@
 #include <cmath>
 #include <filesystem>
 #include <functional>
+#include <iostream>
 #include <map>
 
 namespace fc = flotilla::component;
@@ -132,6 +133,9 @@ class Harness {
         };
       };
       fn(std::string("wasi:filesystem/preopens") + v, "get-directories", okay("[]"));
+      fn(std::string("wasi:cli/environment") + v, "get-environment", okay("[]"));
+      fn(std::string("wasi:cli/environment") + v, "get-arguments", okay("[]"));
+      fn(std::string("wasi:cli/environment") + v, "initial-cwd", okay("none"));
       for (const char* t : {"stdin", "stdout", "stderr"}) {
         fn(std::string("wasi:cli/terminal-") + t + v, std::string("get-terminal-") + t,
            okay("none"));
@@ -751,6 +755,477 @@ TEST(JcoRuntime, resource_borrow_simple) {
 }
 TEST(JcoRuntime, resource_borrow_simple_kebab) {
   resource_borrow_simple("resource-borrow-simple.component.wasm");
+}
+
+// ---- wit-bindgen resource tests. No jco harness: the host side does what the WIT implies (a
+// host object per handle); the guests assert their own side and trap on a mismatch. ----
+
+fc::Val list_u8(std::initializer_list<int> xs) {
+  Vals v;
+  for (int x : xs) v.push_back(fc::Val::u8(static_cast<uint8_t>(x)));
+  return fc::Val::list(std::move(v));
+}
+
+TEST(JcoRuntime, resource_borrow_export) {
+  Harness h("resource_borrow_export.component.wasm");
+  h.stdio();
+  ASSERT_TRUE(h.start());
+  const std::string t = "test:resource-borrow-export/test#";
+  auto thing = call_vals(h, t + "[constructor]thing", {fc::Val::u32(42)});
+  ASSERT_EQ(thing.size(), 1u);
+  auto r = call_vals(h, t + "foo", {borrow_of(thing[0])});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(fc::wave::print(r[0]), "45");  // guest: thing(v + 1), foo: v + 2
+  EXPECT_TRUE(fc::resource_drop(h.store(), thing[0]));
+}
+
+TEST(JcoRuntime, resource_borrow_import) {
+  Harness h("resource_borrow_import.component.wasm");
+  h.stdio();
+  const std::string t = "test:resource-borrow-import/test";
+  auto objs = host_resource(h, t, "thing");
+  h.fn(t, "[constructor]thing",
+       [objs](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val> r) {
+         r[0] = objs->make({p[0].bits, 0, "", {}});
+         return fc::Result<void>();
+       });
+  h.fn(t, "foo",
+       [objs](fc::HostContext&, std::span<const fc::Val> p,
+              std::span<fc::Val> r) -> fc::Result<void> {
+         auto* o = objs->get(p[0]);
+         if (!o) return fc::make_error(fe::ErrorKind::Trap, "unknown thing");
+         r[0] = fc::Val::u32(static_cast<uint32_t>(o->n));
+         return {};
+       });
+  ASSERT_TRUE(h.start());
+  auto r = call_vals(h, "test", {fc::Val::u32(42)});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(fc::wave::print(r[0]), "47");
+  EXPECT_EQ(objs->dropped, 1);  // the guest dropped the thing it made
+}
+
+TEST(JcoRuntime, resource_into_inner) {
+  Harness h("resource_into_inner.component.wasm");
+  h.stdio();
+  ASSERT_TRUE(h.start());
+  h.ok("test:resource-into-inner/test#test()");
+  auto thing =
+      call_vals(h, "test:resource-into-inner/test#[constructor]thing", {fc::Val::string("hi")});
+  ASSERT_EQ(thing.size(), 1u);
+  EXPECT_TRUE(fc::resource_drop(h.store(), thing[0]));
+}
+
+TEST(JcoRuntime, resource_with_lists) {
+  Harness h("resource_with_lists.component.wasm");
+  h.stdio();
+  const std::string t = "test:resource-with-lists/test";
+  auto objs = host_resource(h, t, "thing");
+  h.fn(t, "[constructor]thing",
+       [objs](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val> r) {
+         r[0] = objs->make({0, 0, "", p[0].items});
+         return fc::Result<void>();
+       });
+  h.fn(t, "[method]thing.foo",
+       [objs](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val> r) {
+         r[0] = fc::Val::list(objs->get(p[0])->list);
+         return fc::Result<void>();
+       });
+  h.fn(t, "[method]thing.bar",
+       [objs](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val>) {
+         objs->get(p[0])->list = p[1].items;
+         return fc::Result<void>();
+       });
+  h.fn(t, "[static]thing.baz",
+       [](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val> r) {
+         r[0] = p[0];
+         return fc::Result<void>();
+       });
+  ASSERT_TRUE(h.start());
+  auto thing = call_vals(h, t + "#[constructor]thing", {list_u8({1, 2, 3})});
+  ASSERT_EQ(thing.size(), 1u);
+  EXPECT_EQ(
+      fc::wave::print(call_vals(h, t + "#[method]thing.foo", {borrow_of(thing[0])})[0]),
+      "[1, 2, 3, 32, 84, 104, 105, 110, 103, 32, 84, 104, 105, 110, 103, 46, 102, 111, 111]");  // + " Thing Thing.foo"
+  call_vals(h, t + "#[method]thing.bar", {borrow_of(thing[0]), list_u8({4, 5})});
+  EXPECT_EQ(
+      fc::wave::print(call_vals(h, t + "#[method]thing.foo", {borrow_of(thing[0])})[0]),
+      "[4, 5, 32, 84, 104, 105, 110, 103, 46, 98, 97, 114, 32, 84, 104, 105, 110, 103, 46, 102, "
+      "111, 111]");  // + " Thing.bar Thing.foo"
+  EXPECT_EQ(
+      fc::wave::print(call_vals(h, t + "#[static]thing.baz", {list_u8({7, 8})})[0]),
+      "[7, 8, 32, 84, 104, 105, 110, 103, 46, 98, 97, 122, 32, 84, 104, 105, 110, 103, 46, 98, "
+      "97, 122, 32, 97, 103, 97, 105, 110]");  // + " Thing.baz Thing.baz again"
+  EXPECT_TRUE(fc::resource_drop(h.store(), thing[0]));
+}
+
+TEST(JcoRuntime, resource_floats) {
+  Harness h("resource_floats.component.wasm");
+  h.stdio();
+  auto make_float = [&](const std::string& iface, bool with_add) {
+    auto objs = host_resource(h, iface, "float");
+    h.fn(iface, "[constructor]float",
+         [objs](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val> r) {
+           r[0] = objs->make({0, p[0].as_f64(), "", {}});
+           return fc::Result<void>();
+         });
+    h.fn(iface, "[method]float.get",
+         [objs](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val> r) {
+           r[0] = fc::Val::f64(objs->get(p[0])->f);
+           return fc::Result<void>();
+         });
+    if (with_add) {
+      h.fn(iface, "[static]float.add",
+           [objs](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val> r) {
+             r[0] = objs->make({0, objs->get(p[0])->f + p[1].as_f64(), "", {}});
+             return fc::Result<void>();
+           });
+    }
+    return objs;
+  };
+  auto test_floats = make_float("test:resource-floats/test", false);
+  auto imports = make_float("imports", true);
+  ASSERT_TRUE(h.start());
+  auto a = call_vals(h, "exports#[constructor]float", {fc::Val::f64(42)});
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(fc::wave::print(call_vals(h, "exports#[method]float.get", {borrow_of(a[0])})[0]), "46");
+  auto b = call_vals(h, "exports#[static]float.add", {a[0], fc::Val::f64(1)});
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(fc::wave::print(call_vals(h, "exports#[method]float.get", {borrow_of(b[0])})[0]), "53");
+  // the world-level add takes the imported float (test:resource-floats/test)
+  fc::Val x = test_floats->make({0, 1.5, "", {}});
+  fc::Val y = test_floats->make({0, 2.25, "", {}});
+  auto sum = call_vals(h, "add", {borrow_of(x), borrow_of(y)});
+  ASSERT_EQ(sum.size(), 1u);
+  ASSERT_EQ(sum[0].kind, fc::TypeKind::Own);
+  ASSERT_TRUE(test_floats->live.count(sum[0].resource->rep));
+  EXPECT_EQ(test_floats->live[sum[0].resource->rep].f, 8.75);  // a + b + 5
+}
+
+void ownership(const char* file) {
+  // wit-bindgen's ownership test: lists and records pass through the host, and a resource
+  // built from a list.
+  Harness h(file);
+  h.stdio();
+  h.identity("lists", {"foo"});
+  h.fn("thing-in", "bar", [](fc::HostContext&, std::span<const fc::Val>, std::span<fc::Val>) {
+    return fc::Result<void>();
+  });
+  h.identity("thing-in-and-out", {"baz"});
+  const std::string t = "test:ownership/both-list-and-resource";
+  auto objs = host_resource(h, t, "the-resource");
+  h.fn(t, "[constructor]the-resource",
+       [objs](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val> r) {
+         r[0] = objs->make({0, 0, "", p[0].items});
+         return fc::Result<void>();
+       });
+  auto seen = std::make_shared<std::string>();
+  h.fn(t, "list-and-resource",
+       [objs, seen](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val>) {
+         *seen = fc::wave::print(p[0].items[0]);
+         return fc::Result<void>();
+       });
+  ASSERT_TRUE(h.start());
+  h.ok("foo()");
+  EXPECT_EQ(*seen, "[\"foo\", \"bar\", \"baz\"]");
+  EXPECT_EQ(objs->live.size(), 1u);
+}
+TEST(JcoRuntime, owning) { ownership("owning.component.wasm"); }
+TEST(JcoRuntime, borrowing) { ownership("borrowing.component.wasm"); }
+TEST(JcoRuntime, borrowing_duplicate_if_necessary) {
+  ownership("borrowing-duplicate-if-necessary.component.wasm");
+}
+
+void import_and_export(const char* file) {
+  // The guest exports `thing` built on the host's imported `thing`, and a top-level function
+  // passing a handle through the host's toplevel-import.
+  Harness h(file);
+  h.stdio();
+  const std::string t = "test:resource-import-and-export/test";
+  auto objs = host_resource(h, t, "thing");
+  h.fn(t, "[constructor]thing",
+       [objs](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val> r) {
+         r[0] = objs->make({p[0].bits + 1, 0, "", {}});
+         return fc::Result<void>();
+       });
+  h.fn(t, "[method]thing.foo",
+       [objs](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val> r) {
+         r[0] = fc::Val::u32(static_cast<uint32_t>(objs->get(p[0])->n + 2));
+         return fc::Result<void>();
+       });
+  h.fn(t, "[method]thing.bar",
+       [objs](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val>) {
+         objs->get(p[0])->n = p[1].bits + 3;
+         return fc::Result<void>();
+       });
+  h.fn(t, "[static]thing.baz",
+       [objs](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val> r) {
+         r[0] = objs->make({objs->get(p[0])->n + objs->get(p[1])->n + 4, 0, "", {}});
+         return fc::Result<void>();
+       });
+  h.fn("", "toplevel-import",
+       [](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val> r) {
+         r[0] = p[0];
+         return fc::Result<void>();
+       });
+  ASSERT_TRUE(h.start());
+  const std::string e = t + "#";
+  auto a = call_vals(h, e + "[constructor]thing", {fc::Val::u32(1)});
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(fc::wave::print(call_vals(h, e + "[method]thing.foo", {borrow_of(a[0])})[0]), "7");
+  call_vals(h, e + "[method]thing.bar", {borrow_of(a[0]), fc::Val::u32(10)});
+  EXPECT_EQ(fc::wave::print(call_vals(h, e + "[method]thing.foo", {borrow_of(a[0])})[0]), "20");
+  auto b = call_vals(h, e + "[constructor]thing", {fc::Val::u32(20)});
+  auto c = call_vals(h, e + "[static]thing.baz", {a[0], b[0]});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(fc::wave::print(call_vals(h, e + "[method]thing.foo", {borrow_of(c[0])})[0]), "54");
+  auto top = call_vals(h, "toplevel-export", {objs->make({5, 0, "", {}})});
+  ASSERT_EQ(top.size(), 1u);
+  EXPECT_EQ(top[0].resource->type.get(), objs->rt.get());
+  EXPECT_TRUE(fc::resource_drop(h.store(), c[0]));
+}
+TEST(JcoRuntime, resource_import_and_export) {
+  import_and_export("resource_import_and_export.component.wasm");
+}
+TEST(JcoRuntime, resource_import_and_export_kebab) {
+  import_and_export("resource-import-and-export.component.wasm");
+}
+
+// Sums the host objects behind every handle inside a value.
+uint64_t sum_handles(const fc::Val& v, HostObjects& objs) {
+  uint64_t n = 0;
+  if ((v.kind == fc::TypeKind::Own || v.kind == fc::TypeKind::Borrow) && v.resource) {
+    if (auto* o = objs.get(v)) n += o->n;
+  }
+  for (auto& i : v.items) n += sum_handles(i, objs);
+  return n;
+}
+
+TEST(JcoRuntime, resource_aggregates) {
+  Harness h("resource_aggregates.component.wasm");
+  h.stdio();
+  const std::string t = "test:resource-aggregates/test";
+  auto objs = host_resource(h, t, "thing");
+  h.fn(t, "[constructor]thing",
+       [objs](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val> r) {
+         r[0] = objs->make({p[0].bits, 0, "", {}});
+         return fc::Result<void>();
+       });
+  h.fn(t, "foo", [objs](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val> r) {
+    uint64_t n = 0;
+    for (auto& v : p) n += sum_handles(v, *objs);
+    r[0] = fc::Val::u32(static_cast<uint32_t>(n));
+    return fc::Result<void>();
+  });
+  ASSERT_TRUE(h.start());
+  auto thing = [&](uint32_t v) {
+    auto r = call_vals(h, t + "#[constructor]thing", {fc::Val::u32(v)});
+    return r.empty() ? fc::Val{} : r[0];
+  };
+  using fc::Val;
+  Val keep2 = thing(2), keep3 = thing(3), keep6 = thing(6), keep8 = thing(8), keep11 = thing(11),
+      keep13 = thing(13);
+  Vals args = {
+      Val::record({{"thing", thing(1)}}),
+      Val::record({{"thing", borrow_of(keep2)}}),
+      Val::record({{"thing1", borrow_of(keep3)}, {"thing2", thing(4)}}),
+      Val::tuple({thing(5), Val::record({{"thing", thing(6)}})}),
+      Val::tuple({borrow_of(keep6)}),
+      Val::variant("thing", thing(7)),
+      Val::variant("thing", borrow_of(keep8)),
+      Val::list({thing(9), thing(10)}),
+      Val::list({borrow_of(keep11)}),
+      Val::option(thing(12)),
+      Val::option(borrow_of(keep13)),
+      Val::ok(thing(14)),
+      Val::ok(borrow_of(keep2)),
+  };
+  auto r = call_vals(h, t + "#foo", args);
+  ASSERT_EQ(r.size(), 1u);
+  // The handles' values: 1+2+3+4+5+6+6+7+8+9+10+11+12+13+14+2 = 113; each exported thing
+  // wraps an imported thing made with v + 1 (20 handles).
+  EXPECT_EQ(fc::wave::print(r[0]), "133");
+}
+
+TEST(JcoRuntime, resources) {
+  Harness h("resources.component.wasm");
+  h.stdio();
+  auto ys = host_resource(h, "imports", "y");
+  h.fn("imports", "[constructor]y",
+       [ys](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val> r) {
+         r[0] = ys->make({p[0].bits, 0, "", {}});
+         return fc::Result<void>();
+       });
+  h.fn("imports", "[method]y.get-a",
+       [ys](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val> r) {
+         r[0] = fc::Val::s32(static_cast<int32_t>(ys->get(p[0])->n));
+         return fc::Result<void>();
+       });
+  h.fn("imports", "[method]y.set-a",
+       [ys](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val>) {
+         ys->get(p[0])->n = p[1].bits;
+         return fc::Result<void>();
+       });
+  h.fn("imports", "[static]y.add",
+       [ys](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val> r) {
+         r[0] = ys->make(
+             {static_cast<uint64_t>(static_cast<int32_t>(ys->get(p[0])->n) + p[1].as_s64()),
+              0,
+              "",
+              {}});
+         return fc::Result<void>();
+       });
+  ASSERT_TRUE(h.start());
+  h.check("test-imports()", "ok");
+  const std::string e = "exports#";
+  auto x = call_vals(h, e + "[constructor]x", {fc::Val::s32(5)});
+  ASSERT_EQ(x.size(), 1u);
+  EXPECT_EQ(fc::wave::print(call_vals(h, e + "[method]x.get-a", {borrow_of(x[0])})[0]), "5");
+  call_vals(h, e + "[method]x.set-a", {borrow_of(x[0]), fc::Val::s32(10)});
+  EXPECT_EQ(fc::wave::print(call_vals(h, e + "[method]x.get-a", {borrow_of(x[0])})[0]), "10");
+  auto x2 = call_vals(h, e + "[static]x.add", {x[0], fc::Val::s32(20)});
+  ASSERT_EQ(x2.size(), 1u);
+  EXPECT_EQ(fc::wave::print(call_vals(h, e + "[method]x.get-a", {borrow_of(x2[0])})[0]), "30");
+  auto z1 = call_vals(h, e + "[constructor]z", {fc::Val::s32(1)});
+  auto z2 = call_vals(h, e + "[constructor]z", {fc::Val::s32(2)});
+  auto z3 = call_vals(h, e + "add", {borrow_of(z1[0]), borrow_of(z2[0])});
+  ASSERT_EQ(z3.size(), 1u);
+  EXPECT_EQ(fc::wave::print(call_vals(h, e + "[method]z.get-a", {borrow_of(z3[0])})[0]), "3");
+  std::string before = fc::wave::print(call_vals(h, e + "[static]z.num-dropped", {})[0]);
+  EXPECT_TRUE(fc::resource_drop(h.store(), z1[0]));
+  EXPECT_TRUE(fc::resource_drop(h.store(), z2[0]));
+  EXPECT_EQ(fc::wave::print(call_vals(h, e + "[static]z.num-dropped", {})[0]),
+            std::to_string(std::stoi(before) + 2));
+  auto k = call_vals(h, e + "[constructor]kebab-case", {fc::Val::u32(7)});
+  EXPECT_EQ(fc::wave::print(call_vals(h, e + "[method]kebab-case.get-a", {borrow_of(k[0])})[0]),
+            "7");
+  EXPECT_EQ(fc::wave::print(call_vals(h, e + "[static]kebab-case.take-owned", {k[0]})[0]), "7");
+  call_vals(h, e + "consume", {x2[0]});
+}
+
+TEST(JcoRuntime, resource_alias) {
+  Harness h("resource_alias.component.wasm");
+  h.stdio();
+  ASSERT_TRUE(h.start());
+  auto x = call_vals(h, "test:resource-alias/e1#[constructor]x", {fc::Val::u32(42)});
+  ASSERT_EQ(x.size(), 1u);
+  auto l = call_vals(h, "test:resource-alias/e1#a", {fc::Val::record({{"x", x[0]}})});
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_EQ(l[0].items.size(), 1u);
+  auto y = call_vals(h, "test:resource-alias/e1#[constructor]x", {fc::Val::u32(1)});
+  auto z = call_vals(h, "test:resource-alias/e1#[constructor]x", {fc::Val::u32(2)});
+  auto w = call_vals(h, "test:resource-alias/e1#[constructor]x", {fc::Val::u32(3)});
+  auto l2 =
+      call_vals(h, "test:resource-alias/e2#a",
+                {fc::Val::record({{"x", y[0]}}), fc::Val::record({{"x", z[0]}}), borrow_of(w[0])});
+  ASSERT_EQ(l2.size(), 1u);
+  EXPECT_EQ(l2[0].items.size(), 2u);
+  for (auto& v : l2[0].items) EXPECT_TRUE(fc::resource_drop(h.store(), v));
+}
+
+TEST(JcoRuntime, resource_borrow_in_record) {
+  Harness h("resource_borrow_in_record.component.wasm");
+  h.stdio();
+  const std::string t = "test:resource-borrow-in-record/test";
+  auto objs = host_resource(h, t, "thing");
+  h.fn(t, "[constructor]thing",
+       [objs](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val> r) {
+         r[0] = objs->make({0, 0, p[0].str, {}});
+         return fc::Result<void>();
+       });
+  h.fn(t, "[method]thing.get",
+       [objs](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val> r) {
+         r[0] = fc::Val::string(objs->get(p[0])->s);
+         return fc::Result<void>();
+       });
+  h.fn(t, "test", [objs](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val> r) {
+    Vals out;
+    for (auto& rec : p[0].items)
+      out.push_back(objs->make({0, 0, objs->get(rec.items[0])->s + " test", {}}));
+    r[0] = fc::Val::list(std::move(out));
+    return fc::Result<void>();
+  });
+  ASSERT_TRUE(h.start());
+  const std::string e = t + "#";
+  auto a = call_vals(h, e + "[constructor]thing", {fc::Val::string("Bonjour")});
+  auto b = call_vals(h, e + "[constructor]thing", {fc::Val::string("mon cher")});
+  ASSERT_EQ(a.size(), 1u);
+  auto l = call_vals(h, e + "test",
+                     {fc::Val::list({fc::Val::record({{"thing", borrow_of(a[0])}}),
+                                     fc::Val::record({{"thing", borrow_of(b[0])}})})});
+  ASSERT_EQ(l.size(), 1u);
+  ASSERT_EQ(l[0].items.size(), 2u);
+  EXPECT_EQ(fc::wave::print(call_vals(h, e + "[method]thing.get", {borrow_of(l[0].items[0])})[0]),
+            "\"Bonjour Thing test Thing.get\"");
+}
+
+TEST(JcoRuntime, resource_alias_redux) {
+  Harness h("resource_alias_redux.component.wasm");
+  h.stdio();
+  const std::string t1 = "test:resource-alias-redux/resource-alias1";
+  const std::string t2 = "test:resource-alias-redux/resource-alias2";
+  auto objs = host_resource(h, t1, "thing");
+  h.fn(t1, "[constructor]thing",
+       [objs](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val> r) {
+         r[0] = objs->make({0, 0, p[0].str, {}});
+         return fc::Result<void>();
+       });
+  h.fn(t1, "[method]thing.get",
+       [objs](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val> r) {
+         r[0] = fc::Val::string(objs->get(p[0])->s);
+         return fc::Result<void>();
+       });
+  h.fn(t1, "a", [](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val> r) {
+    r[0] = fc::Val::list({p[0].items[0]});
+    return fc::Result<void>();
+  });
+  h.fn(t2, "b", [](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val> r) {
+    r[0] = fc::Val::list({p[0].items[0], p[1].items[0]});
+    return fc::Result<void>();
+  });
+  ASSERT_TRUE(h.start());
+  Vals things = {objs->make({0, 0, "Ni Hao", {}}), objs->make({0, 0, "Guten Tag", {}})};
+  auto r = call_vals(h, "test", {fc::Val::list(things)});
+  ASSERT_EQ(r.size(), 1u);
+  ASSERT_EQ(r[0].items.size(), 2u);
+  EXPECT_EQ(r[0].items[0].resource->rep, things[0].resource->rep);
+  EXPECT_EQ(r[0].items[1].resource->rep, things[1].resource->rep);
+  auto x = call_vals(h, t1 + "#[constructor]thing", {fc::Val::string("hi")});
+  ASSERT_EQ(x.size(), 1u);
+  EXPECT_EQ(fc::wave::print(call_vals(h, t1 + "#[method]thing.get", {borrow_of(x[0])})[0]),
+            "\"hi Thing Thing.get\"");
+  auto l = call_vals(h, t1 + "#a", {fc::Val::record({{"thing", x[0]}})});
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_EQ(l[0].items.size(), 1u);
+}
+
+TEST(JcoRuntime, rust_xcrate) {
+  Harness h("rust_xcrate.component.wasm");
+  h.stdio();
+  for (const char* iface : {"test:xcrate/a-imports", "test:xcrate/b-imports"}) {
+    auto objs = host_resource(h, iface, "x");
+    h.fn(iface, "[constructor]x",
+         [objs](fc::HostContext&, std::span<const fc::Val>, std::span<fc::Val> r) {
+           r[0] = objs->make({});
+           return fc::Result<void>();
+         });
+    h.fn(iface, "[method]x.foo",
+         [objs](fc::HostContext&, std::span<const fc::Val> p,
+                std::span<fc::Val>) -> fc::Result<void> {
+           if (p[0].kind != fc::TypeKind::Borrow || !objs->get(p[0])) {
+             return fc::make_error(fe::ErrorKind::Trap, "x.foo: not a borrow of a live x");
+           }
+           return {};
+         });
+  }
+  h.expect("test:xcrate/a-imports", "a", "");
+  h.expect("test:xcrate/b-imports", "b", "");
+  ASSERT_TRUE(h.start());
+  h.ok("b()");
+  EXPECT_GE(h.calls("test:xcrate/b-imports#b"), 1);
+  auto x = call_vals(h, "an-exported-interface#[constructor]x", {});
+  ASSERT_EQ(x.size(), 1u);
+  call_vals(h, "an-exported-interface#[method]x.foo", {borrow_of(x[0])});
+  EXPECT_TRUE(fc::resource_drop(h.store(), x[0]));
 }
 
 }  // namespace
