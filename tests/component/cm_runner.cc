@@ -132,6 +132,7 @@ class Runner {
   // `cause` is a short grouping key; `detail` the specifics (expected vs got).
   void fail(const json& cmd, const std::string& cause, const std::string& detail) {
     failed_++;
+    failed_lines_.insert(cmd.value("line", 0));
     fail_causes_[cmd.value("type", std::string("?")) + ": " + cause]++;
     if (verbose_) {
       std::cout << "line " << cmd.value("line", 0) << ": FAIL " << cmd.value("type", std::string())
@@ -358,6 +359,31 @@ class Runner {
   std::string current_error_;
   int passed_ = 0, failed_ = 0, skipped_ = 0, text_rejected_ = 0, unsupported_rejects_ = 0;
   std::map<std::string, int> fail_causes_, skip_reasons_;
+  std::set<int> failed_lines_;
+
+ public:
+  // With a list of known failures (`folder/name.wast:LINE` lines), the run passes when exactly
+  // those commands fail: a new failure is a regression, a listed command that now passes must
+  // be taken off the list.
+  int check_known(const std::string& name, const std::set<int>& known) {
+    int bad = 0;
+    for (int l : failed_lines_) {
+      if (!known.count(l)) {
+        std::cout << "REGRESSION " << name << ":" << l << " fails and is not a known failure\n";
+        bad++;
+      }
+    }
+    for (int l : known) {
+      if (!failed_lines_.count(l)) {
+        std::cout << "FIXED " << name << ":" << l
+                  << " passes now: remove it from the known failures\n";
+        bad++;
+      }
+    }
+    std::cout << "cmtest: " << name << " known failures " << known.size() << ", mismatches " << bad
+              << "\n";
+    return bad ? 1 : 0;
+  }
 };
 
 int usage() {
@@ -374,7 +400,7 @@ int main(int argc, char** argv) {
   fe::Config config;
   config.tier = fe::Tier::Baseline;
   config.cache_enabled = false;
-  std::string path;
+  std::string path, known_path;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
     if (a == "-v" || a == "--verbose") {
@@ -384,6 +410,8 @@ int main(int argc, char** argv) {
       if (!t) return usage();
       config.tier = *t;
       config.cache_enabled = true;
+    } else if (a == "--known-failures" && i + 1 < argc) {
+      known_path = argv[++i];
     } else if (a == "--timeout" && i + 1 < argc) {
       timeout = std::atof(argv[++i]);
     } else if (!a.empty() && a[0] == '-') {
@@ -414,5 +442,18 @@ int main(int argc, char** argv) {
   fs::path src(name);
   if (src.has_parent_path()) name = (src.parent_path().filename() / src.filename()).string();
   Runner runner(std::move(config), dir, verbose, timeout);
-  return runner.run(script, name);
+  int rc = runner.run(script, name);
+  if (known_path.empty()) return rc;
+  std::ifstream kin(known_path);
+  if (!kin) {
+    std::cerr << "flotilla-cmtest: cannot read " << known_path << "\n";
+    return 2;
+  }
+  std::set<int> known;
+  std::string line;
+  const std::string prefix = name + ":";
+  while (std::getline(kin, line)) {
+    if (line.rfind(prefix, 0) == 0) known.insert(std::atoi(line.c_str() + prefix.size()));
+  }
+  return runner.check_known(name, known);
 }
