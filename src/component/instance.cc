@@ -9,6 +9,7 @@
 #include <functional>
 
 #include "internal.h"
+#include "names.h"
 
 namespace flotilla::component {
 
@@ -57,6 +58,8 @@ struct Scope {
   size_t core_types = 0;
 
   std::vector<NamedExtern> imports;  // declared imports (component and component types)
+  // Resources imported or exported so far, by name, as bound (for annotated function names).
+  std::map<std::string, const ResourceType*> resource_names;
   std::shared_ptr<InstanceValue> exports = std::make_shared<InstanceValue>();
   std::vector<NamedExtern> export_descs;
 };
@@ -199,11 +202,34 @@ std::shared_ptr<ResourceTypeImpl> fresh_resource(std::string name, bool placehol
   return r;
 }
 
+// Labels of fields, cases, flags, enum cases and parameters: kebab case, strongly unique.
+Result<void> check_labels(const std::vector<std::string>& labels, const char* what) {
+  std::vector<std::string> keys;
+  for (auto& l : labels) {
+    if (!names::is_label(l))
+      return invalid(std::string(what) + " name `" + l + "` is not in kebab case");
+    std::string k = names::unique_key(l);
+    for (auto& prev : keys) {
+      if (prev == k)
+        return invalid(std::string(what) + " name `" + l + "` conflicts with previous name");
+    }
+    keys.push_back(k);
+  }
+  return {};
+}
+
 Result<TypeEntry> resolve_type(Scope& s, const ast::TypeDef& td) {
   TypeEntry e;
   switch (td.kind) {
     case ast::TypeDef::Kind::DefVal: {
       const auto& dv = td.val;
+      if (dv.kind == TypeKind::Record || dv.kind == TypeKind::Variant) {
+        std::vector<std::string> ls;
+        for (auto& f : dv.fields) ls.push_back(f.label);
+        CHECK(check_labels(ls, dv.kind == TypeKind::Record ? "field" : "variant case"));
+      } else if (dv.kind == TypeKind::Enum || dv.kind == TypeKind::Flags) {
+        CHECK(check_labels(dv.names, dv.kind == TypeKind::Enum ? "enum case" : "flag"));
+      }
       auto t = std::make_shared<Type>();
       t->kind = dv.kind;
       switch (dv.kind) {
@@ -268,6 +294,16 @@ Result<TypeEntry> resolve_type(Scope& s, const ast::TypeDef& td) {
       return e;
     }
     case ast::TypeDef::Kind::Func: {
+      {
+        std::vector<std::string> ls;
+        for (auto& p : td.func.params) ls.push_back(p.label);
+        CHECK(check_labels(ls, "function parameter"));
+        ls.clear();
+        for (auto& r : td.func.results) {
+          if (!r.label.empty()) ls.push_back(r.label);
+        }
+        CHECK(check_labels(ls, "function result"));
+      }
       auto f = std::make_shared<FuncType>();
       for (auto& p : td.func.params) {
         TRY(t, valtype(s, *p.type));
@@ -631,6 +667,47 @@ Result<void> push_alias(Scope& s, const ast::AliasDef& a) {
   return {};
 }
 
+// Checks an import or export name: its syntax, strong uniqueness within `list`, and the rules
+// of [constructor]/[method]/[static] names (a preceding resource of that name in the same
+// scope, the self parameter, the constructor's result).
+Result<void> check_name(const Scope& s, const std::vector<NamedExtern>& list,
+                        const std::string& name, const ExternDesc& desc, const char* what) {
+  std::string why;
+  if (!names::is_extern_name(name, &why)) {
+    return invalid(std::string(what) + " name `" + name + "` is not valid: " + why);
+  }
+  std::string key = names::unique_key(name);
+  for (auto& e : list) {
+    if (names::unique_key(e.name) == key) {
+      return invalid(std::string(what) + " name `" + name + "` conflicts with previous name `" +
+                     e.name + "`");
+    }
+  }
+  auto a = names::parse_annotation(name);
+  if (a.kind == names::Annotated::Kind::None) return {};
+  if (desc.kind != ExternDesc::Kind::Func) {
+    return invalid("`" + name + "`: annotated names are only for functions");
+  }
+  const ResourceType* rt = nullptr;
+  if (auto it = s.resource_names.find(a.resource); it != s.resource_names.end()) rt = it->second;
+  if (!rt) return invalid("`" + name + "`: no preceding resource named `" + a.resource + "`");
+  const FuncType& f = desc.func;
+  if (a.kind == names::Annotated::Kind::Method) {
+    if (f.params.empty() || f.params[0].first != "self" ||
+        f.params[0].second->kind != TypeKind::Borrow || f.params[0].second->resource.get() != rt) {
+      return invalid("`" + name + "`: a method's first parameter must be `self: borrow<" +
+                     a.resource + ">`");
+    }
+  } else if (a.kind == names::Annotated::Kind::Constructor) {
+    const Type* r = f.results.size() == 1 ? f.results[0].second.get() : nullptr;
+    if (r && r->kind == TypeKind::Result && r->ok) r = r->ok.get();
+    if (!r || r->kind != TypeKind::Own || r->resource.get() != rt) {
+      return invalid("`" + name + "`: a constructor must return `own<" + a.resource + ">`");
+    }
+  }
+  return {};
+}
+
 Result<void> run_decls(Scope& s, const std::vector<ast::Decl>& decls) {
   for (const auto& d : decls) {
     switch (d.kind) {
@@ -652,13 +729,9 @@ Result<void> run_decls(Scope& s, const std::vector<ast::Decl>& decls) {
         TRY(desc, extern_desc(s, d.extern_type, d.name));
         bool is_import = d.kind == ast::Decl::Kind::Import;
         auto& list = is_import ? s.imports : s.export_descs;
-        for (auto& e : list) {
-          if (e.name == d.name) {
-            return invalid(std::string(is_import ? "import" : "export") + " name `" + d.name +
-                           "` conflicts with previous name");
-          }
-        }
+        CHECK(check_name(s, list, d.name, desc, is_import ? "import" : "export"));
         list.push_back({d.name, desc});
+        if (desc.kind == ExternDesc::Kind::Resource) s.resource_names[d.name] = desc.resource.get();
         CHECK(push_item(s, item_from_desc(d.name, desc)));
         break;
       }
@@ -901,10 +974,7 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
         return make_error(ErrorKind::Unsupported, "start definitions are not supported");
       case ast::Item::Kind::Import: {
         TRY(desc, extern_desc(s, item.import.type, item.import.name));
-        for (auto& e : s.imports) {
-          if (e.name == item.import.name)
-            return invalid("import name `" + item.import.name + "` conflicts with previous name");
-        }
+        CHECK(check_name(s, s.imports, item.import.name, desc, "import"));
         s.imports.push_back({item.import.name, desc});
         CompItem it;
         if (s.binder) {
@@ -913,14 +983,19 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
         } else {
           it = item_from_desc(item.import.name, desc);
         }
+        if (it.sort == Sort::Type && it.type.kind == TypeEntry::Kind::Resource) {
+          s.resource_names[item.import.name] = it.type.res.get();
+        }
         CHECK(push_item(s, it));
         break;
       }
       case ast::Item::Kind::Export: {
         const auto& ed = item.export_;
         TRY(x, get_item(s, ed.sort, ed.index));
-        if (s.exports->find(ed.name))
-          return invalid("export name `" + ed.name + "` conflicts with previous name");
+        CHECK(check_name(s, s.export_descs, ed.name, desc_of(x), "export"));
+        if (x.sort == Sort::Type && x.type.kind == TypeEntry::Kind::Resource) {
+          s.resource_names[ed.name] = x.type.res.get();
+        }
         if (x.sort == Sort::Type && x.type.kind == TypeEntry::Kind::Resource) {
           auto* r = const_cast<ResourceTypeImpl*>(impl_of(x.type.res));
           if (r && r->name.empty()) r->name = ed.name;
