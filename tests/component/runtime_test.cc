@@ -562,9 +562,13 @@ std::shared_ptr<HostObjects> host_resource(Harness& h, const std::string& iface,
   auto objs = std::make_shared<HostObjects>();
   // Like the JS objects of jco's harnesses, an object outlives the guest's handle to it (the
   // host may still hold it); drops are counted.
-  auto rt = h.linker().resource(iface, name, [objs](fc::HostContext&, uint32_t rep) {
-    objs->dropped_reps.push_back(rep);
-    objs->dropped++;
+  // The destructor holds the objects weakly: they own the resource type, which owns it.
+  std::weak_ptr<HostObjects> weak = objs;
+  auto rt = h.linker().resource(iface, name, [weak](fc::HostContext&, uint32_t rep) {
+    if (auto o = weak.lock()) {
+      o->dropped_reps.push_back(rep);
+      o->dropped++;
+    }
     return fc::Result<void>();
   });
   EXPECT_TRUE(rt);
