@@ -2,6 +2,7 @@
 #include <flotilla/component/component.h>
 #include <flotilla/component/wave.h>
 #include <flotilla/engine/engine.h>
+#include <flotilla/wasi/wasi.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -263,25 +264,39 @@ int inspect_component(const std::vector<uint8_t>& bytes, bool as_json) {
 }
 
 int run_component(fe::Engine& engine, const std::vector<uint8_t>& bytes, const std::string& invoke,
-                  double timeout_s, bool as_json) {
+                  double timeout_s, bool as_json, const std::shared_ptr<flotilla::wasi::Ctx>& ctx) {
   auto comp = fc::Component::compile(engine, bytes);
   if (!comp) return report(comp.error(), as_json);
   fe::Store store(engine);
   if (timeout_s > 0)
     store.set_timeout(std::chrono::nanoseconds(static_cast<int64_t>(timeout_s * 1e9)));
   fc::Linker linker;
-  // WASI is not provided yet: imports the linker lacks trap when called.
-  (void)linker.define_unknown_imports_as_traps(*comp);
+  if (auto r = flotilla::wasi::add_to_linker(linker, ctx); !r) return report(r.error(), as_json);
+  // With --invoke, imports nobody provides trap when called (as `wasmtime run --invoke` with
+  // -Ctrap-unknown-imports); a command must have all its imports.
+  if (!invoke.empty()) (void)linker.define_unknown_imports_as_traps(*comp);
   auto instance = fc::instantiate(store, linker, *comp);
   if (!instance) return report(instance.error(), as_json);
   if (invoke.empty()) {
-    return report(
-        fe::Error{fe::ErrorKind::Usage,
-                  "components need --invoke 'NAME(ARGS)' (wasi:cli/run is not supported yet)",
-                  {},
-                  {},
-                  {}},
-        as_json);
+    auto run = instance->get_func("wasi:cli/run#run");
+    if (!run) {
+      return report(fe::Error{fe::ErrorKind::Usage,
+                              "the component exports no wasi:cli/run (a command); call one of "
+                              "its functions with --invoke 'NAME(ARGS)'",
+                              {},
+                              {},
+                              {}},
+                    as_json);
+    }
+    auto r = run->call(store, {});
+    if (!r) {
+      if (flotilla::wasi::is_exit(r.error())) return ctx->exit_code().value_or(0);
+      auto e = r.error();
+      if (e.function.empty()) e.function = "wasi:cli/run#run";
+      return report(e, as_json);
+    }
+    // run returns result: err means exit status 1.
+    return (!r->empty() && !(*r)[0].is_ok()) ? 1 : 0;
   }
   auto call = fc::wave::split_call(invoke);
   if (!call) return report(call.error(), as_json);
@@ -295,6 +310,7 @@ int run_component(fe::Engine& engine, const std::vector<uint8_t>& bytes, const s
   }
   auto results = func->call(store, *args);
   if (!results) {
+    if (flotilla::wasi::is_exit(results.error())) return ctx->exit_code().value_or(0);
     auto e = results.error();
     if (e.function.empty()) e.function = func->name();
     return report(e, as_json);
@@ -328,8 +344,17 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "Run a WebAssembly module or component");
   std::string file, invoke, tier_s = "auto";
   double timeout_s = 0;
-  run->add_option("file", file, "Module (.wasm)")->required();
+  std::vector<std::string> dirs, envs;
+  bool allow_tcp = false, allow_udp = false, allow_dns = false;
+  run->add_option("file", file, "Module or component (.wasm); later arguments go to the guest")
+      ->required();
   run->add_option("--invoke", invoke, "Call an export: 'NAME(ARG, ...)'");
+  run->add_option("--dir", dirs, "Preopen a host directory: HOST[::GUEST] (repeatable)");
+  run->add_option("--env", envs, "Pass NAME=VALUE, or NAME from the host (repeatable)");
+  run->add_flag("--allow-tcp", allow_tcp, "Let the guest use TCP sockets");
+  run->add_flag("--allow-udp", allow_udp, "Let the guest use UDP sockets");
+  run->add_flag("--allow-ip-name-lookup", allow_dns, "Let the guest resolve host names");
+  run->prefix_command();
   run->add_option("--tier", tier_s, "baseline | optimized | auto")
       ->check(CLI::IsMember({"baseline", "optimized", "auto"}));
   run->add_option("--timeout", timeout_s, "Interrupt the guest after this many seconds");
@@ -424,12 +449,35 @@ int main(int argc, char** argv) {
 
   // run
   cfg.tier = *fe::parse_tier(tier_s);
+  flotilla::wasi::Config wcfg;
+  wcfg.args.push_back(file);
+  for (const auto& a : run->remaining()) wcfg.args.push_back(a);
+  for (const auto& d : dirs) {
+    auto sep = d.find("::");
+    flotilla::wasi::Preopen p;
+    p.host = sep == std::string::npos ? d : d.substr(0, sep);
+    p.guest = sep == std::string::npos ? d : d.substr(sep + 2);
+    wcfg.preopens.push_back(std::move(p));
+  }
+  for (const auto& e : envs) {
+    auto eq = e.find('=');
+    if (eq != std::string::npos) {
+      wcfg.env.emplace_back(e.substr(0, eq), e.substr(eq + 1));
+    } else if (const char* v = std::getenv(e.c_str())) {
+      wcfg.env.emplace_back(e, v);
+    }
+  }
+  wcfg.allow_tcp = allow_tcp;
+  wcfg.allow_udp = allow_udp;
+  wcfg.allow_ip_name_lookup = allow_dns;
+  auto wctx = flotilla::wasi::Ctx::create(std::move(wcfg));
+  if (!wctx) return report(wctx.error(), as_json);
   std::string err;
   auto bytes = read_bytes(file, err);
   if (!bytes) return report(fe::Error{fe::ErrorKind::Io, err, {}, {}, {}}, as_json);
   fe::Engine engine(cfg);
   if (fc::Component::is_component(*bytes)) {
-    return run_component(engine, *bytes, invoke, timeout_s, as_json);
+    return run_component(engine, *bytes, invoke, timeout_s, as_json, *wctx);
   }
   auto module = fe::Module::compile(engine, *bytes, file);
   if (!module) return report(module.error(), as_json);
@@ -437,6 +485,12 @@ int main(int argc, char** argv) {
   if (timeout_s > 0)
     store.set_timeout(std::chrono::nanoseconds(static_cast<int64_t>(timeout_s * 1e9)));
   fe::Linker linker;
+  bool uses_wasi = false;
+  for (const auto& i : module->imports()) uses_wasi |= i.module == "wasi_snapshot_preview1";
+  if (uses_wasi) {
+    if (auto r = flotilla::wasi::add_preview1(linker, store, *wctx); !r)
+      return report(r.error(), as_json);
+  }
   auto instance = linker.instantiate(store, *module);
   if (!instance) return report(instance.error(), as_json);
 
@@ -479,6 +533,7 @@ int main(int argc, char** argv) {
   }
   auto results = func->call(store, args);
   if (!results) {
+    if (flotilla::wasi::is_exit(results.error())) return (*wctx)->exit_code().value_or(0);
     auto e = results.error();
     if (e.function.empty() || e.function == "funcref") e.function = inv->name;
     return report(e, as_json);

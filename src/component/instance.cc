@@ -1156,6 +1156,7 @@ Result<Instance> instantiate(engine::Store& store, const Linker& linker,
               const HostFunc* hf = nullptr;
               if (iface) {
                 auto h = iface->funcs.find(e.name);
+                if (h == iface->funcs.end()) h = iface->funcs.find("*");  // catch-all
                 if (h != iface->funcs.end()) hf = &h->second;
               }
               if (hf) {

@@ -131,6 +131,8 @@ class Linker {
   // freestanding imported function). Interface names may carry a version; a component
   // importing `ns:pkg/iface@0.2.1` is satisfied by a definition under any 0.2.x version
   // (semver-compatible), preferring an exact match.
+  // Name "*" defines a catch-all for every function of `instance` not defined by name (it
+  // learns which one was called, and its type, from HostContext::name() and type()).
   Result<void> func_new(std::string_view instance, std::string_view name, HostFunc fn);
   // Defines resource type `name` in `instance`, backed by the host; returns its identity
   // (handles the host creates with Val::own use it).

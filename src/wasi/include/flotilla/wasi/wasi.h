@@ -1,0 +1,77 @@
+// WASI host: what a guest may see of the world, and the host side of WASI 0.2 (components)
+// and WASI preview1 (core modules importing `wasi_snapshot_preview1`).
+//
+// Deny by default (DESIGN.md, "Security model"): a guest sees exactly the arguments,
+// environment variables and preopened directories configured here; sockets are refused unless
+// allowed. Errors crossing this API are engine::Result values; errors a guest sees are WASI
+// error codes, never host failures.
+#pragma once
+#include <flotilla/engine/engine.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace flotilla::component {
+class Linker;
+}
+
+namespace flotilla::wasi {
+
+struct Preopen {
+  std::filesystem::path host;  // a directory on the host
+  std::string guest;           // the name the guest sees ("/", ".", "/data")
+  bool read_only = false;
+};
+
+struct Config {
+  std::vector<std::string> args;  // argv, program name first
+  std::vector<std::pair<std::string, std::string>> env;
+  std::vector<Preopen> preopens;
+  // Host file descriptors for the guest's stdio (duplicated; -1: empty input / discarded output).
+  int stdin_fd = 0;
+  int stdout_fd = 1;
+  int stderr_fd = 2;
+  // Network: denied unless allowed.
+  bool allow_tcp = false;
+  bool allow_udp = false;
+  bool allow_ip_name_lookup = false;
+};
+
+// The guest called exit (proc_exit, wasi:cli/exit): returned as an engine error whose message
+// is `kExitMessage`; the code is in Ctx::exit_code().
+inline constexpr const char* kExitMessage = "wasi: guest exited";
+
+struct CtxImpl;
+
+// One guest's view of the world; shared by the host functions of one instance.
+class Ctx {
+ public:
+  static engine::Result<std::shared_ptr<Ctx>> create(Config config);
+  ~Ctx();
+  const Config& config() const;
+  // Set once the guest called exit.
+  std::optional<int> exit_code() const;
+  CtxImpl& impl() const { return *impl_; }
+
+ private:
+  Ctx();
+  std::unique_ptr<CtxImpl> impl_;
+};
+
+// True if `error` is the guest's exit rather than a failure.
+bool is_exit(const engine::Error& error);
+
+// Defines every `wasi_snapshot_preview1` function in `linker` for `store`.
+engine::Result<void> add_preview1(engine::Linker& linker, engine::Store& store,
+                                  std::shared_ptr<Ctx> ctx);
+
+// Defines the WASI 0.2 interfaces (io, clocks, random, cli, filesystem, sockets) in `linker`;
+// any 0.2.x version a component imports is accepted.
+engine::Result<void> add_to_linker(component::Linker& linker, std::shared_ptr<Ctx> ctx);
+
+}  // namespace flotilla::wasi

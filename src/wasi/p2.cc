@@ -1,0 +1,139 @@
+// WASI 0.2 for components: wires the interface groups into a component Linker.
+#include "p2.h"
+
+#include <cerrno>
+#include <ctime>
+
+namespace flotilla::wasi {
+
+namespace p2 {
+
+Val own(const fc::ResourceTypePtr& rt, uint32_t rep) {
+  return Val::own(std::make_shared<fc::ResourceAny>(fc::ResourceAny{rt, rep, true, {}}));
+}
+
+uint32_t rep_of(const Val& v) { return v.resource ? v.resource->rep : 0; }
+
+Val bytes_val(const uint8_t* p, size_t n) {
+  std::vector<Val> items;
+  items.reserve(n);
+  for (size_t i = 0; i < n; ++i) items.push_back(Val::u8(p[i]));
+  return Val::list(std::move(items));
+}
+
+std::vector<uint8_t> val_bytes(const Val& v) {
+  std::vector<uint8_t> out;
+  out.reserve(v.items.size());
+  for (const auto& b : v.items) out.push_back(static_cast<uint8_t>(b.bits));
+  return out;
+}
+
+const char* error_code(int err) {
+  switch (err) {
+    case EACCES:
+      return "access";
+    case EAGAIN:
+      return "would-block";
+    case EALREADY:
+      return "already";
+    case EBADF:
+      return "bad-descriptor";
+    case EBUSY:
+      return "busy";
+    case EDEADLK:
+      return "deadlock";
+    case EDQUOT:
+      return "quota";
+    case EEXIST:
+      return "exist";
+    case EFBIG:
+      return "file-too-large";
+    case EILSEQ:
+      return "illegal-byte-sequence";
+    case EINPROGRESS:
+      return "in-progress";
+    case EINTR:
+      return "interrupted";
+    case EINVAL:
+      return "invalid";
+    case EIO:
+      return "io";
+    case EISDIR:
+      return "is-directory";
+    case ELOOP:
+      return "loop";
+    case EMLINK:
+      return "too-many-links";
+    case EMSGSIZE:
+      return "message-size";
+    case ENAMETOOLONG:
+      return "name-too-long";
+    case ENODEV:
+      return "no-device";
+    case ENOENT:
+      return "no-entry";
+    case ENOLCK:
+      return "no-lock";
+    case ENOMEM:
+      return "insufficient-memory";
+    case ENOSPC:
+      return "insufficient-space";
+    case ENOTDIR:
+      return "not-directory";
+    case ENOTEMPTY:
+      return "not-empty";
+    case ENOTRECOVERABLE:
+      return "not-recoverable";
+    case ENOTSUP:
+      return "unsupported";
+    case ENOTTY:
+      return "no-tty";
+    case ENXIO:
+      return "no-such-device";
+    case EOVERFLOW:
+      return "overflow";
+    case EPERM:
+      return "not-permitted";
+    case EPIPE:
+      return "pipe";
+    case EROFS:
+      return "read-only";
+    case ESPIPE:
+      return "invalid-seek";
+    case ETXTBSY:
+      return "text-file-busy";
+    case EXDEV:
+      return "cross-device";
+    default:
+      return "io";
+  }
+}
+
+Val io_error(State& s, int err) { return own(s.rt_error, s.errors.add(err)); }
+
+uint64_t monotonic_now() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+Unexpected<engine::Error> host_trap(std::string message) {
+  engine::Error e;
+  e.kind = engine::ErrorKind::Trap;
+  e.trap = engine::TrapKind::HostError;
+  e.message = std::move(message);
+  return Unexpected<engine::Error>(std::move(e));
+}
+
+}  // namespace p2
+
+engine::Result<void> add_to_linker(component::Linker& linker, std::shared_ptr<Ctx> ctx) {
+  auto s = std::make_shared<p2::State>(std::move(ctx));
+  if (auto r = p2::add_io(linker, s); !r) return r;
+  if (auto r = p2::add_cli(linker, s); !r) return r;
+  if (auto r = p2::add_filesystem(linker, s); !r) return r;
+  if (auto r = p2::add_sockets(linker, s); !r) return r;
+  return {};
+}
+
+}  // namespace flotilla::wasi

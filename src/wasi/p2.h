@@ -1,0 +1,122 @@
+// WASI 0.2 host state shared by the interface implementations (p2_*.cc): host resource types,
+// the tables behind their handles, and helpers for building component values.
+#pragma once
+#include <dirent.h>
+#include <flotilla/component/component.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ctx.h"
+
+namespace flotilla::wasi::p2 {
+
+namespace fc = flotilla::component;
+using fc::HostContext;
+using fc::Val;
+using Params = std::span<const Val>;
+using Results = std::span<Val>;
+using engine::Result;
+
+// Handles the host gives out for one resource type: rep -> object.
+template <typename T>
+struct Table {
+  std::unordered_map<uint32_t, T> items;
+  uint32_t next = 1;
+  uint32_t add(T t) {
+    uint32_t rep = next++;
+    items.emplace(rep, std::move(t));
+    return rep;
+  }
+  T* get(uint32_t rep) {
+    auto it = items.find(rep);
+    return it == items.end() ? nullptr : &it->second;
+  }
+  void erase(uint32_t rep) { items.erase(rep); }
+};
+
+// Something a pollable waits for.
+struct Pollable {
+  enum class Kind { Ready, Deadline, Readable, Writable } kind = Kind::Ready;
+  uint64_t deadline_ns = 0;  // monotonic clock
+  int fd = -1;               // Readable/Writable (not owned)
+};
+
+struct InputStream {
+  enum class Kind { Empty, Fd, File } kind = Kind::Empty;
+  int fd = -1;                    // Fd: not owned (stdin); File: owned copy below
+  std::shared_ptr<sys::Fd> file;  // File: the descriptor's fd, shared
+  uint64_t offset = 0;            // File
+  bool closed = false;
+};
+
+struct OutputStream {
+  enum class Kind { Discard, Fd, File, Append } kind = Kind::Discard;
+  int fd = -1;
+  std::shared_ptr<sys::Fd> file;
+  uint64_t offset = 0;
+  bool closed = false;
+};
+
+struct Descriptor {
+  std::shared_ptr<sys::Fd> fd;
+  bool is_dir = false;
+  bool read = false, write = false;
+  bool mutate = false;  // directories: may create, remove and rename entries
+  // descriptor-flags as given to open-at (reported by get-flags)
+  std::vector<std::string> flags;
+};
+
+struct DirCloser {
+  void operator()(DIR* d) const {
+    if (d) ::closedir(d);
+  }
+};
+struct DirStream {
+  std::unique_ptr<DIR, DirCloser> dir;
+};
+
+struct State {
+  std::shared_ptr<Ctx> ctx;
+  CtxImpl& c;
+  explicit State(std::shared_ptr<Ctx> x) : ctx(std::move(x)), c(ctx->impl()) {}
+
+  fc::ResourceTypePtr rt_error, rt_pollable, rt_input, rt_output, rt_descriptor, rt_dirstream,
+      rt_term_in, rt_term_out, rt_network, rt_tcp, rt_udp, rt_incoming_dgram, rt_outgoing_dgram,
+      rt_resolve;
+  Table<int> errors;  // errno values
+  Table<Pollable> pollables;
+  Table<InputStream> inputs;
+  Table<OutputStream> outputs;
+  Table<Descriptor> descriptors;
+  Table<DirStream> dirstreams;
+  Table<int> terminals;  // terminal-input / terminal-output (no state)
+  Table<int> networks;
+  std::mt19937_64 insecure;
+  std::pair<uint64_t, uint64_t> insecure_seed{0, 0};
+};
+
+Val own(const fc::ResourceTypePtr& rt, uint32_t rep);
+uint32_t rep_of(const Val& v);
+Val bytes_val(const uint8_t* p, size_t n);
+// A list<u8> argument's bytes.
+std::vector<uint8_t> val_bytes(const Val& v);
+// The error-code enum case (wasi:filesystem/types, also used by sockets) for an errno value.
+const char* error_code(int err);
+// wasi:io/error resource holding `err`.
+Val io_error(State& s, int err);
+uint64_t monotonic_now();
+Unexpected<engine::Error> host_trap(std::string message);
+
+// Defines the interfaces of each group in `linker`.
+Result<void> add_io(fc::Linker& linker, const std::shared_ptr<State>& s);
+Result<void> add_cli(fc::Linker& linker, const std::shared_ptr<State>& s);
+Result<void> add_filesystem(fc::Linker& linker, const std::shared_ptr<State>& s);
+Result<void> add_sockets(fc::Linker& linker, const std::shared_ptr<State>& s);
+
+}  // namespace flotilla::wasi::p2

@@ -1,0 +1,442 @@
+// wasi:io (error, poll, streams), wasi:clocks (monotonic-clock, wall-clock) and wasi:random
+// (random, insecure, insecure-seed).
+#include <poll.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "p2.h"
+
+namespace flotilla::wasi::p2 {
+
+namespace {
+
+constexpr const char* kError = "wasi:io/error@0.2.0";
+constexpr const char* kPoll = "wasi:io/poll@0.2.0";
+constexpr const char* kStreams = "wasi:io/streams@0.2.0";
+constexpr const char* kMono = "wasi:clocks/monotonic-clock@0.2.0";
+constexpr const char* kWall = "wasi:clocks/wall-clock@0.2.0";
+constexpr const char* kRandom = "wasi:random/random@0.2.0";
+constexpr const char* kInsecure = "wasi:random/insecure@0.2.0";
+constexpr const char* kSeed = "wasi:random/insecure-seed@0.2.0";
+
+// The most a single read returns, and what check-write grants.
+constexpr uint64_t kChunk = 1 << 20;
+
+bool fd_ready(int fd, short events, int timeout_ms) {
+  pollfd p{fd, events, 0};
+  int n = ::poll(&p, 1, timeout_ms);
+  return n > 0;
+}
+
+bool is_ready(const Pollable& p) {
+  switch (p.kind) {
+    case Pollable::Kind::Ready:
+      return true;
+    case Pollable::Kind::Deadline:
+      return monotonic_now() >= p.deadline_ns;
+    case Pollable::Kind::Readable:
+      return fd_ready(p.fd, POLLIN, 0);
+    case Pollable::Kind::Writable:
+      return fd_ready(p.fd, POLLOUT, 0);
+  }
+  return true;
+}
+
+// Blocks the calling thread until at least one of `ps` is ready.
+void wait_any(const std::vector<const Pollable*>& ps) {
+  for (;;) {
+    std::vector<pollfd> fds;
+    uint64_t deadline = UINT64_MAX;
+    for (const auto* p : ps) {
+      if (is_ready(*p)) return;
+      if (p->kind == Pollable::Kind::Deadline) deadline = std::min(deadline, p->deadline_ns);
+      if (p->kind == Pollable::Kind::Readable) fds.push_back({p->fd, POLLIN, 0});
+      if (p->kind == Pollable::Kind::Writable) fds.push_back({p->fd, POLLOUT, 0});
+    }
+    int timeout = -1;
+    if (deadline != UINT64_MAX) {
+      uint64_t now = monotonic_now();
+      uint64_t ms = deadline > now ? (deadline - now + 999999) / 1000000 : 0;
+      timeout = static_cast<int>(std::min<uint64_t>(ms, 1u << 30));
+    }
+    ::poll(fds.data(), fds.size(), timeout);
+  }
+}
+
+Val stream_closed() { return Val::err(Val::variant("closed", std::nullopt)); }
+Val stream_failed(State& s, int err) {
+  return Val::err(Val::variant("last-operation-failed", io_error(s, err)));
+}
+
+// Reads up to `len` bytes; `blocking` waits for at least one byte (or end of stream).
+Val read_stream(State& s, InputStream& in, uint64_t len, bool blocking) {
+  if (in.closed || in.kind == InputStream::Kind::Empty) return stream_closed();
+  size_t n = static_cast<size_t>(std::min(len, kChunk));
+  std::vector<uint8_t> buf(n);
+  if (n == 0) return Val::ok(bytes_val(nullptr, 0));
+  ssize_t got;
+  if (in.kind == InputStream::Kind::File) {
+    do got = ::pread(in.file->get(), buf.data(), n, static_cast<off_t>(in.offset));
+    while (got < 0 && errno == EINTR);
+    if (got > 0) in.offset += static_cast<uint64_t>(got);
+  } else {
+    if (!blocking && !fd_ready(in.fd, POLLIN, 0)) return Val::ok(bytes_val(nullptr, 0));
+    for (;;) {
+      got = ::read(in.fd, buf.data(), n);
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0 && errno == EAGAIN) {
+        if (!blocking) return Val::ok(bytes_val(nullptr, 0));
+        fd_ready(in.fd, POLLIN, -1);
+        continue;
+      }
+      break;
+    }
+  }
+  if (got < 0) return stream_failed(s, errno);
+  if (got == 0) {
+    in.closed = true;
+    return stream_closed();
+  }
+  return Val::ok(bytes_val(buf.data(), static_cast<size_t>(got)));
+}
+
+// Writes all of `data`; returns the stream-error result or ok.
+Val write_stream(State& s, OutputStream& out, const uint8_t* data, size_t n) {
+  if (out.closed) return stream_closed();
+  if (out.kind == OutputStream::Kind::Discard) return Val::ok(std::nullopt);
+  int fd = out.kind == OutputStream::Kind::Fd ? out.fd : out.file->get();
+  size_t done = 0;
+  while (done < n) {
+    ssize_t w;
+    if (out.kind == OutputStream::Kind::File) {
+      w = ::pwrite(fd, data + done, n - done, static_cast<off_t>(out.offset));
+      if (w > 0) out.offset += static_cast<uint64_t>(w);
+    } else if (out.kind == OutputStream::Kind::Append) {
+      // The descriptor may not be opened with O_APPEND: seek to the end for every write.
+      off_t end = ::lseek(fd, 0, SEEK_END);
+      if (end < 0) return stream_failed(s, errno);
+      w = ::pwrite(fd, data + done, n - done, end);
+    } else {
+      w = ::write(fd, data + done, n - done);
+    }
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        fd_ready(fd, POLLOUT, -1);
+        continue;
+      }
+      if (errno == EPIPE) {
+        out.closed = true;
+        return stream_closed();
+      }
+      return stream_failed(s, errno);
+    }
+    done += static_cast<size_t>(w);
+  }
+  return Val::ok(std::nullopt);
+}
+
+Val datetime(const timespec& ts) {
+  return Val::record({{"seconds", Val::u64(static_cast<uint64_t>(ts.tv_sec))},
+                      {"nanoseconds", Val::u32(static_cast<uint32_t>(ts.tv_nsec))}});
+}
+
+Result<void> fill_random(std::vector<uint8_t>& buf) {
+  size_t done = 0;
+  while (done < buf.size()) {
+    ssize_t n = ::getrandom(buf.data() + done, buf.size() - done, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return host_trap(std::string("wasi:random: getrandom failed: ") + std::strerror(errno));
+    }
+    done += static_cast<size_t>(n);
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<void> add_io(fc::Linker& linker, const std::shared_ptr<State>& sp) {
+  std::weak_ptr<State> weak = sp;
+  auto dtor = [weak](auto member) {
+    return [weak, member](HostContext&, uint32_t rep) -> Result<void> {
+      if (auto s = weak.lock()) ((*s).*member).erase(rep);
+      return {};
+    };
+  };
+  auto rt = [&](const char* iface, const char* name, auto member) -> Result<fc::ResourceTypePtr> {
+    return linker.resource(iface, name, dtor(member));
+  };
+  State& st = *sp;
+  {
+    auto r = rt(kError, "error", &State::errors);
+    if (!r) return Unexpected(r.error());
+    st.rt_error = *r;
+    auto p = rt(kPoll, "pollable", &State::pollables);
+    if (!p) return Unexpected(p.error());
+    st.rt_pollable = *p;
+    auto i = rt(kStreams, "input-stream", &State::inputs);
+    if (!i) return Unexpected(i.error());
+    st.rt_input = *i;
+    auto o = rt(kStreams, "output-stream", &State::outputs);
+    if (!o) return Unexpected(o.error());
+    st.rt_output = *o;
+  }
+  // Functions capture the state strongly: the linker owns them, and the state owns only
+  // resource types, whose destructors hold it weakly.
+  auto s = sp;
+  using F = fc::HostFunc;
+  auto def = [&](const char* iface, const char* name, F f) {
+    return linker.func_new(iface, name, std::move(f));
+  };
+  Result<void> r;
+#define DEF(iface, name, ...)                                                                     \
+  if (r = def(iface, name, [s](HostContext&, Params p, Results out) -> Result<void> __VA_ARGS__); \
+      !r)                                                                                         \
+    return r;
+
+  // ---- wasi:io/error
+  DEF(kError, "[method]error.to-debug-string", {
+    int* e = s->errors.get(rep_of(p[0]));
+    out[0] = Val::string(e ? std::strerror(*e) : "unknown error");
+    return {};
+  })
+
+  // ---- wasi:io/poll
+  DEF(kPoll, "[method]pollable.ready", {
+    Pollable* pl = s->pollables.get(rep_of(p[0]));
+    out[0] = Val::boolean(!pl || is_ready(*pl));
+    return {};
+  })
+  DEF(kPoll, "[method]pollable.block", {
+    (void)out;
+    if (Pollable* pl = s->pollables.get(rep_of(p[0]))) wait_any({pl});
+    return {};
+  })
+  DEF(kPoll, "poll", {
+    const auto& list = p[0].items;
+    if (list.empty()) return host_trap("wasi:io/poll.poll: empty list of pollables");
+    std::vector<const Pollable*> ps;
+    for (const auto& h : list) {
+      const Pollable* pl = s->pollables.get(rep_of(h));
+      if (!pl) return host_trap("wasi:io/poll.poll: unknown pollable");
+      ps.push_back(pl);
+    }
+    std::vector<Val> ready;
+    for (;;) {
+      for (size_t i = 0; i < ps.size(); ++i)
+        if (is_ready(*ps[i])) ready.push_back(Val::u32(static_cast<uint32_t>(i)));
+      if (!ready.empty()) break;
+      wait_any(ps);
+    }
+    out[0] = Val::list(std::move(ready));
+    return {};
+  })
+
+  // ---- wasi:io/streams: input-stream
+  auto input = [s](const Val& h) { return s->inputs.get(rep_of(h)); };
+  DEF(kStreams, "[method]input-stream.read", {
+    InputStream* in = s->inputs.get(rep_of(p[0]));
+    if (!in) return host_trap("unknown input-stream");
+    out[0] = read_stream(*s, *in, p[1].bits, false);
+    return {};
+  })
+  DEF(kStreams, "[method]input-stream.blocking-read", {
+    InputStream* in = s->inputs.get(rep_of(p[0]));
+    if (!in) return host_trap("unknown input-stream");
+    out[0] = read_stream(*s, *in, p[1].bits, true);
+    return {};
+  })
+  auto skip = [s](Params p, Results out, bool blocking) -> Result<void> {
+    InputStream* in = s->inputs.get(rep_of(p[0]));
+    if (!in) return host_trap("unknown input-stream");
+    Val v = read_stream(*s, *in, p[1].bits, blocking);
+    if (v.is_ok())
+      out[0] = Val::ok(Val::u64(v.items[0].items.size()));
+    else
+      out[0] = std::move(v);
+    return {};
+  };
+  if (r = def(kStreams, "[method]input-stream.skip",
+              [skip](HostContext&, Params p, Results o) { return skip(p, o, false); });
+      !r)
+    return r;
+  if (r = def(kStreams, "[method]input-stream.blocking-skip",
+              [skip](HostContext&, Params p, Results o) { return skip(p, o, true); });
+      !r)
+    return r;
+  (void)input;
+  DEF(kStreams, "[method]input-stream.subscribe", {
+    InputStream* in = s->inputs.get(rep_of(p[0]));
+    Pollable pl;
+    if (in && in->kind == InputStream::Kind::Fd && !in->closed) {
+      pl.kind = Pollable::Kind::Readable;
+      pl.fd = in->fd;
+    }
+    out[0] = own(s->rt_pollable, s->pollables.add(pl));
+    return {};
+  })
+
+  // ---- output-stream
+  DEF(kStreams, "[method]output-stream.check-write", {
+    OutputStream* o = s->outputs.get(rep_of(p[0]));
+    if (!o) return host_trap("unknown output-stream");
+    out[0] = o->closed ? stream_closed() : Val::ok(Val::u64(kChunk));
+    return {};
+  })
+  auto write = [s](Params p, Results out) -> Result<void> {
+    OutputStream* o = s->outputs.get(rep_of(p[0]));
+    if (!o) return host_trap("unknown output-stream");
+    std::vector<uint8_t> data = val_bytes(p[1]);
+    out[0] = write_stream(*s, *o, data.data(), data.size());
+    return {};
+  };
+  for (const char* n :
+       {"[method]output-stream.write", "[method]output-stream.blocking-write-and-flush"}) {
+    if (r = def(kStreams, n, [write](HostContext&, Params p, Results o) { return write(p, o); });
+        !r)
+      return r;
+  }
+  auto zeroes = [s](Params p, Results out) -> Result<void> {
+    OutputStream* o = s->outputs.get(rep_of(p[0]));
+    if (!o) return host_trap("unknown output-stream");
+    std::vector<uint8_t> data(static_cast<size_t>(std::min<uint64_t>(p[1].bits, kChunk)), 0);
+    out[0] = write_stream(*s, *o, data.data(), data.size());
+    return {};
+  };
+  for (const char* n : {"[method]output-stream.write-zeroes",
+                        "[method]output-stream.blocking-write-zeroes-and-flush"}) {
+    if (r = def(kStreams, n, [zeroes](HostContext&, Params p, Results o) { return zeroes(p, o); });
+        !r)
+      return r;
+  }
+  for (const char* n : {"[method]output-stream.flush", "[method]output-stream.blocking-flush"}) {
+    DEF(kStreams, n, {
+      OutputStream* o = s->outputs.get(rep_of(p[0]));
+      if (!o) return host_trap("unknown output-stream");
+      out[0] = o->closed ? stream_closed() : Val::ok(std::nullopt);
+      return {};
+    })
+  }
+  DEF(kStreams, "[method]output-stream.subscribe", {
+    (void)p;
+    out[0] = own(s->rt_pollable, s->pollables.add(Pollable{}));
+    return {};
+  })
+  auto splice = [s](Params p, Results out, bool blocking) -> Result<void> {
+    OutputStream* o = s->outputs.get(rep_of(p[0]));
+    InputStream* in = s->inputs.get(rep_of(p[1]));
+    if (!o || !in) return host_trap("unknown stream");
+    Val v = read_stream(*s, *in, p[2].bits, blocking);
+    if (!v.is_ok()) {
+      out[0] = std::move(v);
+      return {};
+    }
+    std::vector<uint8_t> data = val_bytes(v.items[0]);
+    Val w = write_stream(*s, *o, data.data(), data.size());
+    out[0] = w.is_ok() ? Val::ok(Val::u64(data.size())) : std::move(w);
+    return {};
+  };
+  if (r = def(kStreams, "[method]output-stream.splice",
+              [splice](HostContext&, Params p, Results o) { return splice(p, o, false); });
+      !r)
+    return r;
+  if (r = def(kStreams, "[method]output-stream.blocking-splice",
+              [splice](HostContext&, Params p, Results o) { return splice(p, o, true); });
+      !r)
+    return r;
+
+  // ---- wasi:clocks
+  DEF(kMono, "now", {
+    (void)p;
+    out[0] = Val::u64(monotonic_now());
+    return {};
+  })
+  DEF(kMono, "resolution", {
+    (void)p;
+    timespec ts{};
+    ::clock_getres(CLOCK_MONOTONIC, &ts);
+    out[0] = Val::u64(static_cast<uint64_t>(ts.tv_sec) * 1000000000ull +
+                      static_cast<uint64_t>(ts.tv_nsec));
+    return {};
+  })
+  DEF(kMono, "subscribe-instant", {
+    Pollable pl{Pollable::Kind::Deadline, p[0].bits, -1};
+    out[0] = own(s->rt_pollable, s->pollables.add(pl));
+    return {};
+  })
+  DEF(kMono, "subscribe-duration", {
+    uint64_t now = monotonic_now();
+    uint64_t when = p[0].bits > UINT64_MAX - now ? UINT64_MAX : now + p[0].bits;
+    Pollable pl{Pollable::Kind::Deadline, when, -1};
+    out[0] = own(s->rt_pollable, s->pollables.add(pl));
+    return {};
+  })
+  DEF(kWall, "now", {
+    (void)p;
+    timespec ts{};
+    ::clock_gettime(CLOCK_REALTIME, &ts);
+    out[0] = datetime(ts);
+    return {};
+  })
+  DEF(kWall, "resolution",
+      {
+        (void)p;
+        timespec ts{};
+        ::clock_getres(CLOCK_REALTIME, &ts);
+        out[0] = datetime(ts);
+        return {};
+      })
+
+  // ---- wasi:random
+  {
+    std::vector<uint8_t> seed(32);
+    if (auto f = fill_random(seed); !f) return f;
+    uint64_t a, b, c;
+    std::memcpy(&a, seed.data(), 8);
+    std::memcpy(&b, seed.data() + 8, 8);
+    std::memcpy(&c, seed.data() + 16, 8);
+    st.insecure.seed(a);
+    st.insecure_seed = {b, c};
+  }
+  DEF(kRandom, "get-random-bytes", {
+    std::vector<uint8_t> buf(static_cast<size_t>(std::min<uint64_t>(p[0].bits, 64u << 20)));
+    if (auto f = fill_random(buf); !f) return f;
+    out[0] = bytes_val(buf.data(), buf.size());
+    return {};
+  })
+  DEF(kRandom, "get-random-u64", {
+    (void)p;
+    std::vector<uint8_t> buf(8);
+    if (auto f = fill_random(buf); !f) return f;
+    uint64_t v;
+    std::memcpy(&v, buf.data(), 8);
+    out[0] = Val::u64(v);
+    return {};
+  })
+  DEF(kInsecure, "get-insecure-random-bytes", {
+    std::vector<uint8_t> buf(static_cast<size_t>(std::min<uint64_t>(p[0].bits, 64u << 20)));
+    for (auto& b : buf) b = static_cast<uint8_t>(s->insecure());
+    out[0] = bytes_val(buf.data(), buf.size());
+    return {};
+  })
+  DEF(kInsecure, "get-insecure-random-u64", {
+    (void)p;
+    out[0] = Val::u64(s->insecure());
+    return {};
+  })
+  DEF(kSeed, "insecure-seed", {
+    (void)p;
+    out[0] = Val::tuple({Val::u64(s->insecure_seed.first), Val::u64(s->insecure_seed.second)});
+    return {};
+  })
+#undef DEF
+  return {};
+}
+
+}  // namespace flotilla::wasi::p2
