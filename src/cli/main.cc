@@ -278,7 +278,7 @@ int run_component(fe::Engine& engine, const std::vector<uint8_t>& bytes, const s
   auto instance = fc::instantiate(store, linker, *comp);
   if (!instance) return report(instance.error(), as_json);
   if (invoke.empty()) {
-    auto run = instance->get_func("wasi:cli/run#run");
+    auto run = instance->get_func("wasi:cli/run@0.2.0#run");
     if (!run) {
       return report(fe::Error{fe::ErrorKind::Usage,
                               "the component exports no wasi:cli/run (a command); call one of "

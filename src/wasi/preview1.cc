@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <ctime>
 #include <map>
@@ -1227,7 +1228,9 @@ engine::Result<void> add_preview1(engine::Linker& linker, engine::Store& store,
                   return from_errno(err);
                 if (!pa.dir->mutate) return kRofs;
                 bool follow = a32(a, 1) & kSymlinkFollow;
-                if (follow) {
+                // A trailing slash makes the kernel follow a final symlink even with
+                // AT_SYMLINK_NOFOLLOW: resolve such paths beneath the directory instead.
+                if (follow || (!pa.path.empty() && pa.path.back() == '/')) {
                   auto fd = sys::open_beneath(host_fd(*pa.dir), pa.path, O_PATH, 0, true);
                   if (!fd) return from_errno(fd.error());
                   std::string proc = "/proc/self/fd/" + std::to_string(fd->get());
@@ -1251,7 +1254,13 @@ engine::Result<void> add_preview1(engine::Linker& linker, engine::Store& store,
                 if (!m.ok(buf, len) || !m.ok(used, 4)) return kFault;
                 auto parent = sys::open_parent(host_fd(*pa.dir), pa.path);
                 if (!parent) return from_errno(parent.error());
-                std::vector<char> tmp(4096);
+                if (parent->name.back() == '/') {
+                  // "link/" names what the link points to, never a link; resolving it must
+                  // stay beneath the directory too.
+                  auto fd = sys::open_beneath(host_fd(*pa.dir), pa.path, O_PATH, 0, true);
+                  return fd ? uint16_t{kInval} : from_errno(fd.error());
+                }
+                std::vector<char> tmp(PATH_MAX);
                 ssize_t n =
                     ::readlinkat(parent->dir.get(), parent->name.c_str(), tmp.data(), tmp.size());
                 if (n < 0) return from_errno(errno);
