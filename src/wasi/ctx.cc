@@ -2,9 +2,41 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
+#include <ctime>
 
 namespace flotilla::wasi {
+
+namespace {
+class PollWaiter final : public Waiter {
+ public:
+  void wait(std::span<pollfd> fds, std::optional<uint64_t> deadline_ns) override {
+    int timeout = -1;
+    if (deadline_ns) {
+      timespec ts{};
+      ::clock_gettime(CLOCK_MONOTONIC, &ts);
+      uint64_t now =
+          static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+      uint64_t ns = *deadline_ns > now ? *deadline_ns - now : 0;
+      if (fds.empty()) {
+        timespec d{static_cast<time_t>(ns / 1000000000ull), static_cast<long>(ns % 1000000000ull)};
+        while (::nanosleep(&d, &d) != 0 && errno == EINTR) {
+        }
+        return;
+      }
+      timeout = static_cast<int>(std::min<uint64_t>((ns + 999999) / 1000000, 1u << 30));
+    }
+    ::poll(fds.data(), fds.size(), timeout);
+  }
+};
+}  // namespace
+
+std::shared_ptr<Waiter> thread_waiter() {
+  static const std::shared_ptr<Waiter> w = std::make_shared<PollWaiter>();
+  return w;
+}
 
 Ctx::Ctx() : impl_(std::make_unique<CtxImpl>()) {}
 Ctx::~Ctx() = default;
@@ -41,6 +73,8 @@ engine::Result<std::shared_ptr<Ctx>> Ctx::create(Config config) {
     }
     c.preopens.push_back({p, sys::Fd(fd)});
   }
+  c.waiter = config.waiter ? config.waiter : thread_waiter();
+  c.cooperative = config.waiter != nullptr;
   c.config = std::move(config);
   return ctx;
 }

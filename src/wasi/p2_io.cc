@@ -47,24 +47,19 @@ bool is_ready(const Pollable& p) {
   return true;
 }
 
-// Blocks the calling thread until at least one of `ps` is ready.
-void wait_any(const std::vector<const Pollable*>& ps) {
+// Waits (through the context's waiter) until at least one of `ps` is ready.
+void wait_any(State& s, const std::vector<const Pollable*>& ps) {
   for (;;) {
     std::vector<pollfd> fds;
-    uint64_t deadline = UINT64_MAX;
+    std::optional<uint64_t> deadline;
     for (const auto* p : ps) {
       if (is_ready(*p)) return;
-      if (p->kind == Pollable::Kind::Deadline) deadline = std::min(deadline, p->deadline_ns);
+      if (p->kind == Pollable::Kind::Deadline)
+        deadline = std::min(deadline.value_or(UINT64_MAX), p->deadline_ns);
       if (p->kind == Pollable::Kind::Readable) fds.push_back({p->fd, POLLIN, 0});
       if (p->kind == Pollable::Kind::Writable) fds.push_back({p->fd, POLLOUT, 0});
     }
-    int timeout = -1;
-    if (deadline != UINT64_MAX) {
-      uint64_t now = monotonic_now();
-      uint64_t ms = deadline > now ? (deadline - now + 999999) / 1000000 : 0;
-      timeout = static_cast<int>(std::min<uint64_t>(ms, 1u << 30));
-    }
-    ::poll(fds.data(), fds.size(), timeout);
+    s.c.waiter->wait(fds, deadline);
   }
 }
 
@@ -87,11 +82,12 @@ Val read_stream(State& s, InputStream& in, uint64_t len, bool blocking) {
   } else {
     if (!blocking && !fd_ready(in.fd, POLLIN, 0)) return Val::ok(bytes_val(nullptr, 0));
     for (;;) {
+      s.c.before_io(in.fd, POLLIN);
       got = ::read(in.fd, buf.data(), n);
       if (got < 0 && errno == EINTR) continue;
       if (got < 0 && errno == EAGAIN) {
         if (!blocking) return Val::ok(bytes_val(nullptr, 0));
-        fd_ready(in.fd, POLLIN, -1);
+        s.c.wait_fd(in.fd, POLLIN);
         continue;
       }
       break;
@@ -122,12 +118,13 @@ Val write_stream(State& s, OutputStream& out, const uint8_t* data, size_t n) {
       if (end < 0) return stream_failed(s, errno);
       w = ::pwrite(fd, data + done, n - done, end);
     } else {
+      s.c.before_io(fd, POLLOUT);
       w = ::write(fd, data + done, n - done);
     }
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {
-        fd_ready(fd, POLLOUT, -1);
+        s.c.wait_fd(fd, POLLOUT);
         continue;
       }
       if (errno == EPIPE) {
@@ -215,7 +212,7 @@ Result<void> add_io(fc::Linker& linker, const std::shared_ptr<State>& sp) {
   })
   DEF(kPoll, "[method]pollable.block", {
     (void)out;
-    if (Pollable* pl = s->pollables.get(rep_of(p[0]))) wait_any({pl});
+    if (Pollable* pl = s->pollables.get(rep_of(p[0]))) wait_any(*s, {pl});
     return {};
   })
   DEF(kPoll, "poll", {
@@ -232,7 +229,7 @@ Result<void> add_io(fc::Linker& linker, const std::shared_ptr<State>& sp) {
       for (size_t i = 0; i < ps.size(); ++i)
         if (is_ready(*ps[i])) ready.push_back(Val::u32(static_cast<uint32_t>(i)));
       if (!ready.empty()) break;
-      wait_any(ps);
+      wait_any(*s, ps);
     }
     out[0] = Val::list(std::move(ready));
     return {};

@@ -21,6 +21,7 @@
 #include <ctime>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -805,13 +806,14 @@ engine::Result<void> add_preview1(engine::Linker& linker, engine::Store& store,
           ++idx;
           continue;
         }
+        if (e->kind == Entry::Kind::Stdio && !(e->fdflags & kFdNonblock))
+          p.c.before_io(fd, POLLOUT);
         ssize_t w = ::writev(fd, hv.data() + idx,
                              static_cast<int>(std::min<size_t>(hv.size() - idx, IOV_MAX)));
         if (w < 0) {
           if (errno == EINTR) continue;
           if (errno == EAGAIN && !(e->fdflags & kFdNonblock)) {
-            pollfd pfd{fd, POLLOUT, 0};
-            ::poll(&pfd, 1, -1);
+            p.c.wait_fd(fd, POLLOUT);
             continue;
           }
           if (total > 0) break;
@@ -841,13 +843,14 @@ engine::Result<void> add_preview1(engine::Linker& linker, engine::Store& store,
         n = write ? ::pwritev(fd, hv.data(), static_cast<int>(hv.size()), off)
                   : ::preadv(fd, hv.data(), static_cast<int>(hv.size()), off);
       } else {
+        if (e->kind == Entry::Kind::Stdio && !(e->fdflags & kFdNonblock))
+          p.c.before_io(fd, static_cast<short>(write ? POLLOUT : POLLIN));
         n = ::readv(fd, hv.data(), static_cast<int>(hv.size()));
       }
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && errno == EAGAIN && e->kind == Entry::Kind::Stdio &&
           !(e->fdflags & kFdNonblock)) {
-        pollfd pfd{fd, static_cast<short>(write ? POLLOUT : POLLIN), 0};
-        ::poll(&pfd, 1, -1);
+        p.c.wait_fd(fd, static_cast<short>(write ? POLLOUT : POLLIN));
         continue;
       }
       break;
@@ -1364,7 +1367,7 @@ engine::Result<void> add_preview1(engine::Linker& linker, engine::Store& store,
       !r)
     return r;
 
-  // ---- poll_oneoff: clocks and fd readiness; blocks the calling thread in poll(2).
+  // ---- poll_oneoff: clocks and fd readiness, waiting through the context's waiter.
   P1FN("poll_oneoff", "iiii", {
     uint32_t in = a32(a, 0), outp = a32(a, 1), n = a32(a, 2), nevents = a32(a, 3);
     if (n == 0) return kInval;
@@ -1458,25 +1461,16 @@ engine::Result<void> add_preview1(engine::Linker& linker, engine::Store& store,
         which.push_back(i);
       }
       if (!events.empty() && pfds.empty()) break;
-      int timeout = -1;
-      if (!events.empty()) {
-        timeout = 0;
-      } else if (earliest != UINT64_MAX) {
-        uint64_t ms = earliest > now ? (earliest - now + 999999) / 1000000 : 0;
-        timeout = static_cast<int>(std::min<uint64_t>(ms, 1u << 30));
+      if (events.empty()) {
+        // Nothing ready yet: wait through the context's waiter (a fiber host suspends only
+        // this guest), then look again.
+        std::optional<uint64_t> deadline;
+        if (earliest != UINT64_MAX) deadline = earliest;
+        s.c.waiter->wait(pfds, deadline);
+        if (pfds.empty()) continue;
       }
-      if (pfds.empty()) {
-        if (timeout > 0) {
-          // Sleep precisely to the earliest deadline.
-          uint64_t ns = earliest - now;
-          timespec ts{static_cast<time_t>(ns / 1000000000ull),
-                      static_cast<long>(ns % 1000000000ull)};
-          while (::nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-          }
-        }
-        continue;
-      }
-      int rc = ::poll(pfds.data(), pfds.size(), timeout);
+      for (auto& pf : pfds) pf.revents = 0;
+      int rc = ::poll(pfds.data(), pfds.size(), 0);
       if (rc < 0 && errno != EINTR) return from_errno(errno);
       for (size_t k = 0; k < pfds.size(); ++k) {
         if (!pfds[k].revents) continue;

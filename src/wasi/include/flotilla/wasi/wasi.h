@@ -7,11 +7,13 @@
 // error codes, never host failures.
 #pragma once
 #include <flotilla/engine/engine.h>
+#include <poll.h>
 
 #include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,6 +30,21 @@ struct Preopen {
   bool read_only = false;
 };
 
+// Where a guest's blocking WASI calls wait (pollable.block, poll, blocking stream reads and
+// writes, preview1 poll_oneoff and fd_read/fd_write on pipes). The default blocks the calling
+// thread in poll(2). A host that runs guests on fibers over an event loop supplies one that
+// suspends only the calling guest's fiber (host::Scheduler::waiter()).
+class Waiter {
+ public:
+  virtual ~Waiter() = default;
+  // Returns once one of `fds` is ready for its `events` (setting `revents`) or once
+  // `deadline_ns` (CLOCK_MONOTONIC) has passed; may return early, callers check again.
+  virtual void wait(std::span<pollfd> fds, std::optional<uint64_t> deadline_ns) = 0;
+};
+
+// The default Waiter: poll(2) on the calling thread.
+std::shared_ptr<Waiter> thread_waiter();
+
 struct Config {
   std::vector<std::string> args;  // argv, program name first
   std::vector<std::pair<std::string, std::string>> env;
@@ -40,6 +57,8 @@ struct Config {
   bool allow_tcp = false;
   bool allow_udp = false;
   bool allow_ip_name_lookup = false;
+  // How blocking calls wait; null: thread_waiter().
+  std::shared_ptr<Waiter> waiter;
 };
 
 // The guest called exit (proc_exit, wasi:cli/exit): returned as an engine error whose message
