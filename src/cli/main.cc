@@ -213,13 +213,18 @@ std::string wat_string(const std::string& s) {
 }
 
 std::optional<std::vector<uint8_t>> read_bytes(const std::string& path, std::string& err) {
-  std::ifstream f(path, std::ios::binary);
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
   if (!f) {
     err = "cannot open " + path;
     return std::nullopt;
   }
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)),
-                              std::istreambuf_iterator<char>());
+  std::vector<uint8_t> out(static_cast<size_t>(f.tellg()));
+  f.seekg(0);
+  if (!f.read(reinterpret_cast<char*>(out.data()), static_cast<std::streamsize>(out.size()))) {
+    err = "cannot read " + path;
+    return std::nullopt;
+  }
+  return out;
 }
 
 }  // namespace
@@ -349,8 +354,15 @@ int main(int argc, char** argv) {
   run->add_option("file", file, "Module or component (.wasm); later arguments go to the guest")
       ->required();
   run->add_option("--invoke", invoke, "Call an export: 'NAME(ARG, ...)'");
-  run->add_option("--dir", dirs, "Preopen a host directory: HOST[::GUEST] (repeatable)");
-  run->add_option("--env", envs, "Pass NAME=VALUE, or NAME from the host (repeatable)");
+  // One value per occurrence: otherwise a vector option would swallow FILE and its arguments.
+  run->add_option("--dir", dirs, "Preopen a host directory: HOST[::GUEST] (repeatable)")
+      ->expected(1)
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  run->add_option("--env", envs, "Pass NAME=VALUE, or NAME from the host (repeatable)")
+      ->expected(1)
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   run->add_flag("--allow-tcp", allow_tcp, "Let the guest use TCP sockets");
   run->add_flag("--allow-udp", allow_udp, "Let the guest use UDP sockets");
   run->add_flag("--allow-ip-name-lookup", allow_dns, "Let the guest resolve host names");
@@ -365,7 +377,7 @@ int main(int argc, char** argv) {
   auto* compile =
       app.add_subcommand("compile", "Build the optimized tier of a module into the cache");
   std::string cfile;
-  compile->add_option("file", cfile, "Module (.wasm)")->required();
+  compile->add_option("file", cfile, "Module or component (.wasm)")->required();
   compile->add_flag("--json", as_json, "Machine-readable output");
   compile->add_option("--cache-dir", cache_dir, "Optimized code cache");
   add_tier_options(compile);
@@ -376,7 +388,29 @@ int main(int argc, char** argv) {
   inspect->add_option("file", ifile, "Module (.wasm)")->required();
   inspect->add_flag("--json", as_json, "Machine-readable output");
 
-  CLI11_PARSE(app, argc, argv);
+  // `flotilla run [OPTIONS] -- FILE ARGS...`: a `--` before FILE only ends flotilla's options
+  // (CLI11 would hand it to the guest with the rest); one after FILE belongs to the guest.
+  std::vector<char*> cli_args(argv, argv + argc);
+  for (size_t i = 1; i < cli_args.size(); ++i) {
+    if (std::string_view(cli_args[i]) != "run") continue;
+    static const std::set<std::string_view> with_value = {
+        "--invoke", "--dir", "--env", "--tier", "--timeout", "--cache-dir", "--cc"};
+    for (size_t j = i + 1; j < cli_args.size(); ++j) {
+      std::string_view a = cli_args[j];
+      if (a == "--") {
+        cli_args.erase(cli_args.begin() + static_cast<std::ptrdiff_t>(j));
+        break;
+      }
+      if (a.size() < 2 || a[0] != '-') break;  // FILE
+      if (with_value.count(a)) ++j;
+    }
+    break;
+  }
+  try {
+    app.parse(static_cast<int>(cli_args.size()), cli_args.data());
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
 
   fe::Config cfg;
   if (!cache_dir.empty()) cfg.cache_dir = cache_dir;
@@ -422,6 +456,28 @@ int main(int argc, char** argv) {
     std::string err;
     auto bytes = read_bytes(cfile, err);
     if (!bytes) return report(fe::Error{fe::ErrorKind::Io, err, {}, {}, {}}, as_json);
+    if (fc::Component::is_component(*bytes)) {
+      // A component: build the optimized tier of each of its core modules into the cache.
+      cfg.tier = fe::Tier::Optimized;
+      fe::Engine engine(cfg);
+      auto t0 = std::chrono::steady_clock::now();
+      if (!as_json) std::cerr << "[compile] component: optimized tier of every core module\n";
+      auto comp = fc::Component::compile(engine, *bytes);
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (!comp) return report(comp.error(), as_json);
+      if (as_json) {
+        std::cout << json{{"ok", true},          {"file", cfile},
+                          {"tier", "optimized"}, {"core_modules", comp->core_module_count()},
+                          {"seconds", secs},     {"cache_dir", engine.cache_dir().string()}}
+                         .dump()
+                  << "\n";
+      } else {
+        std::cout << cfile << ": optimized tier of " << comp->core_module_count()
+                  << " core module(s) ready in " << secs
+                  << " s (cache: " << engine.cache_dir().string() << ")\n";
+      }
+      return 0;
+    }
     fe::Engine engine(cfg);
     Progress progress(!as_json);
     progress.show_lines(!as_json);

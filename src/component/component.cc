@@ -1,5 +1,6 @@
 // Component (decode + static resolution + compilation of core modules), Linker, Func and
 // Instance.
+#include <charconv>
 #include <fstream>
 #include <iterator>
 
@@ -124,8 +125,18 @@ Version split_version(std::string_view name) {
   auto at = name.find('@');
   v.base = std::string(name.substr(0, at));
   if (at == std::string_view::npos) return v;
-  std::string ver(name.substr(at + 1));
-  if (sscanf(ver.c_str(), "%d.%d.%d", &v.major, &v.minor, &v.patch) >= 1) v.has = true;
+  std::string_view ver = name.substr(at + 1);
+  const char* p = ver.data();
+  const char* end = p + ver.size();
+  int* parts[] = {&v.major, &v.minor, &v.patch};
+  for (int i = 0; i < 3; ++i) {
+    auto r = std::from_chars(p, end, *parts[i]);
+    if (r.ec != std::errc()) break;
+    if (i == 0) v.has = true;
+    p = r.ptr;
+    if (p == end || *p != '.') break;
+    ++p;
+  }
   return v;
 }
 

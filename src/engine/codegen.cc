@@ -879,9 +879,9 @@ std::vector<std::string> split_translation_unit(const std::string& src, size_t p
   return units;
 }
 
-Result<Generated> generate_c(std::span<const uint8_t> bytes, bool generate) {
+Result<Generated> generate_c(std::span<const uint8_t> bytes, bool generate, bool validate) {
   wabt::Module module;
-  auto decoded = decode(bytes, module, /*simd=*/false, /*validate=*/true);
+  auto decoded = decode(bytes, module, /*simd=*/false, validate);
   if (!decoded) {
     // Distinguish "uses SIMD" from "broken": retry with SIMD enabled.
     wabt::Module with_simd;

@@ -12,8 +12,12 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
+#include <sstream>
 
 #include "internal.h"
 
@@ -213,11 +217,62 @@ Result<std::shared_ptr<Code>> load_shared_object(const std::filesystem::path& so
   return code;
 }
 
-std::string compiler_identity(const Config& config) {
+namespace {
+
+// The compiler's executable, resolved through PATH and symlinks ("cc" -> /usr/bin/x86_64-...).
+std::filesystem::path resolve_executable(const std::string& name) {
+  std::error_code ec;
+  if (name.find('/') != std::string::npos) return std::filesystem::canonical(name, ec);
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    std::filesystem::path cand = std::filesystem::path(dirs.substr(start, end - start)) / name;
+    if (::access(cand.c_str(), X_OK) == 0) return std::filesystem::canonical(cand, ec);
+    start = end + 1;
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string compiler_identity(const Config& config, const std::filesystem::path& cache_dir) {
+  // Running `cc --version` costs a process (about 5 ms) on every Engine: remember its answer
+  // in the cache, keyed by the executable's path, size, inode and modification time, so that
+  // an upgraded compiler is asked again.
+  std::filesystem::path exe = resolve_executable(config.cc);
+  std::string key;
+  std::filesystem::path memo;
+  struct stat st {};
+  if (!exe.empty() && ::stat(exe.c_str(), &st) == 0 && !cache_dir.empty()) {
+    std::ostringstream k;
+    k << exe.string() << ' ' << st.st_size << ' ' << st.st_ino << ' ' << st.st_mtim.tv_sec << '.'
+      << st.st_mtim.tv_nsec;
+    key = k.str();
+    memo = cache_dir / "cc-identity" / (std::to_string(std::hash<std::string>{}(key)) + ".txt");
+    std::ifstream in(memo);
+    std::string first, second;
+    if (in && std::getline(in, first) && std::getline(in, second) && first == key) return second;
+  }
   auto [rc, out] = run_process({config.cc, "--version"}, nullptr);
   if (rc != 0) return config.cc + " (unavailable)";
   auto nl = out.find('\n');
-  return config.cc + ": " + out.substr(0, nl);
+  std::string id = config.cc + ": " + out.substr(0, nl);
+  if (!memo.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(memo.parent_path(), ec);
+    std::filesystem::path tmp = memo;
+    tmp += ".tmp" + std::to_string(::getpid());
+    {
+      std::ofstream o(tmp);
+      o << key << "\n" << id << "\n";
+    }
+    std::filesystem::rename(tmp, memo, ec);  // atomic: readers see all of it or nothing
+    if (ec) std::filesystem::remove(tmp, ec);
+  }
+  return id;
 }
 
 const std::vector<std::string>& fixed_cc_flags() {

@@ -1,5 +1,4 @@
 // Engine (configuration, code cache, background optimizer) and Module (compilation, tiers).
-#include <openssl/evp.h>
 #include <signal.h>
 
 #include <cstring>
@@ -266,26 +265,30 @@ void EngineImpl::wait_idle() {
 
 const std::string& EngineImpl::cc_id() {
   std::lock_guard<std::mutex> lock(mu);
-  if (cc_identity.empty()) cc_identity = compiler_identity(config);
+  if (cc_identity.empty()) cc_identity = compiler_identity(config, cache_dir);
   return cc_identity;
 }
 
 std::string EngineImpl::cache_key(std::span<const uint8_t> bytes) {
-  std::string salt = std::string("flotilla-engine ") + FLOTILLA_VERSION + "\n" + cc_id() + "\n";
-  for (const auto& f : config.cc_flags) salt += f + " ";
-  for (const auto& f : fixed_cc_flags()) salt += f + " ";
-  salt +=
-      "split " + std::to_string(config.split_bytes) + (config.guard_pages ? " guard" : "") + "\n";
-  salt += "\n";
-  salt += detail::kRuntimeHeader;
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  EVP_DigestUpdate(ctx, salt.data(), salt.size());
-  EVP_DigestUpdate(ctx, bytes.data(), bytes.size());
-  EVP_DigestFinal_ex(ctx, md, &len);
-  EVP_MD_CTX_free(ctx);
+  // The salt (engine version, compiler, flags, runtime header) is the same for every module:
+  // hash it once per engine and start each key from that state.
+  std::call_once(salt_once, [this] {
+    std::string salt = std::string("flotilla-engine ") + FLOTILLA_VERSION + "\n" + cc_id() + "\n";
+    for (const auto& f : config.cc_flags) salt += f + " ";
+    for (const auto& f : fixed_cc_flags()) salt += f + " ";
+    salt +=
+        "split " + std::to_string(config.split_bytes) + (config.guard_pages ? " guard" : "") + "\n";
+    salt += "\n";
+    salt += detail::kRuntimeHeader;
+    crypto_generichash_init(&salt_state, nullptr, 0, kKeyBytes);
+    crypto_generichash_update(&salt_state, reinterpret_cast<const unsigned char*>(salt.data()),
+                              salt.size());
+  });
+  unsigned char md[kKeyBytes];
+  unsigned len = kKeyBytes;
+  crypto_generichash_state st = salt_state;
+  crypto_generichash_update(&st, bytes.data(), bytes.size());
+  crypto_generichash_final(&st, md, kKeyBytes);
   static const char* hex = "0123456789abcdef";
   std::string out;
   for (unsigned i = 0; i < len; ++i) {
@@ -352,32 +355,41 @@ Result<std::vector<uint8_t>> read_file(const std::filesystem::path& path) {
 
 Result<Module> Module::compile(Engine& engine, std::span<const uint8_t> bytes, std::string name) {
   auto e = engine.impl();
-  auto gen = generate_c(bytes, /*generate=*/true);
-  if (!gen) return Unexpected(gen.error());
+  Tier tier = e->config.tier;
+  // Decode and validate first; generate C only when no cached optimized code will do (a
+  // cache hit then costs a decode, a hash and a dlopen: no C writer, no compiler).
   auto m = std::make_shared<ModuleImpl>();
   m->name = std::move(name);
-  m->meta = std::move(gen->meta);
+  if (tier != Tier::Baseline) {
+    m->key = e->cache_key(bytes);
+    std::error_code ec;
+    auto path = e->cache_path(m->key);
+    if (e->config.cache_enabled && std::filesystem::exists(path, ec)) {
+      // These exact bytes were validated when the entry was built: decode without validating.
+      auto known = generate_c(bytes, /*generate=*/false, /*validate=*/false);
+      if (known) {
+        if (auto code = load_shared_object(path, known->meta, e->config.guard_pages)) {
+          m->meta = std::move(known->meta);
+          m->code = std::move(*code);
+          m->c_source = std::make_shared<const std::string>();
+          return Module(m);
+        }
+      }
+    }
+  }
+  auto checked = generate_c(bytes, /*generate=*/false);
+  if (!checked) return Unexpected(checked.error());
+  m->meta = std::move(checked->meta);
+  auto gen = generate_c(bytes, /*generate=*/true);
+  if (!gen) return Unexpected(gen.error());
   auto src = std::make_shared<const std::string>(std::move(gen->c_source));
   m->c_source = src;
-  Tier tier = e->config.tier;
-  if (tier != Tier::Baseline) m->key = e->cache_key(bytes);
 
   if (tier == Tier::Optimized) {
     auto code = build_optimized(*e, m->key, *src, m->meta, {}, std::chrono::steady_clock::now());
     if (!code) return Unexpected(code.error());
     m->code = std::move(*code);
     return Module(m);
-  }
-  if (tier == Tier::Auto && e->config.cache_enabled) {
-    std::error_code ec;
-    auto path = e->cache_path(m->key);
-    if (std::filesystem::exists(path, ec)) {
-      auto code = load_shared_object(path, m->meta, e->config.guard_pages);
-      if (code) {
-        m->code = std::move(*code);
-        return Module(m);
-      }
-    }
   }
   auto code = compile_baseline(*src, m->meta);
   if (!code) return Unexpected(code.error());

@@ -1,8 +1,8 @@
 // Engine internals shared by the engine's translation units. Not installed, not public.
 #pragma once
-
 #include <flotilla/engine/engine.h>
 #include <pthread.h>
+#include <sodium/crypto_generichash.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -41,7 +41,10 @@ struct Generated {
 };
 
 // Decodes and validates. With `generate`, also produces the C translation unit.
-Result<Generated> generate_c(std::span<const uint8_t> bytes, bool generate);
+// Decodes (and, unless `validate` is false, validates) a module; with `generate`, also writes
+// its C translation unit. `validate = false` is only for bytes known valid (an optimized-cache
+// entry exists for them: the key is a cryptographic hash of the bytes).
+Result<Generated> generate_c(std::span<const uint8_t> bytes, bool generate, bool validate = true);
 
 // ------------------------------------------------------------------------------------------
 // Compiled code (compiler.cc)
@@ -77,7 +80,9 @@ Result<void> compile_shared_object(const Config& config, const std::string& c_so
 // Splits a generated translation unit into `parts` units that compile separately and link into
 // one shared object (function bodies are distributed; shared data is defined once).
 std::vector<std::string> split_translation_unit(const std::string& c_source, size_t parts);
-std::string compiler_identity(const Config& config);
+// The system compiler's identity for cache keys (its `--version` line, remembered in
+// `cache_dir` per executable).
+std::string compiler_identity(const Config& config, const std::filesystem::path& cache_dir);
 // Flags always passed to the system compiler (part of the cache key).
 const std::vector<std::string>& fixed_cc_flags();
 
@@ -88,6 +93,10 @@ struct EngineImpl {
   Config config;
   std::filesystem::path cache_dir;
   std::string cc_identity;  // computed lazily
+  // Cache keys: BLAKE2b-256 (libsodium's generichash) of a salt and the module's bytes.
+  static constexpr size_t kKeyBytes = 32;
+  std::once_flag salt_once;
+  crypto_generichash_state salt_state{};  // the salt, hashed once
   std::mutex mu;
   std::condition_variable cv;
   std::deque<std::function<void()>> jobs;

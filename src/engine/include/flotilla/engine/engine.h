@@ -266,7 +266,8 @@ class Module {
   Tier current_tier() const;
   // Blocks until the optimized tier is installed or failed; returns the tier now in use.
   Tier wait_optimized() const;
-  // The generated C source (for debugging and the fuzz/bench tools).
+  // The generated C source (for debugging and the fuzz/bench tools); empty when the module
+  // was loaded from the optimized cache without generating C.
   const std::string& c_source() const;
 
   std::shared_ptr<ModuleImpl> impl() const { return impl_; }
