@@ -290,7 +290,7 @@ Result<void> decode(std::span<const uint8_t> bytes, wabt::Module& module, bool s
     return make_error(ErrorKind::Malformed,
                       "empty input: not a WebAssembly module (at byte offset 0)");
   }
-  {
+  if (validate) {  // known-valid bytes (an optimized-cache hit) skip this extra pass
     StructureCheck check;
     wabt::ReadBinaryOptions copts = opts;
     copts.skip_function_bodies = false;
@@ -880,6 +880,7 @@ std::vector<std::string> split_translation_unit(const std::string& src, size_t p
 }
 
 Result<Generated> generate_c(std::span<const uint8_t> bytes, bool generate, bool validate) {
+  if (!validate && generate) return make_error(ErrorKind::Usage, "C needs validated input");
   wabt::Module module;
   auto decoded = decode(bytes, module, /*simd=*/false, validate);
   if (!decoded) {

@@ -340,7 +340,13 @@ Result<std::shared_ptr<Code>> build_optimized(EngineImpl& e, const std::string& 
                    : compile_shared_object(e.config, c_source, path, &e.children);
   if (!built) return Unexpected(built.error());
   auto code = load_shared_object(path, meta, e.config.guard_pages);
-  if (!e.config.cache_enabled) std::filesystem::remove(path, ec);
+  if (!e.config.cache_enabled) {
+    std::filesystem::remove(path, ec);
+  } else if (code) {
+    auto meta_path = path;
+    meta_path.replace_extension(".meta");
+    write_meta_file(meta_path, meta);
+  }
   return code;
 }
 
@@ -365,11 +371,20 @@ Result<Module> Module::compile(Engine& engine, std::span<const uint8_t> bytes, s
     std::error_code ec;
     auto path = e->cache_path(m->key);
     if (e->config.cache_enabled && std::filesystem::exists(path, ec)) {
-      // These exact bytes were validated when the entry was built: decode without validating.
-      auto known = generate_c(bytes, /*generate=*/false, /*validate=*/false);
-      if (known) {
-        if (auto code = load_shared_object(path, known->meta, e->config.guard_pages)) {
-          m->meta = std::move(known->meta);
+      // The module's interface is stored beside the entry; without that file, decode the
+      // bytes (validated when the entry was built, so without validating) and store it.
+      auto meta_path = path;
+      meta_path.replace_extension(".meta");
+      std::optional<ModuleMeta> meta = read_meta_file(meta_path);
+      if (!meta) {
+        if (auto known = generate_c(bytes, /*generate=*/false, /*validate=*/false)) {
+          meta = std::move(known->meta);
+          write_meta_file(meta_path, *meta);
+        }
+      }
+      if (meta) {
+        if (auto code = load_shared_object(path, *meta, e->config.guard_pages)) {
+          m->meta = std::move(*meta);
           m->code = std::move(*code);
           m->c_source = std::make_shared<const std::string>();
           return Module(m);

@@ -8,8 +8,10 @@
 #include <condition_variable>
 #include <csetjmp>
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -34,6 +36,10 @@ struct ModuleMeta {
   std::vector<FuncType> sigs;        // signatures with a generated sig_call adapter
   std::unordered_map<std::string, uint32_t> export_index;
 };
+
+// The interface of a module kept beside its optimized-cache entry (meta_cache.cc).
+void write_meta_file(const std::filesystem::path& path, const ModuleMeta& meta);
+std::optional<ModuleMeta> read_meta_file(const std::filesystem::path& path);
 
 struct Generated {
   ModuleMeta meta;
