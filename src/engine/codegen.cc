@@ -157,7 +157,9 @@ std::string errors_text(const wabt::Errors& errors, std::optional<uint64_t>* off
     if (e.error_level != wabt::ErrorLevel::Error) continue;
     if (!out.empty()) out += "; ";
     out += e.message;
-    if (offset && !offset->has_value()) {
+    // Errors from wabt's IR-building callbacks carry no location (kInvalidOffset): no offset
+    // is better than a wrong one.
+    if (offset && !offset->has_value() && e.loc.offset != wabt::kInvalidOffset) {
       *offset = e.loc.offset;
       out += " (at byte offset " + std::to_string(e.loc.offset) + ")";
     }
@@ -287,8 +289,12 @@ Result<void> decode(std::span<const uint8_t> bytes, wabt::Module& module, bool s
                                /*stop_on_first_error=*/true,
                                /*fail_on_custom_section_error=*/true);
   if (bytes.empty()) {
-    return make_error(ErrorKind::Malformed,
-                      "empty input: not a WebAssembly module (at byte offset 0)");
+    Error e{ErrorKind::Malformed,
+            "empty input: not a WebAssembly module (at byte offset 0)",
+            {},
+            0,
+            {}};
+    return Unexpected(std::move(e));
   }
   if (validate) {  // known-valid bytes (an optimized-cache hit) skip this extra pass
     StructureCheck check;

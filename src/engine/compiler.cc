@@ -1,6 +1,7 @@
 // The two code tiers: libtcc in memory (baseline) and the system C compiler into a shared
 // object loaded with dlopen (optimized).
 #include <dlfcn.h>
+#include <elf.h>
 #include <fcntl.h>
 #include <libtcc.h>
 #include <link.h>
@@ -13,6 +14,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -171,8 +173,44 @@ Result<std::shared_ptr<Code>> compile_baseline(const std::string& c_source,
   return code;
 }
 
+namespace {
+
+// Empty if `path` is a complete ELF64 shared object as far as the loader will read it;
+// otherwise what is wrong.
+std::string check_elf_file(const std::filesystem::path& path) {
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  if (!f) return "unreadable";
+  auto size = static_cast<uint64_t>(f.tellg());
+  Elf64_Ehdr eh{};
+  f.seekg(0);
+  if (!f.read(reinterpret_cast<char*>(&eh), sizeof eh)) return "truncated ELF header";
+  if (std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+      eh.e_type != ET_DYN || eh.e_phentsize != sizeof(Elf64_Phdr))
+    return "not an ELF64 shared object";
+  if (eh.e_phoff > size || uint64_t{eh.e_phnum} * sizeof(Elf64_Phdr) > size - eh.e_phoff)
+    return "truncated program headers";
+  std::vector<Elf64_Phdr> ph(eh.e_phnum);
+  f.seekg(static_cast<std::streamoff>(eh.e_phoff));
+  if (!f.read(reinterpret_cast<char*>(ph.data()),
+              static_cast<std::streamsize>(ph.size() * sizeof(Elf64_Phdr))))
+    return "truncated program headers";
+  for (const auto& p : ph) {
+    if (p.p_type != PT_LOAD && p.p_type != PT_DYNAMIC) continue;
+    if (p.p_offset > size || p.p_filesz > size - p.p_offset)
+      return "truncated (a segment lies past the end)";
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<std::shared_ptr<Code>> load_shared_object(const std::filesystem::path& so,
                                                  const ModuleMeta& meta, bool guard_pages) {
+  // A cut-short entry (interrupted copy, full disk) would make dlopen touch pages past the end
+  // of the file (SIGBUS): check the ELF header and that every loadable segment is in the file.
+  if (auto bad = check_elf_file(so); !bad.empty()) {
+    return make_error(ErrorKind::Io, "cannot load " + so.string() + ": " + bad);
+  }
   auto code = std::make_shared<Code>();
   code->tier = Tier::Optimized;
   code->guard_pages = guard_pages;

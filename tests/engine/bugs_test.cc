@@ -32,7 +32,7 @@ fs::path only_entry(const fs::path& dir) {
 // (src/engine/compiler.cc) via build_optimized (src/engine/engine.cc). The entry should be
 // checked (file size against the ELF program headers, or a checksum written with the entry)
 // before dlopen, and rebuilt.
-TEST_F(KnownEngineBugs, DISABLED_TruncatedCacheEntryCrashesTheProcess) {
+TEST_F(KnownEngineBugs, TruncatedCacheEntryCrashesTheProcess) {
   fs::path dir = cache_dir() / "bug-truncated";
   fs::remove_all(dir);
   {
@@ -71,7 +71,7 @@ TEST_F(KnownEngineBugs, DISABLED_TruncatedCacheEntryCrashesTheProcess) {
 // (~0). errors_text() (src/engine/codegen.cc) copies it into Error::offset and prints
 // "(at byte offset 18446744073709551615)". It should leave the offset unset (or use the
 // reader's current offset).
-TEST_F(KnownEngineBugs, DISABLED_DecoderCallbackErrorsReportOffsetUint64Max) {
+TEST_F(KnownEngineBugs, DecoderCallbackErrorsReportOffsetUint64Max) {
   auto bytes = wasm("traps");
   int bad = 0, seen = 0;
   for (size_t pos = 8; pos < bytes.size(); ++pos) {
@@ -90,7 +90,7 @@ TEST_F(KnownEngineBugs, DISABLED_DecoderCallbackErrorsReportOffsetUint64Max) {
 
 // The empty input's error says "(at byte offset 0)" but leaves Error::offset unset, unlike
 // every other malformed-module error (decode() in src/engine/codegen.cc uses make_error).
-TEST_F(KnownEngineBugs, DISABLED_EmptyInputErrorHasNoOffsetField) {
+TEST_F(KnownEngineBugs, EmptyInputErrorHasNoOffsetField) {
   std::vector<uint8_t> empty;
   auto r = fe::Module::validate(empty);
   ASSERT_FALSE(r);
