@@ -153,6 +153,9 @@ struct CallFrame {
   CallFrame* prev = nullptr;
   Error host_error;  // set when a host function failed
   bool has_host_error = false;
+  // What a resource-limit trap ran into ("memory of 8 pages exceeds the limit of 4"): plain
+  // characters, since the trap longjmps over any C++ object.
+  char detail[128] = {};
 };
 
 CallFrame* current_frame();

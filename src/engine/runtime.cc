@@ -88,23 +88,28 @@ StoreLimits current_limits() {
 
 // --- memories ---------------------------------------------------------------------------
 
-void rt_allocate_memory(wasm_rt_memory_t* m, uint32_t initial, uint32_t max) {
+// Records what a resource-limit trap ran into, for the error message.
+void set_trap_detail(const std::string& text) {
+  if (CallFrame* f = t_frame) snprintf(f->detail, sizeof f->detail, "%s", text.c_str());
+}
+
+void allocate_memory(wasm_rt_memory_t* m, uint32_t initial, uint32_t max, bool guarded) {
   bool ok;
   {
     // The Result must be destroyed before trapping: the trap longjmps over this frame.
-    auto r = memory_allocate(m, initial, max, current_limits().max_memory_pages, false);
+    auto r = memory_allocate(m, initial, max, current_limits().max_memory_pages, guarded);
     ok = r.has_value();
+    if (!ok) set_trap_detail(r.error().message);
   }
   if (!ok) rt_trap(WASM_RT_TRAP_RESOURCE_LIMIT);
 }
 
+void rt_allocate_memory(wasm_rt_memory_t* m, uint32_t initial, uint32_t max) {
+  allocate_memory(m, initial, max, false);
+}
+
 void rt_allocate_memory_guarded(wasm_rt_memory_t* m, uint32_t initial, uint32_t max) {
-  bool ok;
-  {
-    auto r = memory_allocate(m, initial, max, current_limits().max_memory_pages, true);
-    ok = r.has_value();
-  }
-  if (!ok) rt_trap(WASM_RT_TRAP_RESOURCE_LIMIT);
+  allocate_memory(m, initial, max, true);
 }
 
 uint32_t rt_grow_memory(wasm_rt_memory_t* m, uint32_t delta) {
@@ -120,10 +125,20 @@ void table_alloc(Table* t, uint32_t elements, uint32_t max) {
   t->data = nullptr;
   t->size = 0;
   t->max_size = max;
-  if (elements > current_limits().max_table_elements) rt_trap(WASM_RT_TRAP_RESOURCE_LIMIT);
+  uint64_t limit = current_limits().max_table_elements;
+  if (elements > limit) {
+    if (CallFrame* f = t_frame)
+      snprintf(f->detail, sizeof f->detail, "table of %u elements exceeds the limit of %llu",
+               elements, static_cast<unsigned long long>(limit));
+    rt_trap(WASM_RT_TRAP_RESOURCE_LIMIT);
+  }
   if (elements) {
     t->data = static_cast<Elem*>(calloc(elements, sizeof(Elem)));
-    if (!t->data) rt_trap(WASM_RT_TRAP_RESOURCE_LIMIT);
+    if (!t->data) {
+      if (CallFrame* f = t_frame)
+        snprintf(f->detail, sizeof f->detail, "cannot allocate a table of %u elements", elements);
+      rt_trap(WASM_RT_TRAP_RESOURCE_LIMIT);
+    }
   }
   t->size = elements;
 }
@@ -470,6 +485,7 @@ int guarded_call(StoreImpl* store, CallFrame& frame, void (*thunk)(void*), void*
   frame.store = store;
   frame.prev = t_frame;
   frame.trap = 0;
+  frame.detail[0] = 0;
   flot_ctx_t& ctx = store->ctx;
   uint32_t saved_depth = ctx.depth;
   char* saved_limit = ctx.stack_limit;
@@ -539,6 +555,8 @@ Error trap_error(const CallFrame& frame, std::string_view function) {
       e.message = k.message;
     }
   }
+  if (frame.trap == WASM_RT_TRAP_RESOURCE_LIMIT && frame.detail[0])
+    e.message += std::string(": ") + frame.detail;
   return e;
 }
 

@@ -105,7 +105,7 @@ TEST_F(KnownEngineBugs, EmptyInputErrorHasNoOffsetField) {
 // exceeds the limit of L" but rt_allocate_memory (src/engine/runtime.cc) drops that Error and
 // traps with the bare code; table_alloc likewise. The message should name the memory/table and
 // the sizes (the operator has to know which limit to raise).
-TEST_F(KnownEngineBugs, DISABLED_OverLimitInstantiationErrorDoesNotSayWhat) {
+TEST_F(KnownEngineBugs, OverLimitInstantiationErrorDoesNotSayWhat) {
   fe::Config c;
   c.tier = fe::Tier::Baseline;
   fe::Engine engine(c);
