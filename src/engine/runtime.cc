@@ -239,6 +239,18 @@ int rt_call_host(void* env, flot_val_t* io) {
       }
       return WASM_RT_TRAP_HOST;
     }
+    // The same rule as parameters of Func::call and table/global writes: a value the guest
+    // cannot use (a host function's funcref) must not reach it.
+    if (auto ok = check_val_for_wasm(rv[i]); !ok) {
+      frame = t_frame;
+      if (frame) {
+        frame->host_error = ok.error();
+        frame->host_error.kind = ErrorKind::Trap;
+        frame->host_error.trap = TrapKind::HostError;
+        frame->has_host_error = true;
+      }
+      return WASM_RT_TRAP_HOST;
+    }
     val_to_raw(rv[i], io[i]);
   }
   return 0;
