@@ -155,7 +155,7 @@ struct CallFrame {
   bool has_host_error = false;
   // What a resource-limit trap ran into ("memory of 8 pages exceeds the limit of 4"): plain
   // characters, since the trap longjmps over any C++ object.
-  char detail[128] = {};
+  char detail[128];  // NOLINT: set by guarded_call (no zeroing on the call path)
 };
 
 CallFrame* current_frame();
