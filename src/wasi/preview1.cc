@@ -458,6 +458,13 @@ int make_times(uint64_t atim, uint64_t mtim, uint16_t fst, timespec out[2]) {
 
 int host_fd(const Entry& e) { return e.fd.get(); }
 
+// Drops the trailing slashes of a final path component; true if there were any.
+bool strip_slashes(std::string& name) {
+  bool had = !name.empty() && name.back() == '/';
+  while (!name.empty() && name.back() == '/') name.pop_back();
+  return had;
+}
+
 }  // namespace
 
 engine::Result<void> add_preview1(engine::Linker& linker, engine::Store& store,
@@ -607,27 +614,25 @@ engine::Result<void> add_preview1(engine::Linker& linker, engine::Store& store,
         return false;
     }
   };
+  // clock_res_get(id, *out) and clock_time_get(id, precision, *out).
+  auto clock_query = [clock_of](const Mem& m, uint32_t which, uint32_t out, bool res) -> Ret {
+    clockid_t id;
+    if (!clock_of(which, id)) return kInval;
+    if (!m.ok(out, 8)) return kFault;
+    timespec ts{};
+    if ((res ? ::clock_getres(id, &ts) : ::clock_gettime(id, &ts)) != 0) return from_errno(errno);
+    m.store<uint64_t>(out, ts_ns(ts));
+    return kSuccess;
+  };
   if (r = def("clock_res_get", "ii",
-              [clock_of](P1&, const Mem& m, Args a) -> Ret {
-                clockid_t id;
-                if (!clock_of(a32(a, 0), id)) return kInval;
-                if (!m.ok(a32(a, 1), 8)) return kFault;
-                timespec ts{};
-                if (::clock_getres(id, &ts) != 0) return from_errno(errno);
-                m.store<uint64_t>(a32(a, 1), ts_ns(ts));
-                return kSuccess;
+              [clock_query](P1&, const Mem& m, Args a) -> Ret {
+                return clock_query(m, a32(a, 0), a32(a, 1), true);
               });
       !r)
     return r;
   if (r = def("clock_time_get", "iIi",
-              [clock_of](P1&, const Mem& m, Args a) -> Ret {
-                clockid_t id;
-                if (!clock_of(a32(a, 0), id)) return kInval;
-                if (!m.ok(a32(a, 2), 8)) return kFault;
-                timespec ts{};
-                if (::clock_gettime(id, &ts) != 0) return from_errno(errno);
-                m.store<uint64_t>(a32(a, 2), ts_ns(ts));
-                return kSuccess;
+              [clock_query](P1&, const Mem& m, Args a) -> Ret {
+                return clock_query(m, a32(a, 0), a32(a, 2), false);
               });
       !r)
     return r;
@@ -1197,8 +1202,7 @@ engine::Result<void> add_preview1(engine::Linker& linker, engine::Store& store,
                 if (!parent) return from_errno(parent.error());
                 if (parent->name == ".") return kIsdir;
                 std::string name = parent->name;
-                bool slash = !name.empty() && name.back() == '/';
-                while (!name.empty() && name.back() == '/') name.pop_back();
+                bool slash = strip_slashes(name);
                 struct stat st {};
                 if (::fstatat(parent->dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
                   if (S_ISDIR(st.st_mode)) return kIsdir;
@@ -1317,10 +1321,8 @@ engine::Result<void> add_preview1(engine::Linker& linker, engine::Store& store,
                 if (!dst) return from_errno(dst.error());
                 if (dst->name == ".") return kExist;
                 std::string sname = src->name, dname = dst->name;
-                bool sslash = !sname.empty() && sname.back() == '/';
-                bool dslash = !dname.empty() && dname.back() == '/';
-                while (!sname.empty() && sname.back() == '/') sname.pop_back();
-                while (!dname.empty() && dname.back() == '/') dname.pop_back();
+                bool sslash = strip_slashes(sname);
+                bool dslash = strip_slashes(dname);
                 struct stat st {};
                 if (::fstatat(src->dir.get(), sname.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
                   return from_errno(errno);
@@ -1351,10 +1353,8 @@ engine::Result<void> add_preview1(engine::Linker& linker, engine::Store& store,
                 if (!dst) return from_errno(dst.error());
                 if (src->name == "." || dst->name == ".") return kBusy;
                 std::string sname = src->name, dname = dst->name;
-                bool sslash = !sname.empty() && sname.back() == '/';
-                bool dslash = !dname.empty() && dname.back() == '/';
-                while (!sname.empty() && sname.back() == '/') sname.pop_back();
-                while (!dname.empty() && dname.back() == '/') dname.pop_back();
+                bool sslash = strip_slashes(sname);
+                bool dslash = strip_slashes(dname);
                 struct stat st {};
                 if (::fstatat(src->dir.get(), sname.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
                   return from_errno(errno);
