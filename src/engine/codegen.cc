@@ -323,6 +323,17 @@ Result<void> decode(std::span<const uint8_t> bytes, wabt::Module& module, bool s
 
 Result<ModuleMeta> build_meta(const wabt::Module& m) {
   ModuleMeta meta;
+  for (size_t i = m.num_func_imports; i < m.funcs.size(); ++i) {
+    uint64_t n = m.funcs[i]->GetNumParamsAndLocals();
+    if (n > kMaxFunctionLocals) {
+      return make_error(ErrorKind::Limit, "function " + std::to_string(i) + " declares " +
+                                              std::to_string(n) +
+                                              " params and locals; the limit is " +
+                                              std::to_string(kMaxFunctionLocals));
+    }
+    meta.max_frame_bytes =
+        std::max(meta.max_frame_bytes, kFrameBytesFixed + n * kFrameBytesPerLocal);
+  }
   for (const wabt::Import* imp : m.imports) {
     ImportType it;
     it.module = imp->module_name;
@@ -620,11 +631,26 @@ std::string postprocess_c(std::string c) {
   std::string out;
   out.reserve(c.size() + c.size() / 32);
   size_t pos = 0;
+  // wabt writes a function's locals (zero-initialised) before FUNC_PROLOGUE, whose depth and
+  // native-stack check must come first: a frame too large for the stack would be written
+  // before the check could trap. Move the prologue to just after the opening brace.
+  size_t body_start = std::string::npos;
   while (pos < c.size()) {
     size_t eol = c.find('\n', pos);
     if (eol == std::string::npos) eol = c.size();
     std::string_view line(c.data() + pos, eol - pos);
+    if (line == "  FUNC_PROLOGUE;" && body_start != std::string::npos) {
+      out.insert(body_start, "  FUNC_PROLOGUE;\n");
+      body_start = std::string::npos;
+      pos = eol + 1;
+      continue;
+    }
     out.append(line);
+    if (line.starts_with("static ") && line.ends_with(") {")) {
+      body_start = out.size() + 1;  // after this line's newline
+    } else if (line == "}") {
+      body_start = std::string::npos;
+    }
     size_t i = 0;
     while (i < line.size() && line[i] == ' ') ++i;
     if (kLoopChecks && line.substr(i).starts_with("w2c_L")) {

@@ -273,7 +273,9 @@ std::string EngineImpl::cache_key(std::span<const uint8_t> bytes) {
   // The salt (engine version, compiler, flags, runtime header) is the same for every module:
   // hash it once per engine and start each key from that state.
   std::call_once(salt_once, [this] {
-    std::string salt = std::string("flotilla-engine ") + FLOTILLA_VERSION + "\n" + cc_id() + "\n";
+    // kCodegenRevision: changes to the generated C that the runtime header does not show.
+    std::string salt = std::string("flotilla-engine ") + FLOTILLA_VERSION + " codegen " +
+                       std::to_string(kCodegenRevision) + "\n" + cc_id() + "\n";
     for (const auto& f : config.cc_flags) salt += f + " ";
     for (const auto& f : fixed_cc_flags()) salt += f + " ";
     salt +=

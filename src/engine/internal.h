@@ -35,7 +35,21 @@ struct ModuleMeta {
   std::vector<uint32_t> export_sig;  // per export: sig index (funcs only)
   std::vector<FuncType> sigs;        // signatures with a generated sig_call adapter
   std::unordered_map<std::string, uint32_t> export_index;
+  // An upper estimate of the largest native frame a function of this module needs (params and
+  // locals; see kMaxFunctionLocals): guest calls keep this much stack below the limit check.
+  uint64_t max_frame_bytes = 0;
 };
+
+// Functions may declare at most this many params + locals (V8's limit): more is a Limit error
+// at compile time, before any C is generated.
+inline constexpr uint64_t kMaxFunctionLocals = 50000;
+// Bumped whenever the generated C changes in a way the embedded runtime header does not (it is
+// part of every optimized-cache key, so old entries are not reused).
+inline constexpr int kCodegenRevision = 2;
+// Native bytes a param or local may take in a generated frame (a v128, or an i64 plus a
+// temporary), and a frame's fixed part.
+inline constexpr uint64_t kFrameBytesPerLocal = 16;
+inline constexpr uint64_t kFrameBytesFixed = 512;
 
 // The interface of a module kept beside its optimized-cache entry (meta_cache.cc).
 void write_meta_file(const std::filesystem::path& path, const ModuleMeta& meta);
@@ -254,6 +268,7 @@ struct StoreImpl {
   std::unordered_map<void*, TableData*> table_by_ptr;
   std::unordered_map<void*, GlobalData*> global_by_ptr;
   std::vector<std::shared_ptr<Code>> codes;  // keeps sig adapters alive
+  uint64_t max_frame_bytes = 0;              // largest ModuleMeta::max_frame_bytes instantiated
 
   StoreImpl(Engine& e, StoreLimits l);
   ~StoreImpl();

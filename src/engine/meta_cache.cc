@@ -14,7 +14,7 @@ namespace flotilla::engine {
 
 namespace {
 
-constexpr char kMagic[] = "flotilla-meta 1\n";
+constexpr char kMagic[] = "flotilla-meta 2\n";
 
 struct Writer {
   std::string out;
@@ -164,6 +164,7 @@ void write_meta_file(const std::filesystem::path& path, const ModuleMeta& meta) 
   for (auto s : meta.export_sig) w.u32(s);
   w.u32(static_cast<uint32_t>(meta.sigs.size()));
   for (const auto& s : meta.sigs) w.func(s);
+  w.u64(meta.max_frame_bytes);
   std::filesystem::path tmp = path;
   tmp += ".tmp" + std::to_string(::getpid());
   {
@@ -200,6 +201,7 @@ std::optional<ModuleMeta> read_meta_file(const std::filesystem::path& path) {
   }
   for (uint32_t i = 0, n = r.count(4); i < n && r.ok; ++i) m.export_sig.push_back(r.u32());
   for (uint32_t i = 0, n = r.count(8); i < n && r.ok; ++i) m.sigs.push_back(r.func());
+  m.max_frame_bytes = r.u64();
   if (!r.ok || r.at != in.size()) return std::nullopt;
   return m;
 }

@@ -1,4 +1,5 @@
 // Store, instances and the extern objects (Func, Memory, Table, Global).
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -387,6 +388,7 @@ Result<Instance> Instance::create(Store& store, const Module& module,
                                   std::span<const Extern> imports) {
   StoreImpl* s = store.impl();
   const ModuleMeta& meta = module.impl()->meta;
+  store.impl()->max_frame_bytes = std::max(store.impl()->max_frame_bytes, meta.max_frame_bytes);
   if (imports.size() != meta.imports.size()) {
     return make_error(ErrorKind::Link, "module expects " + std::to_string(meta.imports.size()) +
                                            " import(s), got " + std::to_string(imports.size()));

@@ -502,14 +502,23 @@ int guarded_call(StoreImpl* store, CallFrame& frame, void (*thunk)(void*), void*
   uint32_t saved_depth = ctx.depth;
   char* saved_limit = ctx.stack_limit;
   bool outermost = store->entries == 0;
+  // A function's frame is allocated before its prologue check runs, and a failing check calls
+  // the trap handler below it. So the limit keeps room for two of the largest frames any
+  // instantiated function needs (the caller that passed its check, then the callee that fails
+  // its own), and no guest code is entered with less than one largest frame of stack left.
+  char* sp = static_cast<char*>(__builtin_frame_address(0));
+  char* low = thread_stack_low();
+  if (sp < low + store->max_frame_bytes) {
+    frame.trap = WASM_RT_TRAP_EXHAUSTION;
+    return frame.trap;
+  }
   if (outermost) {
     install_signal_handler();
     store->thread = pthread_self();
     store->running.store(true, std::memory_order_release);
-    char* sp = static_cast<char*>(__builtin_frame_address(0));
     char* limit = sp - store->limits.max_wasm_stack;
-    char* low = thread_stack_low();
-    ctx.stack_limit = limit > low ? limit : low;
+    char* floor = low + 2 * store->max_frame_bytes;
+    ctx.stack_limit = limit > floor ? limit : floor;
     ctx.depth = 0;
   }
   store->entries++;

@@ -195,7 +195,7 @@ void on_small_stack(size_t stack_size, std::function<void()> fn) {
 // The check needs the frame's size (codegen knows the locals: compare frame_address - bound),
 // and the engine should cap locals per function (V8 allows 50,000): a 35-byte module with 10
 // million locals also costs 3 minutes of tcc time before it crashes (a cheap denial of service).
-TEST_F(KnownEngineBugs, DISABLED_LargeGuestFrameOverrunsTheNativeStack) {
+TEST_F(KnownEngineBugs, LargeGuestFrameOverrunsTheNativeStack) {
   EXPECT_EXIT(
       {
         fe::Config c;
