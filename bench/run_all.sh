@@ -21,7 +21,9 @@ for p in ("sha256", "nbody", "sieve"):
         row.append(f"{tier} {v / n:5.2f}x" if v and n else f"{tier} n/a")
     print("  " + "   ".join(row))
 ref = t.get("instantiate/reference")
+mref = t.get("instantiate/mmap-reference")
 for tier in ("baseline", "optimized", "optimized-guard"):
     v = t.get(f"instantiate/{tier}")
-    if v: print(f"instantiate+call+drop {tier}: {v:.2f} us ({v / ref:.1f}x the 64 KiB malloc/memset/free reference {ref:.2f} us)")
+    if v: print(f"instantiate+call+drop {tier}: {v:.2f} us ({v / ref:.1f}x the 64 KiB malloc/memset/free reference {ref:.2f} us; "
+                f"{v / mref:.2f}x a bare 64 KiB mmap + 2 page faults + munmap, {mref:.2f} us)")
 PY
