@@ -10,6 +10,8 @@
 
 #include <cstdarg>
 #include <cstring>
+#include <mutex>
+#include <vector>
 
 #include "internal.h"
 
@@ -587,6 +589,56 @@ Error trap_error(const CallFrame& frame, std::string_view function) {
 // is bounds-checked by the generated code, so no guard region is needed. Growing remaps the
 // mapping (it may move; generated code reloads the base pointer after any call). Guarded
 // memories (guard-page mode) reserve kGuardReserve bytes, inaccessible beyond the current size.
+namespace {
+
+// Small linear memories are not unmapped when their store goes: they are zeroed and kept for
+// the next instance that asks for the same size. Mapping, faulting in and unmapping 64 KiB
+// costs 5-13 us on some kernels (see docs/status.md, instantiate benchmark); zeroing it and
+// handing it out again costs well under one. Bounded: at most kPoolEntries mappings of at most
+// kPoolMaxBytes each stay resident.
+constexpr uint64_t kPoolMaxBytes = 1 << 20;
+constexpr size_t kPoolEntries = 32;
+
+struct MemoryPool {
+  std::mutex mu;
+  std::vector<std::pair<uint64_t, uint8_t*>> free;  // (bytes, zeroed read-write mapping)
+};
+
+MemoryPool& memory_pool() {
+  // Intentionally never destroyed: stores may free memories during static destruction.
+  static MemoryPool* const pool = new MemoryPool();
+  return *pool;
+}
+
+uint8_t* pool_take(uint64_t bytes) {
+  MemoryPool& pool = memory_pool();
+  std::lock_guard<std::mutex> lock(pool.mu);
+  for (size_t i = pool.free.size(); i-- > 0;) {
+    if (pool.free[i].first != bytes) continue;
+    uint8_t* p = pool.free[i].second;
+    pool.free.erase(pool.free.begin() + static_cast<std::ptrdiff_t>(i));
+    return p;
+  }
+  return nullptr;
+}
+
+bool pool_put(uint8_t* data, uint64_t bytes) {
+  if (bytes == 0 || bytes > kPoolMaxBytes) return false;
+  {
+    MemoryPool& pool = memory_pool();
+    std::lock_guard<std::mutex> lock(pool.mu);
+    if (pool.free.size() >= kPoolEntries) return false;
+  }
+  std::memset(data, 0, bytes);  // outside the lock
+  MemoryPool& pool = memory_pool();
+  std::lock_guard<std::mutex> lock(pool.mu);
+  if (pool.free.size() >= kPoolEntries) return false;
+  pool.free.emplace_back(bytes, data);
+  return true;
+}
+
+}  // namespace
+
 Result<void> memory_allocate(wasm_rt_memory_t* m, uint64_t initial, uint64_t max,
                              uint64_t limit_pages, bool guarded) {
   *m = wasm_rt_memory_t{};
@@ -598,6 +650,14 @@ Result<void> memory_allocate(wasm_rt_memory_t* m, uint64_t initial, uint64_t max
   }
   uint64_t bytes = initial * kPage;
   if (!guarded && bytes == 0) return {};
+  if (!guarded) {
+    if (uint8_t* pooled = pool_take(bytes)) {
+      m->data = pooled;
+      m->reserved = m->committed = m->size = bytes;
+      m->pages = static_cast<uint32_t>(initial);
+      return {};
+    }
+  }
   uint64_t reserve = guarded ? kGuardReserve : bytes;
   void* p = mmap(nullptr, reserve, guarded ? PROT_NONE : PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -644,7 +704,10 @@ uint32_t memory_grow(wasm_rt_memory_t* m, uint32_t delta, uint64_t limit_pages) 
 }
 
 void memory_free(wasm_rt_memory_t* m) {
-  if (m->data && m->reserved) munmap(m->data, m->reserved);
+  // Exact-size mappings (not guard-page reservations) may go back to the pool.
+  bool exact = m->reserved == m->committed && m->reserved == m->size;
+  if (m->data && m->reserved && !(exact && pool_put(m->data, m->reserved)))
+    munmap(m->data, m->reserved);
   m->data = nullptr;
   m->size = 0;
   m->pages = 0;
