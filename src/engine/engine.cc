@@ -364,8 +364,8 @@ Result<std::vector<uint8_t>> read_file(const std::filesystem::path& path) {
 Result<Module> Module::compile(Engine& engine, std::span<const uint8_t> bytes, std::string name) {
   auto e = engine.impl();
   Tier tier = e->config.tier;
-  // Decode and validate first; generate C only when no cached optimized code will do (a
-  // cache hit then costs a decode, a hash and a dlopen: no C writer, no compiler).
+  // A cache hit needs no decoding, validation or C: the interface comes from the entry's
+  // .meta file, the code from its shared object. Otherwise decode, validate and write C once.
   auto m = std::make_shared<ModuleImpl>();
   m->name = std::move(name);
   if (tier != Tier::Baseline) {
@@ -394,11 +394,9 @@ Result<Module> Module::compile(Engine& engine, std::span<const uint8_t> bytes, s
       }
     }
   }
-  auto checked = generate_c(bytes, /*generate=*/false);
-  if (!checked) return Unexpected(checked.error());
-  m->meta = std::move(checked->meta);
   auto gen = generate_c(bytes, /*generate=*/true);
   if (!gen) return Unexpected(gen.error());
+  m->meta = std::move(gen->meta);
   auto src = std::make_shared<const std::string>(std::move(gen->c_source));
   m->c_source = src;
 
