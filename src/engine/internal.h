@@ -246,6 +246,8 @@ struct StoreImpl {
   Store* handle = nullptr;  // the public object (updated on move)
   Engine* engine;
   std::shared_ptr<EngineImpl> engine_impl;
+  // Store::set_host_data; declared before the objects so that it outlives them.
+  std::shared_ptr<void> host_data;
   StoreLimits limits;
   flot_ctx_t ctx{};
   bool guard_pages = false;          // memories are created as guard-page reservations

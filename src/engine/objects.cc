@@ -76,6 +76,8 @@ Store& Store::operator=(Store&& o) noexcept {
   return *this;
 }
 const StoreLimits& Store::limits() const { return impl_->limits; }
+void Store::set_host_data(std::shared_ptr<void> data) { impl_->host_data = std::move(data); }
+void* Store::host_data() const { return impl_->host_data.get(); }
 void Store::set_deadline(std::chrono::steady_clock::time_point deadline) {
   impl_->deadline_generation++;
   watchdog_set(impl_.get(), deadline);

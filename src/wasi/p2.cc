@@ -1,6 +1,8 @@
 // WASI 0.2 for components: wires the interface groups into a component Linker.
 #include "p2.h"
 
+#include <sys/random.h>
+
 #include <cerrno>
 #include <ctime>
 
@@ -117,6 +119,48 @@ uint64_t monotonic_now() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
+void State::seed_insecure() {
+  if (insecure_seeded) return;
+  uint64_t v[3] = {0, 0, 0};
+  size_t done = 0;
+  auto* bytes = reinterpret_cast<uint8_t*>(v);
+  while (done < sizeof v) {
+    ssize_t n = ::getrandom(bytes + done, sizeof v - done, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // left partly zero: these values promise no security
+    done += static_cast<size_t>(n);
+  }
+  insecure_gen.seed(v[0]);
+  insecure_seed = {v[1], v[2]};
+  insecure_seeded = true;
+}
+
+std::mt19937_64& State::insecure() {
+  seed_insecure();
+  return insecure_gen;
+}
+
+const std::pair<uint64_t, uint64_t>& State::insecure_seed_value() {
+  seed_insecure();
+  return insecure_seed;
+}
+
+State* Binding::get(HostContext& hc) const {
+  if (fixed) return fixed.get();
+  StoreData* d = store_data(hc.store());
+  if (!d || !d->ctx) return nullptr;
+  if (!d->p2) {
+    auto s = std::make_shared<State>(d->ctx);
+    static_cast<Types&>(*s) = *this;
+    d->p2 = std::move(s);
+  }
+  return static_cast<State*>(d->p2.get());
+}
+
+Unexpected<engine::Error> no_context() {
+  return host_trap("wasi: no WASI context is bound to the calling guest's store");
+}
+
 Unexpected<engine::Error> host_trap(std::string message) {
   engine::Error e;
   e.kind = engine::ErrorKind::Trap;
@@ -127,13 +171,42 @@ Unexpected<engine::Error> host_trap(std::string message) {
 
 }  // namespace p2
 
+namespace {
+
+engine::Result<p2::BindingPtr> define_all(component::Linker& linker) {
+  auto b = std::make_shared<p2::Binding>();
+  if (auto r = p2::add_io(linker, b); !r) return Unexpected(r.error());
+  if (auto r = p2::add_cli(linker, b); !r) return Unexpected(r.error());
+  if (auto r = p2::add_filesystem(linker, b); !r) return Unexpected(r.error());
+  if (auto r = p2::add_sockets(linker, b); !r) return Unexpected(r.error());
+  return b;
+}
+
+}  // namespace
+
 engine::Result<void> add_to_linker(component::Linker& linker, std::shared_ptr<Ctx> ctx) {
+  auto b = define_all(linker);
+  if (!b) return Unexpected(b.error());
   auto s = std::make_shared<p2::State>(std::move(ctx));
-  if (auto r = p2::add_io(linker, s); !r) return r;
-  if (auto r = p2::add_cli(linker, s); !r) return r;
-  if (auto r = p2::add_filesystem(linker, s); !r) return r;
-  if (auto r = p2::add_sockets(linker, s); !r) return r;
+  static_cast<p2::Types&>(*s) = **b;
+  (*b)->fixed = std::move(s);
   return {};
+}
+
+engine::Result<void> add_to_linker(component::Linker& linker) {
+  auto b = define_all(linker);
+  if (!b) return Unexpected(b.error());
+  return {};
+}
+
+void bind(engine::Store& store, std::shared_ptr<Ctx> ctx) {
+  auto d = std::make_shared<StoreData>();
+  d->ctx = std::move(ctx);
+  store.set_host_data(std::move(d));
+}
+
+StoreData* store_data(engine::Store& store) {
+  return static_cast<StoreData*>(store.host_data());
 }
 
 }  // namespace flotilla::wasi

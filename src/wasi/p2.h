@@ -81,14 +81,19 @@ struct DirStream {
   std::unique_ptr<DIR, DirCloser> dir;
 };
 
-struct State {
+// The resource types one linker defines (shared by every guest linked through it).
+struct Types {
+  fc::ResourceTypePtr rt_error, rt_pollable, rt_input, rt_output, rt_descriptor, rt_dirstream,
+      rt_term_in, rt_term_out, rt_network, rt_tcp, rt_udp, rt_incoming_dgram, rt_outgoing_dgram,
+      rt_resolve;
+};
+
+// One guest's WASI 0.2 state: its context and the objects behind its handles.
+struct State : Types {
   std::shared_ptr<Ctx> ctx;
   CtxImpl& c;
   explicit State(std::shared_ptr<Ctx> x) : ctx(std::move(x)), c(ctx->impl()) {}
 
-  fc::ResourceTypePtr rt_error, rt_pollable, rt_input, rt_output, rt_descriptor, rt_dirstream,
-      rt_term_in, rt_term_out, rt_network, rt_tcp, rt_udp, rt_incoming_dgram, rt_outgoing_dgram,
-      rt_resolve;
   Table<int> errors;  // errno values
   Table<Pollable> pollables;
   Table<InputStream> inputs;
@@ -97,9 +102,30 @@ struct State {
   Table<DirStream> dirstreams;
   Table<int> terminals;  // terminal-input / terminal-output (no state)
   Table<int> networks;
-  std::mt19937_64 insecure;
+  std::mt19937_64 insecure_gen;
+  bool insecure_seeded = false;
   std::pair<uint64_t, uint64_t> insecure_seed{0, 0};
+  // The insecure generator and the insecure seed, drawn from the system on first use.
+  std::mt19937_64& insecure();
+  const std::pair<uint64_t, uint64_t>& insecure_seed_value();
+
+ private:
+  void seed_insecure();
 };
+
+// What the host functions of one linker capture: its resource types, and how to find the
+// state of the guest calling them. A linker made for one context (add_to_linker(linker, ctx))
+// holds that guest's state; a linker shared by many guests (add_to_linker(linker)) finds it
+// in the caller's store (wasi::bind).
+struct Binding : Types {
+  std::shared_ptr<State> fixed;
+  // The caller's state, or null when its store has no WASI context bound.
+  State* get(HostContext& hc) const;
+};
+using BindingPtr = std::shared_ptr<Binding>;
+
+// The error returned by a host function called from a store without a WASI context.
+Unexpected<engine::Error> no_context();
 
 Val own(const fc::ResourceTypePtr& rt, uint32_t rep);
 uint32_t rep_of(const Val& v);
@@ -114,9 +140,9 @@ uint64_t monotonic_now();
 Unexpected<engine::Error> host_trap(std::string message);
 
 // Defines the interfaces of each group in `linker`.
-Result<void> add_io(fc::Linker& linker, const std::shared_ptr<State>& s);
-Result<void> add_cli(fc::Linker& linker, const std::shared_ptr<State>& s);
-Result<void> add_filesystem(fc::Linker& linker, const std::shared_ptr<State>& s);
-Result<void> add_sockets(fc::Linker& linker, const std::shared_ptr<State>& s);
+Result<void> add_io(fc::Linker& linker, const BindingPtr& b);
+Result<void> add_cli(fc::Linker& linker, const BindingPtr& b);
+Result<void> add_filesystem(fc::Linker& linker, const BindingPtr& b);
+Result<void> add_sockets(fc::Linker& linker, const BindingPtr& b);
 
 }  // namespace flotilla::wasi::p2

@@ -5,25 +5,27 @@
 
 namespace flotilla::wasi::p2 {
 
-Result<void> add_cli(fc::Linker& linker, const std::shared_ptr<State>& sp) {
-  std::weak_ptr<State> weak = sp;
-  auto drop_terminal = [weak](HostContext&, uint32_t rep) -> Result<void> {
-    if (auto s = weak.lock()) s->terminals.erase(rep);
+Result<void> add_cli(fc::Linker& linker, const BindingPtr& b) {
+  auto drop_terminal = [b](HostContext& hc, uint32_t rep) -> Result<void> {
+    if (State* s = b->get(hc)) s->terminals.erase(rep);
     return {};
   };
   auto ti = linker.resource("wasi:cli/terminal-input@0.2.0", "terminal-input", drop_terminal);
   if (!ti) return Unexpected(ti.error());
   auto to = linker.resource("wasi:cli/terminal-output@0.2.0", "terminal-output", drop_terminal);
   if (!to) return Unexpected(to.error());
-  sp->rt_term_in = *ti;
-  sp->rt_term_out = *to;
+  b->rt_term_in = *ti;
+  b->rt_term_out = *to;
 
-  auto s = sp;
   Result<void> r;
-#define DEF(iface, name, ...)                                                                 \
-  if (r = linker.func_new(                                                                    \
-          iface, name, [s](HostContext&, Params p, Results out) -> Result<void> __VA_ARGS__); \
-      !r)                                                                                     \
+#define DEF(iface, name, ...)                                                         \
+  if (r = linker.func_new(iface, name,                                                \
+                          [b](HostContext& hc, Params p, Results out) -> Result<void> { \
+                            State* s = b->get(hc);                                    \
+                            if (!s) return no_context();                              \
+                            __VA_ARGS__                                               \
+                          });                                                         \
+      !r)                                                                             \
     return r;
 
   DEF("wasi:cli/environment@0.2.0", "get-environment", {
@@ -73,14 +75,18 @@ Result<void> add_cli(fc::Linker& linker, const std::shared_ptr<State>& sp) {
     return own(st.rt_output, st.outputs.add(std::move(o)));
   };
   if (r = linker.func_new("wasi:cli/stdout@0.2.0", "get-stdout",
-                          [s, output](HostContext&, Params, Results out) -> Result<void> {
+                          [b, output](HostContext& hc, Params, Results out) -> Result<void> {
+                            State* s = b->get(hc);
+                            if (!s) return no_context();
                             out[0] = output(*s, s->c.stdout_fd);
                             return {};
                           });
       !r)
     return r;
   if (r = linker.func_new("wasi:cli/stderr@0.2.0", "get-stderr",
-                          [s, output](HostContext&, Params, Results out) -> Result<void> {
+                          [b, output](HostContext& hc, Params, Results out) -> Result<void> {
+                            State* s = b->get(hc);
+                            if (!s) return no_context();
                             out[0] = output(*s, s->c.stderr_fd);
                             return {};
                           });
@@ -91,21 +97,27 @@ Result<void> add_cli(fc::Linker& linker, const std::shared_ptr<State>& sp) {
     return Val::option(own(rt, st.terminals.add(fd.get())));
   };
   if (r = linker.func_new("wasi:cli/terminal-stdin@0.2.0", "get-terminal-stdin",
-                          [s, terminal](HostContext&, Params, Results out) -> Result<void> {
+                          [b, terminal](HostContext& hc, Params, Results out) -> Result<void> {
+                            State* s = b->get(hc);
+                            if (!s) return no_context();
                             out[0] = terminal(*s, s->c.stdin_fd, s->rt_term_in);
                             return {};
                           });
       !r)
     return r;
   if (r = linker.func_new("wasi:cli/terminal-stdout@0.2.0", "get-terminal-stdout",
-                          [s, terminal](HostContext&, Params, Results out) -> Result<void> {
+                          [b, terminal](HostContext& hc, Params, Results out) -> Result<void> {
+                            State* s = b->get(hc);
+                            if (!s) return no_context();
                             out[0] = terminal(*s, s->c.stdout_fd, s->rt_term_out);
                             return {};
                           });
       !r)
     return r;
   if (r = linker.func_new("wasi:cli/terminal-stderr@0.2.0", "get-terminal-stderr",
-                          [s, terminal](HostContext&, Params, Results out) -> Result<void> {
+                          [b, terminal](HostContext& hc, Params, Results out) -> Result<void> {
+                            State* s = b->get(hc);
+                            if (!s) return no_context();
                             out[0] = terminal(*s, s->c.stderr_fd, s->rt_term_out);
                             return {};
                           });

@@ -194,37 +194,37 @@ sys::Result<sys::Parent> parent_of(const Descriptor& d, const std::string& path)
 
 }  // namespace
 
-Result<void> add_filesystem(fc::Linker& linker, const std::shared_ptr<State>& sp) {
-  std::weak_ptr<State> weak = sp;
+Result<void> add_filesystem(fc::Linker& linker, const BindingPtr& b) {
   {
     auto rd =
-        linker.resource(kTypes, "descriptor", [weak](HostContext&, uint32_t rep) -> Result<void> {
-          if (auto st = weak.lock()) st->descriptors.erase(rep);
+        linker.resource(kTypes, "descriptor", [b](HostContext& hc, uint32_t rep) -> Result<void> {
+          if (State* st = b->get(hc)) st->descriptors.erase(rep);
           return {};
         });
     if (!rd) return Unexpected(rd.error());
-    sp->rt_descriptor = *rd;
+    b->rt_descriptor = *rd;
     auto rs = linker.resource(kTypes, "directory-entry-stream",
-                              [weak](HostContext&, uint32_t rep) -> Result<void> {
-                                if (auto st = weak.lock()) st->dirstreams.erase(rep);
+                              [b](HostContext& hc, uint32_t rep) -> Result<void> {
+                                if (State* st = b->get(hc)) st->dirstreams.erase(rep);
                                 return {};
                               });
     if (!rs) return Unexpected(rs.error());
-    sp->rt_dirstream = *rs;
+    b->rt_dirstream = *rs;
   }
 
   // Functions capture the state strongly (the linker owns them; the state owns only resource
   // types, whose destructors hold it weakly). Each body gets the state, checked parameters and
   // returns its single result; a wrong signature or a host exception becomes a trap.
-  auto s = sp;
   using Body = std::function<Result<Val>(State&, Params)>;
   auto def = [&](const char* iface, const char* name, size_t nparams, Body body) {
     std::string full = std::string(iface) + "#" + name;
     return linker.func_new(iface, name,
-                           [s, nparams, full, body = std::move(body)](HostContext&, Params p,
+                           [b, nparams, full, body = std::move(body)](HostContext& hc, Params p,
                                                                       Results out) -> Result<void> {
                              if (p.size() != nparams || out.size() != 1)
                                return host_trap(full + ": imported with an unexpected signature");
+                             State* s = b->get(hc);
+                             if (!s) return no_context();
                              try {
                                auto v = body(*s, p);
                                if (!v) return Unexpected(v.error());

@@ -158,44 +158,50 @@ Result<void> fill_random(std::vector<uint8_t>& buf) {
 
 }  // namespace
 
-Result<void> add_io(fc::Linker& linker, const std::shared_ptr<State>& sp) {
-  std::weak_ptr<State> weak = sp;
-  auto dtor = [weak](auto member) {
-    return [weak, member](HostContext&, uint32_t rep) -> Result<void> {
-      if (auto s = weak.lock()) ((*s).*member).erase(rep);
+Result<void> add_io(fc::Linker& linker, const BindingPtr& b) {
+  auto dtor = [b](auto member) {
+    return [b, member](HostContext& hc, uint32_t rep) -> Result<void> {
+      if (State* s = b->get(hc)) ((*s).*member).erase(rep);
       return {};
     };
   };
   auto rt = [&](const char* iface, const char* name, auto member) -> Result<fc::ResourceTypePtr> {
     return linker.resource(iface, name, dtor(member));
   };
-  State& st = *sp;
   {
     auto r = rt(kError, "error", &State::errors);
     if (!r) return Unexpected(r.error());
-    st.rt_error = *r;
+    b->rt_error = *r;
     auto p = rt(kPoll, "pollable", &State::pollables);
     if (!p) return Unexpected(p.error());
-    st.rt_pollable = *p;
+    b->rt_pollable = *p;
     auto i = rt(kStreams, "input-stream", &State::inputs);
     if (!i) return Unexpected(i.error());
-    st.rt_input = *i;
+    b->rt_input = *i;
     auto o = rt(kStreams, "output-stream", &State::outputs);
     if (!o) return Unexpected(o.error());
-    st.rt_output = *o;
+    b->rt_output = *o;
   }
-  // Functions capture the state strongly: the linker owns them, and the state owns only
-  // resource types, whose destructors hold it weakly.
-  auto s = sp;
+  // Functions hold the binding (resource types, how to find the caller's state); each call
+  // looks its guest's state up first.
   using F = fc::HostFunc;
   auto def = [&](const char* iface, const char* name, F f) {
     return linker.func_new(iface, name, std::move(f));
   };
   Result<void> r;
-#define DEF(iface, name, ...)                                                                     \
-  if (r = def(iface, name, [s](HostContext&, Params p, Results out) -> Result<void> __VA_ARGS__); \
-      !r)                                                                                         \
+#define DEF(iface, name, ...)                                                 \
+  if (r = def(iface, name,                                                    \
+              [b](HostContext& hc, Params p, Results out) -> Result<void> {   \
+                State* s = b->get(hc);                                        \
+                if (!s) return no_context();                                  \
+                __VA_ARGS__                                                   \
+              });                                                             \
+      !r)                                                                     \
     return r;
+// The guest's state in a helper lambda: `s`.
+#define STATE(hc)                \
+  State* s = b->get(hc);         \
+  if (!s) return no_context();
 
   // ---- wasi:io/error
   DEF(kError, "[method]error.to-debug-string", {
@@ -236,7 +242,6 @@ Result<void> add_io(fc::Linker& linker, const std::shared_ptr<State>& sp) {
   })
 
   // ---- wasi:io/streams: input-stream
-  auto input = [s](const Val& h) { return s->inputs.get(rep_of(h)); };
   DEF(kStreams, "[method]input-stream.read", {
     InputStream* in = s->inputs.get(rep_of(p[0]));
     if (!in) return host_trap("unknown input-stream");
@@ -249,7 +254,8 @@ Result<void> add_io(fc::Linker& linker, const std::shared_ptr<State>& sp) {
     out[0] = read_stream(*s, *in, p[1].bits, true);
     return {};
   })
-  auto skip = [s](Params p, Results out, bool blocking) -> Result<void> {
+  auto skip = [b](HostContext& hc, Params p, Results out, bool blocking) -> Result<void> {
+    STATE(hc)
     InputStream* in = s->inputs.get(rep_of(p[0]));
     if (!in) return host_trap("unknown input-stream");
     Val v = read_stream(*s, *in, p[1].bits, blocking);
@@ -260,14 +266,13 @@ Result<void> add_io(fc::Linker& linker, const std::shared_ptr<State>& sp) {
     return {};
   };
   if (r = def(kStreams, "[method]input-stream.skip",
-              [skip](HostContext&, Params p, Results o) { return skip(p, o, false); });
+              [skip](HostContext& hc, Params p, Results o) { return skip(hc, p, o, false); });
       !r)
     return r;
   if (r = def(kStreams, "[method]input-stream.blocking-skip",
-              [skip](HostContext&, Params p, Results o) { return skip(p, o, true); });
+              [skip](HostContext& hc, Params p, Results o) { return skip(hc, p, o, true); });
       !r)
     return r;
-  (void)input;
   DEF(kStreams, "[method]input-stream.subscribe", {
     InputStream* in = s->inputs.get(rep_of(p[0]));
     Pollable pl;
@@ -286,7 +291,8 @@ Result<void> add_io(fc::Linker& linker, const std::shared_ptr<State>& sp) {
     out[0] = o->closed ? stream_closed() : Val::ok(Val::u64(kChunk));
     return {};
   })
-  auto write = [s](Params p, Results out) -> Result<void> {
+  auto write = [b](HostContext& hc, Params p, Results out) -> Result<void> {
+    STATE(hc)
     OutputStream* o = s->outputs.get(rep_of(p[0]));
     if (!o) return host_trap("unknown output-stream");
     std::vector<uint8_t> data = val_bytes(p[1]);
@@ -295,11 +301,12 @@ Result<void> add_io(fc::Linker& linker, const std::shared_ptr<State>& sp) {
   };
   for (const char* n :
        {"[method]output-stream.write", "[method]output-stream.blocking-write-and-flush"}) {
-    if (r = def(kStreams, n, [write](HostContext&, Params p, Results o) { return write(p, o); });
+    if (r = def(kStreams, n, [write](HostContext& hc, Params p, Results o) { return write(hc, p, o); });
         !r)
       return r;
   }
-  auto zeroes = [s](Params p, Results out) -> Result<void> {
+  auto zeroes = [b](HostContext& hc, Params p, Results out) -> Result<void> {
+    STATE(hc)
     OutputStream* o = s->outputs.get(rep_of(p[0]));
     if (!o) return host_trap("unknown output-stream");
     std::vector<uint8_t> data(static_cast<size_t>(std::min<uint64_t>(p[1].bits, kChunk)), 0);
@@ -308,7 +315,7 @@ Result<void> add_io(fc::Linker& linker, const std::shared_ptr<State>& sp) {
   };
   for (const char* n : {"[method]output-stream.write-zeroes",
                         "[method]output-stream.blocking-write-zeroes-and-flush"}) {
-    if (r = def(kStreams, n, [zeroes](HostContext&, Params p, Results o) { return zeroes(p, o); });
+    if (r = def(kStreams, n, [zeroes](HostContext& hc, Params p, Results o) { return zeroes(hc, p, o); });
         !r)
       return r;
   }
@@ -325,7 +332,8 @@ Result<void> add_io(fc::Linker& linker, const std::shared_ptr<State>& sp) {
     out[0] = own(s->rt_pollable, s->pollables.add(Pollable{}));
     return {};
   })
-  auto splice = [s](Params p, Results out, bool blocking) -> Result<void> {
+  auto splice = [b](HostContext& hc, Params p, Results out, bool blocking) -> Result<void> {
+    STATE(hc)
     OutputStream* o = s->outputs.get(rep_of(p[0]));
     InputStream* in = s->inputs.get(rep_of(p[1]));
     if (!o || !in) return host_trap("unknown stream");
@@ -340,11 +348,11 @@ Result<void> add_io(fc::Linker& linker, const std::shared_ptr<State>& sp) {
     return {};
   };
   if (r = def(kStreams, "[method]output-stream.splice",
-              [splice](HostContext&, Params p, Results o) { return splice(p, o, false); });
+              [splice](HostContext& hc, Params p, Results o) { return splice(hc, p, o, false); });
       !r)
     return r;
   if (r = def(kStreams, "[method]output-stream.blocking-splice",
-              [splice](HostContext&, Params p, Results o) { return splice(p, o, true); });
+              [splice](HostContext& hc, Params p, Results o) { return splice(hc, p, o, true); });
       !r)
     return r;
 
@@ -391,16 +399,6 @@ Result<void> add_io(fc::Linker& linker, const std::shared_ptr<State>& sp) {
       })
 
   // ---- wasi:random
-  {
-    std::vector<uint8_t> seed(32);
-    if (auto f = fill_random(seed); !f) return f;
-    uint64_t a, b, c;
-    std::memcpy(&a, seed.data(), 8);
-    std::memcpy(&b, seed.data() + 8, 8);
-    std::memcpy(&c, seed.data() + 16, 8);
-    st.insecure.seed(a);
-    st.insecure_seed = {b, c};
-  }
   DEF(kRandom, "get-random-bytes", {
     std::vector<uint8_t> buf(static_cast<size_t>(std::min<uint64_t>(p[0].bits, 64u << 20)));
     if (auto f = fill_random(buf); !f) return f;
@@ -418,21 +416,22 @@ Result<void> add_io(fc::Linker& linker, const std::shared_ptr<State>& sp) {
   })
   DEF(kInsecure, "get-insecure-random-bytes", {
     std::vector<uint8_t> buf(static_cast<size_t>(std::min<uint64_t>(p[0].bits, 64u << 20)));
-    for (auto& b : buf) b = static_cast<uint8_t>(s->insecure());
+    for (auto& byte : buf) byte = static_cast<uint8_t>(s->insecure()());
     out[0] = bytes_val(buf.data(), buf.size());
     return {};
   })
   DEF(kInsecure, "get-insecure-random-u64", {
     (void)p;
-    out[0] = Val::u64(s->insecure());
+    out[0] = Val::u64(s->insecure()());
     return {};
   })
   DEF(kSeed, "insecure-seed", {
     (void)p;
-    out[0] = Val::tuple({Val::u64(s->insecure_seed.first), Val::u64(s->insecure_seed.second)});
+    out[0] = Val::tuple({Val::u64(s->insecure_seed_value().first), Val::u64(s->insecure_seed_value().second)});
     return {};
   })
 #undef DEF
+#undef STATE
   return {};
 }
 

@@ -16,16 +16,15 @@ bool has_case(const fc::TypePtr& t, std::string_view name) {
 
 }  // namespace
 
-Result<void> add_sockets(fc::Linker& linker, const std::shared_ptr<State>& sp) {
-  std::weak_ptr<State> weak = sp;
-  auto drop = [weak](HostContext&, uint32_t rep) -> Result<void> {
-    if (auto s = weak.lock()) s->networks.erase(rep);
+Result<void> add_sockets(fc::Linker& linker, const BindingPtr& b) {
+  auto drop = [b](HostContext& hc, uint32_t rep) -> Result<void> {
+    if (State* s = b->get(hc)) s->networks.erase(rep);
     return {};
   };
   struct Res {
     const char* iface;
     const char* name;
-    fc::ResourceTypePtr State::*slot;
+    fc::ResourceTypePtr Types::*slot;
   };
   const Res resources[] = {
       {"wasi:sockets/network@0.2.0", "network", &State::rt_network},
@@ -38,11 +37,12 @@ Result<void> add_sockets(fc::Linker& linker, const std::shared_ptr<State>& sp) {
   for (const auto& res : resources) {
     auto rt = linker.resource(res.iface, res.name, drop);
     if (!rt) return Unexpected(rt.error());
-    (*sp).*res.slot = *rt;
+    (*b).*res.slot = *rt;
   }
-  auto s = sp;
   if (auto r = linker.func_new("wasi:sockets/instance-network@0.2.0", "instance-network",
-                               [s](HostContext&, Params, Results out) -> Result<void> {
+                               [b](HostContext& hc, Params, Results out) -> Result<void> {
+                                 State* s = b->get(hc);
+                                 if (!s) return no_context();
                                  out[0] = own(s->rt_network, s->networks.add(0));
                                  return {};
                                });
@@ -56,7 +56,9 @@ Result<void> add_sockets(fc::Linker& linker, const std::shared_ptr<State>& sp) {
       !r)
     return r;
   // Everything else: refuse through the function's own error type.
-  auto deny = [s](HostContext& hc, Params, Results out) -> Result<void> {
+  auto deny = [b](HostContext& hc, Params, Results out) -> Result<void> {
+    State* s = b->get(hc);
+    if (!s) return no_context();
     const std::string& name = hc.name();
     bool allowed =
         (name.find("/tcp") != std::string::npos && s->c.config.allow_tcp) ||

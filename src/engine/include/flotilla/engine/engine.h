@@ -313,6 +313,12 @@ class Store {
   // Thread-safe: ask running guest code in this store to stop.
   void interrupt();
 
+  // Data of the embedder that rides with the store (like Wasmtime's Store<T>): host functions
+  // defined once in a Linker find the state of the guest calling them through their caller's
+  // store. The engine never looks at it; it is released with the store.
+  void set_host_data(std::shared_ptr<void> data);
+  void* host_data() const;
+
   StoreImpl* impl() const { return impl_.get(); }
 
  private:

@@ -89,8 +89,26 @@ bool is_exit(const engine::Error& error);
 engine::Result<void> add_preview1(engine::Linker& linker, engine::Store& store,
                                   std::shared_ptr<Ctx> ctx);
 
-// Defines the WASI 0.2 interfaces (io, clocks, random, cli, filesystem, sockets) in `linker`;
-// any 0.2.x version a component imports is accepted.
+// Defines the WASI 0.2 interfaces (io, clocks, random, cli, filesystem, sockets) in `linker`
+// for one guest with context `ctx`; any 0.2.x version a component imports is accepted.
 engine::Result<void> add_to_linker(component::Linker& linker, std::shared_ptr<Ctx> ctx);
+
+// Defines the same interfaces in a linker shared by many guests (one per store, e.g. one per
+// HTTP request): each call finds its guest's context in the caller's store, given by bind().
+// A call from a store without a context traps.
+engine::Result<void> add_to_linker(component::Linker& linker);
+
+// What the WASI host keeps in a store's host data (engine::Store::set_host_data): the guest's
+// context and the per-guest state of the interface groups, made on first use.
+struct StoreData {
+  std::shared_ptr<Ctx> ctx;
+  std::shared_ptr<void> p2;    // WASI 0.2 state
+  std::shared_ptr<void> http;  // wasi:http state (http.h)
+};
+
+// Gives the guest of `store` the context `ctx` (replaces the store's host data).
+void bind(engine::Store& store, std::shared_ptr<Ctx> ctx);
+// The store's WASI data, or null if bind() was not called for it.
+StoreData* store_data(engine::Store& store);
 
 }  // namespace flotilla::wasi
