@@ -2,7 +2,9 @@
 #include <flotilla/component/component.h>
 #include <flotilla/component/wave.h>
 #include <flotilla/engine/engine.h>
+#include <flotilla/host/http_server.h>
 #include <flotilla/wasi/wasi.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -10,6 +12,7 @@
 #include <charconv>
 #include <cmath>
 #include <condition_variable>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -330,6 +333,96 @@ int run_component(fe::Engine& engine, const std::vector<uint8_t>& bytes, const s
   return 0;
 }
 
+// `flotilla serve`: an HTTP server whose requests each run in a fresh instance of FILE.
+int serve_main(fe::Config cfg, const std::string& file, const std::string& addr,
+               const std::string& tier_s, double request_timeout, uint64_t max_body,
+               unsigned threads, const std::vector<std::string>& allow_http, bool as_json) {
+  auto tier = fe::parse_tier(tier_s);
+  if (!tier)
+    return report(fe::Error{fe::ErrorKind::Usage, "unknown tier '" + tier_s + "'", {}, {}, {}},
+                  as_json);
+  cfg.tier = *tier;
+  flotilla::host::ServeConfig sc;
+  auto colon = addr.rfind(':');
+  if (colon == std::string::npos || colon + 1 == addr.size())
+    return report(
+        fe::Error{fe::ErrorKind::Usage, "--addr wants HOST:PORT, got '" + addr + "'", {}, {}, {}},
+        as_json);
+  sc.host = addr.substr(0, colon);
+  if (sc.host.size() > 2 && sc.host.front() == '[' && sc.host.back() == ']')
+    sc.host = sc.host.substr(1, sc.host.size() - 2);
+  try {
+    unsigned long port = std::stoul(addr.substr(colon + 1));
+    if (port > 65535) throw std::out_of_range("port");
+    sc.port = static_cast<uint16_t>(port);
+  } catch (const std::exception&) {
+    return report(fe::Error{fe::ErrorKind::Usage, "bad port in --addr '" + addr + "'", {}, {}, {}},
+                  as_json);
+  }
+  if (request_timeout <= 0)
+    return report(fe::Error{fe::ErrorKind::Usage, "--request-timeout must be positive", {}, {}, {}},
+                  as_json);
+  sc.request_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(request_timeout * 1000.0 + 0.5));
+  sc.max_body = max_body;
+  sc.threads = threads;
+  sc.policy.allow = allow_http;
+
+  std::string err;
+  auto bytes = read_bytes(file, err);
+  if (!bytes) return report(fe::Error{fe::ErrorKind::Io, err, {}, {}, {}}, as_json);
+  if (!fc::Component::is_component(*bytes))
+    return report(fe::Error{fe::ErrorKind::Usage,
+                            file + ": not a component (serve wants a component exporting "
+                                   "wasi:http/incoming-handler)",
+                            {},
+                            {},
+                            {}},
+                  as_json);
+  // SIGINT and SIGTERM are taken by a thread of their own: graceful stop.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+  fe::Engine engine(cfg);
+  auto t0 = std::chrono::steady_clock::now();
+  if (!as_json)
+    std::cerr << "[serve] compiling " << file << " (" << fe::tier_name(cfg.tier) << " tier)\n";
+  auto comp = fc::Component::compile(engine, *bytes);
+  if (!comp) return report(comp.error(), as_json);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  sc.on_listening = [&](const std::string& where) {
+    if (as_json)
+      std::cout
+          << json{{"ok", true}, {"url", "http://" + where + "/"}, {"ready_seconds", secs}}.dump()
+          << std::endl;
+    else
+      std::cout << "serving http://" << where << "/" << std::endl;
+  };
+  auto server = flotilla::host::HttpServer::create(engine, std::move(*comp), std::move(sc));
+  if (!server) return report(server.error(), as_json);
+  auto* srv = server->get();
+  std::thread sig_thread([&sigs, srv] {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    if (sig == SIGINT || sig == SIGTERM) srv->stop();
+  });
+  auto r = srv->run();
+  // Wake the signal thread if the server stopped on its own.
+  if (sig_thread.joinable()) {
+    pthread_kill(sig_thread.native_handle(), SIGTERM);
+    sig_thread.join();
+  }
+  if (!r) return report(r.error(), as_json);
+  auto st = srv->stats();
+  if (!as_json)
+    std::cerr << "[serve] stopped after " << st.requests << " request(s) (" << st.errors_5xx
+              << " 5xx, " << st.traps << " trap(s), " << st.timeouts << " timeout(s))\n";
+  return 0;
+}
+
 int main(int argc, char** argv) {
   CLI::App app{"flotilla: run WebAssembly, fast and safely"};
   app.require_subcommand(1);
@@ -382,6 +475,28 @@ int main(int argc, char** argv) {
   compile->add_option("--cache-dir", cache_dir, "Optimized code cache");
   add_tier_options(compile);
 
+  auto* serve = app.add_subcommand(
+      "serve", "Serve HTTP with a component exporting wasi:http/incoming-handler");
+  std::string sfile, saddr = "127.0.0.1:8080", stier_s = "auto";
+  double request_timeout = 30;
+  uint64_t max_body = 64ull << 20;
+  unsigned sthreads = 0;
+  std::vector<std::string> allow_http;
+  serve->add_option("file", sfile, "Component (.wasm)")->required();
+  serve->add_option("--addr", saddr, "Address to listen on, HOST:PORT (default 127.0.0.1:8080)");
+  serve->add_option("--request-timeout", request_timeout,
+                    "Seconds a handler may run; then it is stopped and answered 503 (default 30)");
+  serve->add_option("--max-body", max_body, "Largest request body in bytes (default 64 MiB)");
+  serve->add_option("--threads", sthreads, "Event-loop threads (default: one per core)");
+  serve
+      ->add_option("--allow-http", allow_http,
+                   "Let the handler send HTTP(S) requests to HOST or HOST:PORT (repeatable)")
+      ->allow_extra_args(false);
+  serve->add_option("--tier", stier_s, "baseline | optimized | auto (default)");
+  serve->add_flag("--json", as_json, "Machine-readable output");
+  serve->add_option("--cache-dir", cache_dir, "Optimized code cache");
+  add_tier_options(serve);
+
   auto* inspect = app.add_subcommand(
       "inspect", "Print a core module's imports and exports, or a component's world as WIT");
   std::string ifile;
@@ -416,6 +531,10 @@ int main(int argc, char** argv) {
   if (!cache_dir.empty()) cfg.cache_dir = cache_dir;
   if (!cc.empty()) cfg.cc = cc;
   cfg.guard_pages = guard_pages;
+
+  if (*serve)
+    return serve_main(cfg, sfile, saddr, stier_s, request_timeout, max_body, sthreads, allow_http,
+                      as_json);
 
   if (*inspect) {
     std::string err;

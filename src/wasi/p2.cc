@@ -145,9 +145,9 @@ const std::pair<uint64_t, uint64_t>& State::insecure_seed_value() {
   return insecure_seed;
 }
 
-State* Binding::get(HostContext& hc) const {
+State* Binding::get(engine::Store& store) const {
   if (fixed) return fixed.get();
-  StoreData* d = store_data(hc.store());
+  StoreData* d = store_data(store);
   if (!d || !d->ctx) return nullptr;
   if (!d->p2) {
     auto s = std::make_shared<State>(d->ctx);
@@ -171,9 +171,9 @@ Unexpected<engine::Error> host_trap(std::string message) {
 
 }  // namespace p2
 
-namespace {
+namespace p2 {
 
-engine::Result<p2::BindingPtr> define_all(component::Linker& linker) {
+Result<BindingPtr> define_all(fc::Linker& linker) {
   auto b = std::make_shared<p2::Binding>();
   if (auto r = p2::add_io(linker, b); !r) return Unexpected(r.error());
   if (auto r = p2::add_cli(linker, b); !r) return Unexpected(r.error());
@@ -182,10 +182,10 @@ engine::Result<p2::BindingPtr> define_all(component::Linker& linker) {
   return b;
 }
 
-}  // namespace
+}  // namespace p2
 
 engine::Result<void> add_to_linker(component::Linker& linker, std::shared_ptr<Ctx> ctx) {
-  auto b = define_all(linker);
+  auto b = p2::define_all(linker);
   if (!b) return Unexpected(b.error());
   auto s = std::make_shared<p2::State>(std::move(ctx));
   static_cast<p2::Types&>(*s) = **b;
@@ -194,7 +194,7 @@ engine::Result<void> add_to_linker(component::Linker& linker, std::shared_ptr<Ct
 }
 
 engine::Result<void> add_to_linker(component::Linker& linker) {
-  auto b = define_all(linker);
+  auto b = p2::define_all(linker);
   if (!b) return Unexpected(b.error());
   return {};
 }
@@ -205,8 +205,6 @@ void bind(engine::Store& store, std::shared_ptr<Ctx> ctx) {
   store.set_host_data(std::move(d));
 }
 
-StoreData* store_data(engine::Store& store) {
-  return static_cast<StoreData*>(store.host_data());
-}
+StoreData* store_data(engine::Store& store) { return static_cast<StoreData*>(store.host_data()); }
 
 }  // namespace flotilla::wasi

@@ -3,6 +3,7 @@
 #pragma once
 #include <dirent.h>
 #include <flotilla/component/component.h>
+#include <flotilla/wasi/http.h>
 
 #include <cstdint>
 #include <memory>
@@ -40,26 +41,41 @@ struct Table {
   void erase(uint32_t rep) { items.erase(rep); }
 };
 
+// A host object a pollable can wait for (an HTTP body, an outgoing request in flight).
+class PollSource {
+ public:
+  virtual ~PollSource() = default;
+  // Makes what progress it can without blocking; true once the pollable is ready.
+  virtual bool ready() = 0;
+  // What to wait for while not ready (fd -1: nothing; the caller then polls again soon).
+  virtual pollfd watch() = 0;
+  // When to look again even if nothing happened (a timeout of the source's own).
+  virtual std::optional<uint64_t> deadline_ns() { return std::nullopt; }
+};
+
 // Something a pollable waits for.
 struct Pollable {
-  enum class Kind { Ready, Deadline, Readable, Writable } kind = Kind::Ready;
+  enum class Kind { Ready, Deadline, Readable, Writable, Source } kind = Kind::Ready;
   uint64_t deadline_ns = 0;  // monotonic clock
   int fd = -1;               // Readable/Writable (not owned)
+  std::shared_ptr<PollSource> source;
 };
 
 struct InputStream {
-  enum class Kind { Empty, Fd, File } kind = Kind::Empty;
-  int fd = -1;                    // Fd: not owned (stdin); File: owned copy below
-  std::shared_ptr<sys::Fd> file;  // File: the descriptor's fd, shared
-  uint64_t offset = 0;            // File
+  enum class Kind { Empty, Fd, File, Pipe } kind = Kind::Empty;
+  int fd = -1;                       // Fd: not owned (stdin); File: owned copy below
+  std::shared_ptr<sys::Fd> file;     // File: the descriptor's fd, shared
+  uint64_t offset = 0;               // File
+  std::shared_ptr<http::Pipe> pipe;  // Pipe: an HTTP body coming in
   bool closed = false;
 };
 
 struct OutputStream {
-  enum class Kind { Discard, Fd, File, Append } kind = Kind::Discard;
+  enum class Kind { Discard, Fd, File, Append, Pipe } kind = Kind::Discard;
   int fd = -1;
   std::shared_ptr<sys::Fd> file;
   uint64_t offset = 0;
+  std::shared_ptr<http::Pipe> pipe;  // Pipe: an HTTP body going out
   bool closed = false;
 };
 
@@ -120,7 +136,8 @@ struct State : Types {
 struct Binding : Types {
   std::shared_ptr<State> fixed;
   // The caller's state, or null when its store has no WASI context bound.
-  State* get(HostContext& hc) const;
+  State* get(HostContext& hc) const { return get(hc.store()); }
+  State* get(engine::Store& store) const;
 };
 using BindingPtr = std::shared_ptr<Binding>;
 
@@ -138,6 +155,11 @@ const char* error_code(int err);
 Val io_error(State& s, int err);
 uint64_t monotonic_now();
 Unexpected<engine::Error> host_trap(std::string message);
+
+// Defines every WASI 0.2 group in `linker`, store-bound (wasi::add_to_linker(linker)).
+Result<BindingPtr> define_all(fc::Linker& linker);
+// Waits (through the state's waiter) until one of `ps` is ready.
+void wait_any(State& s, const std::vector<const Pollable*>& ps);
 
 // Defines the interfaces of each group in `linker`.
 Result<void> add_io(fc::Linker& linker, const BindingPtr& b);

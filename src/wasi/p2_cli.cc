@@ -18,14 +18,14 @@ Result<void> add_cli(fc::Linker& linker, const BindingPtr& b) {
   b->rt_term_out = *to;
 
   Result<void> r;
-#define DEF(iface, name, ...)                                                         \
-  if (r = linker.func_new(iface, name,                                                \
+#define DEF(iface, name, ...)                                                           \
+  if (r = linker.func_new(iface, name,                                                  \
                           [b](HostContext& hc, Params p, Results out) -> Result<void> { \
-                            State* s = b->get(hc);                                    \
-                            if (!s) return no_context();                              \
-                            __VA_ARGS__                                               \
-                          });                                                         \
-      !r)                                                                             \
+                            State* s = b->get(hc);                                      \
+                            if (!s) return no_context();                                \
+                            __VA_ARGS__                                                 \
+                          });                                                           \
+      !r)                                                                               \
     return r;
 
   DEF("wasi:cli/environment@0.2.0", "get-environment", {

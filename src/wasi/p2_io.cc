@@ -43,11 +43,14 @@ bool is_ready(const Pollable& p) {
       return fd_ready(p.fd, POLLIN, 0);
     case Pollable::Kind::Writable:
       return fd_ready(p.fd, POLLOUT, 0);
+    case Pollable::Kind::Source:
+      return !p.source || p.source->ready();
   }
   return true;
 }
 
-// Waits (through the context's waiter) until at least one of `ps` is ready.
+}  // namespace
+
 void wait_any(State& s, const std::vector<const Pollable*>& ps) {
   for (;;) {
     std::vector<pollfd> fds;
@@ -58,9 +61,44 @@ void wait_any(State& s, const std::vector<const Pollable*>& ps) {
         deadline = std::min(deadline.value_or(UINT64_MAX), p->deadline_ns);
       if (p->kind == Pollable::Kind::Readable) fds.push_back({p->fd, POLLIN, 0});
       if (p->kind == Pollable::Kind::Writable) fds.push_back({p->fd, POLLOUT, 0});
+      if (p->kind == Pollable::Kind::Source) {
+        if (auto d = p->source->deadline_ns())
+          deadline = std::min(deadline.value_or(UINT64_MAX), *d);
+        pollfd w = p->source->watch();
+        if (w.fd >= 0)
+          fds.push_back(w);
+        else  // nothing to watch: look again in a millisecond
+          deadline = std::min(deadline.value_or(UINT64_MAX), monotonic_now() + 1000000);
+      }
     }
     s.c.waiter->wait(fds, deadline);
   }
+}
+
+namespace {
+
+// Readiness of an HTTP body: something to read (or its end), or room to write.
+class PipeSource final : public PollSource {
+ public:
+  PipeSource(std::shared_ptr<http::Pipe> pipe, bool read) : pipe_(std::move(pipe)), read_(read) {}
+  bool ready() override {
+    if (read_) return pipe_->size() > 0 || pipe_->closed();
+    return pipe_->space() > 0 || pipe_->reader_gone() || pipe_->closed();
+  }
+  pollfd watch() override {
+    return {read_ ? pipe_->readable_fd() : pipe_->writable_fd(), POLLIN, 0};
+  }
+
+ private:
+  std::shared_ptr<http::Pipe> pipe_;
+  bool read_;
+};
+
+Pollable pipe_pollable(std::shared_ptr<http::Pipe> pipe, bool read) {
+  Pollable pl;
+  pl.kind = Pollable::Kind::Source;
+  pl.source = std::make_shared<PipeSource>(std::move(pipe), read);
+  return pl;
 }
 
 Val stream_closed() { return Val::err(Val::variant("closed", std::nullopt)); }
@@ -74,6 +112,20 @@ Val read_stream(State& s, InputStream& in, uint64_t len, bool blocking) {
   size_t n = static_cast<size_t>(std::min(len, kChunk));
   std::vector<uint8_t> buf(n);
   if (n == 0) return Val::ok(bytes_val(nullptr, 0));
+  if (in.kind == InputStream::Kind::Pipe) {
+    http::Pipe& pipe = *in.pipe;
+    while (pipe.size() == 0 && !pipe.closed()) {
+      if (!blocking) return Val::ok(bytes_val(nullptr, 0));
+      s.c.wait_fd(pipe.readable_fd(), POLLIN);
+    }
+    if (pipe.size() == 0) {
+      in.closed = true;
+      if (pipe.error()) return stream_failed(s, EPIPE);
+      return stream_closed();
+    }
+    size_t got = pipe.read(buf.data(), n);
+    return Val::ok(bytes_val(buf.data(), got));
+  }
   ssize_t got;
   if (in.kind == InputStream::Kind::File) {
     do got = ::pread(in.file->get(), buf.data(), n, static_cast<off_t>(in.offset));
@@ -105,6 +157,15 @@ Val read_stream(State& s, InputStream& in, uint64_t len, bool blocking) {
 Val write_stream(State& s, OutputStream& out, const uint8_t* data, size_t n) {
   if (out.closed) return stream_closed();
   if (out.kind == OutputStream::Kind::Discard) return Val::ok(std::nullopt);
+  if (out.kind == OutputStream::Kind::Pipe) {
+    // Writes past the room check-write granted are taken too: the capacity is soft.
+    if (out.pipe->reader_gone() || out.pipe->closed()) {
+      out.closed = true;
+      return stream_closed();
+    }
+    out.pipe->push(data, n);
+    return Val::ok(std::nullopt);
+  }
   int fd = out.kind == OutputStream::Kind::Fd ? out.fd : out.file->get();
   size_t done = 0;
   while (done < n) {
@@ -189,18 +250,18 @@ Result<void> add_io(fc::Linker& linker, const BindingPtr& b) {
     return linker.func_new(iface, name, std::move(f));
   };
   Result<void> r;
-#define DEF(iface, name, ...)                                                 \
-  if (r = def(iface, name,                                                    \
-              [b](HostContext& hc, Params p, Results out) -> Result<void> {   \
-                State* s = b->get(hc);                                        \
-                if (!s) return no_context();                                  \
-                __VA_ARGS__                                                   \
-              });                                                             \
-      !r)                                                                     \
+#define DEF(iface, name, ...)                                               \
+  if (r = def(iface, name,                                                  \
+              [b](HostContext& hc, Params p, Results out) -> Result<void> { \
+                State* s = b->get(hc);                                      \
+                if (!s) return no_context();                                \
+                __VA_ARGS__                                                 \
+              });                                                           \
+      !r)                                                                   \
     return r;
 // The guest's state in a helper lambda: `s`.
-#define STATE(hc)                \
-  State* s = b->get(hc);         \
+#define STATE(hc)        \
+  State* s = b->get(hc); \
   if (!s) return no_context();
 
   // ---- wasi:io/error
@@ -280,6 +341,8 @@ Result<void> add_io(fc::Linker& linker, const BindingPtr& b) {
       pl.kind = Pollable::Kind::Readable;
       pl.fd = in->fd;
     }
+    if (in && in->kind == InputStream::Kind::Pipe && !in->closed)
+      pl = pipe_pollable(in->pipe, true);
     out[0] = own(s->rt_pollable, s->pollables.add(pl));
     return {};
   })
@@ -288,23 +351,37 @@ Result<void> add_io(fc::Linker& linker, const BindingPtr& b) {
   DEF(kStreams, "[method]output-stream.check-write", {
     OutputStream* o = s->outputs.get(rep_of(p[0]));
     if (!o) return host_trap("unknown output-stream");
-    out[0] = o->closed ? stream_closed() : Val::ok(Val::u64(kChunk));
+    if (o->kind == OutputStream::Kind::Pipe && !o->closed &&
+        (o->pipe->reader_gone() || o->pipe->closed()))
+      o->closed = true;
+    if (o->closed)
+      out[0] = stream_closed();
+    else if (o->kind == OutputStream::Kind::Pipe)
+      out[0] = Val::ok(Val::u64(o->pipe->space()));
+    else
+      out[0] = Val::ok(Val::u64(kChunk));
     return {};
   })
-  auto write = [b](HostContext& hc, Params p, Results out) -> Result<void> {
+  auto write = [b](HostContext& hc, Params p, Results out, bool blocking) -> Result<void> {
     STATE(hc)
     OutputStream* o = s->outputs.get(rep_of(p[0]));
     if (!o) return host_trap("unknown output-stream");
     std::vector<uint8_t> data = val_bytes(p[1]);
+    // A blocking write to an HTTP body waits until the reader has taken what came before.
+    if (blocking && o->kind == OutputStream::Kind::Pipe)
+      while (o->pipe->space() == 0 && !o->pipe->reader_gone() && !o->pipe->closed())
+        s->c.wait_fd(o->pipe->writable_fd(), POLLIN);
     out[0] = write_stream(*s, *o, data.data(), data.size());
     return {};
   };
-  for (const char* n :
-       {"[method]output-stream.write", "[method]output-stream.blocking-write-and-flush"}) {
-    if (r = def(kStreams, n, [write](HostContext& hc, Params p, Results o) { return write(hc, p, o); });
-        !r)
-      return r;
-  }
+  if (r = def(kStreams, "[method]output-stream.write",
+              [write](HostContext& hc, Params p, Results o) { return write(hc, p, o, false); });
+      !r)
+    return r;
+  if (r = def(kStreams, "[method]output-stream.blocking-write-and-flush",
+              [write](HostContext& hc, Params p, Results o) { return write(hc, p, o, true); });
+      !r)
+    return r;
   auto zeroes = [b](HostContext& hc, Params p, Results out) -> Result<void> {
     STATE(hc)
     OutputStream* o = s->outputs.get(rep_of(p[0]));
@@ -315,7 +392,8 @@ Result<void> add_io(fc::Linker& linker, const BindingPtr& b) {
   };
   for (const char* n : {"[method]output-stream.write-zeroes",
                         "[method]output-stream.blocking-write-zeroes-and-flush"}) {
-    if (r = def(kStreams, n, [zeroes](HostContext& hc, Params p, Results o) { return zeroes(hc, p, o); });
+    if (r = def(kStreams, n,
+                [zeroes](HostContext& hc, Params p, Results o) { return zeroes(hc, p, o); });
         !r)
       return r;
   }
@@ -328,8 +406,10 @@ Result<void> add_io(fc::Linker& linker, const BindingPtr& b) {
     })
   }
   DEF(kStreams, "[method]output-stream.subscribe", {
-    (void)p;
-    out[0] = own(s->rt_pollable, s->pollables.add(Pollable{}));
+    OutputStream* o = s->outputs.get(rep_of(p[0]));
+    Pollable pl;
+    if (o && o->kind == OutputStream::Kind::Pipe && !o->closed) pl = pipe_pollable(o->pipe, false);
+    out[0] = own(s->rt_pollable, s->pollables.add(pl));
     return {};
   })
   auto splice = [b](HostContext& hc, Params p, Results out, bool blocking) -> Result<void> {
@@ -371,14 +451,14 @@ Result<void> add_io(fc::Linker& linker, const BindingPtr& b) {
     return {};
   })
   DEF(kMono, "subscribe-instant", {
-    Pollable pl{Pollable::Kind::Deadline, p[0].bits, -1};
+    Pollable pl{Pollable::Kind::Deadline, p[0].bits, -1, nullptr};
     out[0] = own(s->rt_pollable, s->pollables.add(pl));
     return {};
   })
   DEF(kMono, "subscribe-duration", {
     uint64_t now = monotonic_now();
     uint64_t when = p[0].bits > UINT64_MAX - now ? UINT64_MAX : now + p[0].bits;
-    Pollable pl{Pollable::Kind::Deadline, when, -1};
+    Pollable pl{Pollable::Kind::Deadline, when, -1, nullptr};
     out[0] = own(s->rt_pollable, s->pollables.add(pl));
     return {};
   })
@@ -389,14 +469,13 @@ Result<void> add_io(fc::Linker& linker, const BindingPtr& b) {
     out[0] = datetime(ts);
     return {};
   })
-  DEF(kWall, "resolution",
-      {
-        (void)p;
-        timespec ts{};
-        ::clock_getres(CLOCK_REALTIME, &ts);
-        out[0] = datetime(ts);
-        return {};
-      })
+  DEF(kWall, "resolution", {
+    (void)p;
+    timespec ts{};
+    ::clock_getres(CLOCK_REALTIME, &ts);
+    out[0] = datetime(ts);
+    return {};
+  })
 
   // ---- wasi:random
   DEF(kRandom, "get-random-bytes", {
@@ -427,7 +506,8 @@ Result<void> add_io(fc::Linker& linker, const BindingPtr& b) {
   })
   DEF(kSeed, "insecure-seed", {
     (void)p;
-    out[0] = Val::tuple({Val::u64(s->insecure_seed_value().first), Val::u64(s->insecure_seed_value().second)});
+    out[0] = Val::tuple(
+        {Val::u64(s->insecure_seed_value().first), Val::u64(s->insecure_seed_value().second)});
     return {};
   })
 #undef DEF
