@@ -43,20 +43,22 @@ struct Table {
 // Something a pollable waits for.
 struct Pollable {
   enum class Kind { Ready, Deadline, Readable, Writable } kind = Kind::Ready;
-  uint64_t deadline_ns = 0;  // monotonic clock
-  int fd = -1;               // Readable/Writable (not owned)
+  uint64_t deadline_ns = 0;                 // monotonic clock
+  int fd = -1;                              // Readable/Writable (not owned)
+  std::shared_ptr<sys::Fd> keep = nullptr;  // sockets: keeps `fd` open while the pollable lives
 };
 
 struct InputStream {
-  enum class Kind { Empty, Fd, File } kind = Kind::Empty;
-  int fd = -1;                    // Fd: not owned (stdin); File: owned copy below
+  enum class Kind { Empty, Fd, File, Socket } kind = Kind::Empty;
+  int fd = -1;                    // Fd: not owned (stdin); File, Socket: owned copy below
   std::shared_ptr<sys::Fd> file;  // File: the descriptor's fd, shared
   uint64_t offset = 0;            // File
   bool closed = false;
 };
 
 struct OutputStream {
-  enum class Kind { Discard, Fd, File, Append } kind = Kind::Discard;
+  // Socket: a connected TCP socket (fd and file set), written with send(MSG_NOSIGNAL).
+  enum class Kind { Discard, Fd, File, Append, Socket } kind = Kind::Discard;
   int fd = -1;
   std::shared_ptr<sys::Fd> file;
   uint64_t offset = 0;
@@ -88,6 +90,8 @@ struct Types {
       rt_resolve;
 };
 
+struct Sockets;  // wasi:sockets tables (p2_sockets.cc)
+
 // One guest's WASI 0.2 state: its context and the objects behind its handles.
 struct State : Types {
   std::shared_ptr<Ctx> ctx;
@@ -102,6 +106,7 @@ struct State : Types {
   Table<DirStream> dirstreams;
   Table<int> terminals;  // terminal-input / terminal-output (no state)
   Table<int> networks;
+  std::shared_ptr<Sockets> sockets;  // made by the first wasi:sockets call
   std::mt19937_64 insecure_gen;
   bool insecure_seeded = false;
   std::pair<uint64_t, uint64_t> insecure_seed{0, 0};
