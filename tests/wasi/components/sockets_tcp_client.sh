@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # wasi:sockets TCP client: `sock tcp-client` (sock/sock.c) connects to a python3 echo server on
 # 127.0.0.1 (and ::1 when the host has it), sends a message, shuts its sending side down and
-# prints the answer, which the server sends only after it has read the whole message.
+# prints the answer, which the server sends only after it has read the whole message; a server
+# that resets the connection makes the guest's read fail.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/sock/lib.sh"
 
@@ -46,6 +47,18 @@ if have_ipv6; then
 else
   echo "skip tcp-client.ipv6: no IPv6 loopback on this host"
 fi
+
+# A peer that resets the connection after reading the message: the guest's read fails with the
+# error the host saw.
+rm -f "$work/port"
+python3 "$peer" tcp-reset 127.0.0.1 "$work/port" &
+pid=$!
+if wait_file "$work/port"; then
+  port=$(cat "$work/port")
+  check tcp-client.reset 1 "connected to 127.0.0.1 port $port"$'\n''read failed: Connection reset by peer'$'\n' '' -- \
+    "$flotilla" run --allow-tcp "$sock" tcp-client 127.0.0.1 "$port" "hello"
+fi
+wait "$pid"
 
 # Without --allow-tcp the guest gets no socket, whatever else is allowed.
 check tcp-client.denied 1 $'create-tcp-socket: access-denied\n' '' -- \

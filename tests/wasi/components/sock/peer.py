@@ -2,6 +2,8 @@
 
   peer.py tcp-echo HOST READY      listen on HOST (any port), write the port to READY, accept
                                    one connection, read it to the end, answer b"echo:" + data
+  peer.py tcp-reset HOST READY     like tcp-echo, but resets the connection (RST) instead of
+                                   answering
   peer.py tcp-send PORT MESSAGE    connect to 127.0.0.1:PORT, send MESSAGE, close the sending
                                    side, print the whole answer
   peer.py udp-reply HOST READY     bind on HOST, write the port to READY, answer one datagram
@@ -13,6 +15,7 @@ Every peer gives up after 20 seconds, so a broken guest fails the test instead o
 """
 import os
 import socket
+import struct
 import sys
 
 TIMEOUT = 20
@@ -28,7 +31,7 @@ def ready(path, port):
     os.rename(path + ".tmp", path)
 
 
-def tcp_echo(host, path):
+def tcp_echo(host, path, reset=False):
     with socket.socket(family(host), socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         s.listen(1)
@@ -43,7 +46,11 @@ def tcp_echo(host, path):
                 if not chunk:
                     break
                 data += chunk
-            conn.sendall(b"echo:" + data)
+            if reset:
+                # Linger 0: close() sends RST instead of FIN.
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            else:
+                conn.sendall(b"echo:" + data)
 
 
 def tcp_send(port, message):
@@ -86,6 +93,8 @@ def main(argv):
     cmd = argv[1]
     if cmd == "tcp-echo":
         tcp_echo(argv[2], argv[3])
+    elif cmd == "tcp-reset":
+        tcp_echo(argv[2], argv[3], reset=True)
     elif cmd == "tcp-send":
         tcp_send(int(argv[2]), argv[3])
     elif cmd == "udp-reply":

@@ -131,7 +131,10 @@ static int read_all(int32_t in, char* buf, size_t cap) {
     input_blocking_read(in, 4096, &r);
     if (at_u8(&r, 0) != 0) {
       if (at_u8(&r, 4) == 1) break;  // closed
-      printf("read failed\n");
+      Ret d = fresh();
+      error_to_debug_string((int32_t)at_u32(&r, 8), &d);
+      printf("read failed: %.*s\n", (int)at_u32(&d, 4), (const char*)(uintptr_t)at_u32(&d, 0));
+      free((void*)(uintptr_t)at_u32(&d, 0));
       drop_error((int32_t)at_u32(&r, 8));
       return -1;
     }

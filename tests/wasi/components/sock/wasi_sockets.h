@@ -116,6 +116,9 @@ void output_blocking_write_and_flush(int32_t self, const void* data, int32_t len
 IMPORT(STREAMS, "[resource-drop]input-stream") void drop_input(int32_t);
 IMPORT(STREAMS, "[resource-drop]output-stream") void drop_output(int32_t);
 IMPORT("wasi:io/error@0.2.12", "[resource-drop]error") void drop_error(int32_t);
+// string: pointer +0, length +4.
+IMPORT("wasi:io/error@0.2.12", "[method]error.to-debug-string")
+void error_to_debug_string(int32_t self, void* ret);
 
 IMPORT(POLL, "[method]pollable.block") void pollable_block(int32_t self);
 IMPORT(POLL, "[resource-drop]pollable") void drop_pollable(int32_t);
