@@ -47,11 +47,11 @@ static Addr parse_addr(const char* s, int port) {
 }
 
 // The 12 flattened ip-socket-address arguments.
-#define FLAT(a)                                                                            \
-  (a).family, (a).port, (a).family == IPV4 ? (a).v4[0] : 0,                                \
+#define FLAT(a)                                                                               \
+  (a).family, (a).port, (a).family == IPV4 ? (a).v4[0] : 0,                                   \
       (a).family == IPV4 ? (a).v4[1] : (a).v6[0], (a).family == IPV4 ? (a).v4[2] : (a).v6[1], \
-      (a).family == IPV4 ? (a).v4[3] : (a).v6[2], (a).family == IPV4 ? 0 : (a).v6[3],        \
-      (a).family == IPV4 ? 0 : (a).v6[4], (a).family == IPV4 ? 0 : (a).v6[5],                \
+      (a).family == IPV4 ? (a).v4[3] : (a).v6[2], (a).family == IPV4 ? 0 : (a).v6[3],         \
+      (a).family == IPV4 ? 0 : (a).v6[4], (a).family == IPV4 ? 0 : (a).v6[5],                 \
       (a).family == IPV4 ? 0 : (a).v6[6], (a).family == IPV4 ? 0 : (a).v6[7], 0
 
 // The ip-socket-address stored at `off` of a result buffer, as text.
@@ -318,8 +318,7 @@ static int udp_streams(int32_t sock, const Addr* peer, int32_t* in, int32_t* out
 
 static int udp_echo(const char* addr, int port) {
   int32_t net = instance_network(), sock, in, out;
-  if (udp_bound(net, parse_addr(addr, port), &sock) || udp_streams(sock, NULL, &in, &out))
-    return 1;
+  if (udp_bound(net, parse_addr(addr, port), &sock) || udp_streams(sock, NULL, &in, &out)) return 1;
   Ret r = fresh();
   udp_local_address(sock, &r);
   if (at_u8(&r, 0) != 0) return fail("local-address", &r, 4);
@@ -391,10 +390,10 @@ static int lookup(int argc, char** argv) {
   return 0;
 }
 
-#define REPORT(label, call) \
-  do {                      \
-    Ret r_ = fresh();       \
-    call;                   \
+#define REPORT(label, call)                       \
+  do {                                            \
+    Ret r_ = fresh();                             \
+    call;                                         \
     printf("%s: %s\n", label, unit_outcome(&r_)); \
   } while (0)
 
@@ -464,14 +463,16 @@ static int states(int closed_port) {
   // The listener's port again, from a second socket.
   int32_t s2;
   if (tcp_socket(IPV4, &s2)) return 1;
-  REPORT("bind to a port in use", tcp_start_bind(s2, net, FLAT(parse_addr("127.0.0.1", port)), &r_));
+  REPORT("bind to a port in use",
+         tcp_start_bind(s2, net, FLAT(parse_addr("127.0.0.1", port)), &r_));
   drop_tcp_socket(s2);
 
   // A connection that is refused closes the socket.
   int32_t c, in, out;
   if (tcp_socket(IPV4, &c)) return 1;
   int rc = connect_tcp(net, c, parse_addr("127.0.0.1", closed_port), &in, &out, &r);
-  printf("connect to a closed port: %s\n", rc == 0 ? "connected" : code_name(at_u8(&r, rc == 1 ? 1 : 4)));
+  printf("connect to a closed port: %s\n",
+         rc == 0 ? "connected" : code_name(at_u8(&r, rc == 1 ? 1 : 4)));
   r = fresh();
   tcp_finish_connect(c, &r);
   printf("finish-connect after the failure: %s\n", outcome_at(&r, 4));

@@ -27,8 +27,9 @@ __attribute__((export_name("cabi_realloc"))) void* cabi_realloc(void* old, size_
 }
 
 // Flattened ip-socket-address: case, then 11 payload slots.
-#define ADDR_ARGS int32_t, int32_t, int32_t, int32_t, int32_t, int32_t, int32_t, int32_t, \
-                  int32_t, int32_t, int32_t, int32_t
+#define ADDR_ARGS                                                                           \
+  int32_t, int32_t, int32_t, int32_t, int32_t, int32_t, int32_t, int32_t, int32_t, int32_t, \
+      int32_t, int32_t
 
 IMPORT("wasi:sockets/instance-network@0.2.12", "instance-network") int32_t instance_network(void);
 IMPORT(NET, "[resource-drop]network") void drop_network(int32_t);
@@ -124,13 +125,27 @@ IMPORT(POLL, "[method]pollable.block") void pollable_block(int32_t self);
 IMPORT(POLL, "[resource-drop]pollable") void drop_pollable(int32_t);
 
 static const char* const kErrorCodes[] = {
-    "unknown",          "access-denied",        "not-supported",
-    "invalid-argument", "out-of-memory",        "timeout",
-    "concurrency-conflict", "not-in-progress",  "would-block",
-    "invalid-state",    "new-socket-limit",     "address-not-bindable",
-    "address-in-use",   "remote-unreachable",   "connection-refused",
-    "connection-reset", "connection-aborted",   "datagram-too-large",
-    "name-unresolvable", "temporary-resolver-failure", "permanent-resolver-failure",
+    "unknown",
+    "access-denied",
+    "not-supported",
+    "invalid-argument",
+    "out-of-memory",
+    "timeout",
+    "concurrency-conflict",
+    "not-in-progress",
+    "would-block",
+    "invalid-state",
+    "new-socket-limit",
+    "address-not-bindable",
+    "address-in-use",
+    "remote-unreachable",
+    "connection-refused",
+    "connection-reset",
+    "connection-aborted",
+    "datagram-too-large",
+    "name-unresolvable",
+    "temporary-resolver-failure",
+    "permanent-resolver-failure",
 };
 
 static inline const char* code_name(uint8_t c) {
