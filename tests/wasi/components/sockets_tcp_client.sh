@@ -49,13 +49,13 @@ else
 fi
 
 # A peer that resets the connection after reading the message: the guest's read fails with the
-# error the host saw.
+# error the host saw, which network-error-code turns into connection-reset.
 rm -f "$work/port"
 python3 "$peer" tcp-reset 127.0.0.1 "$work/port" &
 pid=$!
 if wait_file "$work/port"; then
   port=$(cat "$work/port")
-  check tcp-client.reset 1 "connected to 127.0.0.1 port $port"$'\n''read failed: Connection reset by peer'$'\n' '' -- \
+  check tcp-client.reset 1 "connected to 127.0.0.1 port $port"$'\n''read failed: Connection reset by peer (connection-reset)'$'\n' '' -- \
     "$flotilla" run --allow-tcp "$sock" tcp-client 127.0.0.1 "$port" "hello"
 fi
 wait "$pid"

@@ -133,7 +133,10 @@ static int read_all(int32_t in, char* buf, size_t cap) {
       if (at_u8(&r, 4) == 1) break;  // closed
       Ret d = fresh();
       error_to_debug_string((int32_t)at_u32(&r, 8), &d);
-      printf("read failed: %.*s\n", (int)at_u32(&d, 4), (const char*)(uintptr_t)at_u32(&d, 0));
+      Ret c = fresh();
+      network_error_code((int32_t)at_u32(&r, 8), &c);
+      printf("read failed: %.*s (%s)\n", (int)at_u32(&d, 4), (const char*)(uintptr_t)at_u32(&d, 0),
+             at_u8(&c, 0) ? code_name(at_u8(&c, 1)) : "not a network error");
       free((void*)(uintptr_t)at_u32(&d, 0));
       drop_error((int32_t)at_u32(&r, 8));
       return -1;

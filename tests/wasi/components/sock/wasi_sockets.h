@@ -33,6 +33,8 @@ __attribute__((export_name("cabi_realloc"))) void* cabi_realloc(void* old, size_
 
 IMPORT("wasi:sockets/instance-network@0.2.12", "instance-network") int32_t instance_network(void);
 IMPORT(NET, "[resource-drop]network") void drop_network(int32_t);
+// network-error-code(borrow<error>) -> option<error-code>: case +0, code +1.
+IMPORT(NET, "network-error-code") void network_error_code(int32_t err, void* ret);
 
 // result<own<tcp-socket>, error-code>: case at +0, handle or code at +4.
 IMPORT("wasi:sockets/tcp-create-socket@0.2.12", "create-tcp-socket")
