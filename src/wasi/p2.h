@@ -51,7 +51,7 @@ struct Pollable {
 struct InputStream {
   enum class Kind { Empty, Fd, File, Socket } kind = Kind::Empty;
   int fd = -1;                    // Fd: not owned (stdin); File, Socket: owned copy below
-  std::shared_ptr<sys::Fd> file;  // File: the descriptor's fd, shared
+  std::shared_ptr<sys::Fd> file;  // File, Socket: the descriptor's fd, shared
   uint64_t offset = 0;            // File
   bool closed = false;
 };
