@@ -56,22 +56,25 @@ class PollSource {
 // Something a pollable waits for.
 struct Pollable {
   enum class Kind { Ready, Deadline, Readable, Writable, Source } kind = Kind::Ready;
-  uint64_t deadline_ns = 0;  // monotonic clock
-  int fd = -1;               // Readable/Writable (not owned)
-  std::shared_ptr<PollSource> source;
+  uint64_t deadline_ns = 0;                 // monotonic clock
+  int fd = -1;                              // Readable/Writable (not owned)
+  std::shared_ptr<sys::Fd> keep = nullptr;  // sockets: keeps `fd` open while the pollable lives
+  std::shared_ptr<PollSource> source = nullptr;
 };
 
 struct InputStream {
-  enum class Kind { Empty, Fd, File, Pipe } kind = Kind::Empty;
-  int fd = -1;                       // Fd: not owned (stdin); File: owned copy below
-  std::shared_ptr<sys::Fd> file;     // File: the descriptor's fd, shared
+  enum class Kind { Empty, Fd, File, Socket, Pipe } kind = Kind::Empty;
+  int fd = -1;                       // Fd: not owned (stdin); File, Socket: owned copy below
+  std::shared_ptr<sys::Fd> file;     // File, Socket: the descriptor's fd, shared
   uint64_t offset = 0;               // File
   std::shared_ptr<http::Pipe> pipe;  // Pipe: an HTTP body coming in
   bool closed = false;
 };
 
 struct OutputStream {
-  enum class Kind { Discard, Fd, File, Append, Pipe } kind = Kind::Discard;
+  // Socket: a connected TCP socket (fd and file set), written with send(MSG_NOSIGNAL).
+  // Pipe: an HTTP body going out.
+  enum class Kind { Discard, Fd, File, Append, Socket, Pipe } kind = Kind::Discard;
   int fd = -1;
   std::shared_ptr<sys::Fd> file;
   uint64_t offset = 0;
@@ -104,6 +107,8 @@ struct Types {
       rt_resolve;
 };
 
+struct Sockets;  // wasi:sockets tables (p2_sockets.cc)
+
 // One guest's WASI 0.2 state: its context and the objects behind its handles.
 struct State : Types {
   std::shared_ptr<Ctx> ctx;
@@ -118,6 +123,7 @@ struct State : Types {
   Table<DirStream> dirstreams;
   Table<int> terminals;  // terminal-input / terminal-output (no state)
   Table<int> networks;
+  std::shared_ptr<Sockets> sockets;  // made by the first wasi:sockets call
   std::mt19937_64 insecure_gen;
   bool insecure_seeded = false;
   std::pair<uint64_t, uint64_t> insecure_seed{0, 0};

@@ -2,6 +2,7 @@
 // (random, insecure, insecure-seed).
 #include <poll.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -178,6 +179,9 @@ Val write_stream(State& s, OutputStream& out, const uint8_t* data, size_t n) {
       off_t end = ::lseek(fd, 0, SEEK_END);
       if (end < 0) return stream_failed(s, errno);
       w = ::pwrite(fd, data + done, n - done, end);
+    } else if (out.kind == OutputStream::Kind::Socket) {
+      s.c.before_io(fd, POLLOUT);
+      w = ::send(fd, data + done, n - done, MSG_NOSIGNAL);  // a closed peer: EPIPE, no signal
     } else {
       s.c.before_io(fd, POLLOUT);
       w = ::write(fd, data + done, n - done);
@@ -337,9 +341,11 @@ Result<void> add_io(fc::Linker& linker, const BindingPtr& b) {
   DEF(kStreams, "[method]input-stream.subscribe", {
     InputStream* in = s->inputs.get(rep_of(p[0]));
     Pollable pl;
-    if (in && in->kind == InputStream::Kind::Fd && !in->closed) {
+    if (in && (in->kind == InputStream::Kind::Fd || in->kind == InputStream::Kind::Socket) &&
+        !in->closed) {
       pl.kind = Pollable::Kind::Readable;
       pl.fd = in->fd;
+      pl.keep = in->file;
     }
     if (in && in->kind == InputStream::Kind::Pipe && !in->closed)
       pl = pipe_pollable(in->pipe, true);
@@ -409,6 +415,11 @@ Result<void> add_io(fc::Linker& linker, const BindingPtr& b) {
     OutputStream* o = s->outputs.get(rep_of(p[0]));
     Pollable pl;
     if (o && o->kind == OutputStream::Kind::Pipe && !o->closed) pl = pipe_pollable(o->pipe, false);
+    if (o && o->kind == OutputStream::Kind::Socket && !o->closed) {
+      pl.kind = Pollable::Kind::Writable;
+      pl.fd = o->file->get();
+      pl.keep = o->file;
+    }
     out[0] = own(s->rt_pollable, s->pollables.add(pl));
     return {};
   })
