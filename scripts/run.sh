@@ -20,3 +20,18 @@ echo "   (a WASI 0.2 command component made from C: args, one passed variable, o
 "$bin" run --dir examples::/data --env GREETING=hi "$ex/greet.component.wasm" Ada Grace
 echo "== the same program as a preview1 core module, no arguments: its exit code comes through"
 "$bin" run "$ex/greet.core.wasm" || echo "(exit code $?)"
+echo "== flotilla serve examples/http/hello.js, built with componentize-js (a 12 MB component)"
+echo "   (first sight: the baseline tier is compiled at once, in about 15-20 s here)"
+if [ -f "$ex/http-hello.wasm" ]; then
+  log=$(mktemp)
+  "$bin" serve --addr 127.0.0.1:8080 --tier baseline "$ex/http-hello.wasm" >"$log" 2>&1 &
+  pid=$!
+  for _ in $(seq 600); do grep -q '^serving ' "$log" && break; sleep 0.2; done
+  url=$(sed -n 's/^serving \(http[^ ]*\)$/\1/p' "$log")
+  if [ -z "$url" ]; then cat "$log"; kill "$pid" 2>/dev/null; exit 1; fi
+  echo "serving at $url"
+  echo "\$ curl ${url}hello";  curl -s "${url}hello"
+  echo "\$ curl -d data ${url}post"; curl -s -d data "${url}post"
+  kill -TERM "$pid"; wait "$pid" || true
+  rm -f "$log"
+fi
