@@ -10,7 +10,8 @@
 #include <boost/context/fiber.hpp>
 #include <boost/context/protected_fixedsize_stack.hpp>
 #include <chrono>
-#include <unordered_set>
+#include <mutex>
+#include <unordered_map>
 #include <vector>
 
 namespace flotilla::host {
@@ -31,16 +32,51 @@ struct Task {
 // The task running on this thread, if any.
 thread_local Task* current = nullptr;
 
-// A guard-paged stack that tells where it lies (the engine needs the lowest address).
+// Guard-paged stacks kept for reuse: mapping and unmapping one per task (a server starts a
+// task per request) costs more than the request's own work on some kernels.
+struct StackPool {
+  std::mutex mu;
+  size_t size;
+  std::vector<bctx::stack_context> free;
+  static constexpr size_t kMax = 64;
+  explicit StackPool(size_t s) : size(s) {}
+  ~StackPool() {
+    bctx::protected_fixedsize_stack alloc(size);
+    for (auto& sc : free) alloc.deallocate(sc);
+  }
+  bctx::stack_context take() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!free.empty()) {
+        auto sc = free.back();
+        free.pop_back();
+        return sc;
+      }
+    }
+    return bctx::protected_fixedsize_stack(size).allocate();
+  }
+  void give(bctx::stack_context& sc) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (free.size() < kMax) {
+        free.push_back(sc);
+        return;
+      }
+    }
+    bctx::protected_fixedsize_stack(size).deallocate(sc);
+  }
+};
+
+// A pooled guard-paged stack that tells where it lies (the engine needs the lowest address).
 struct Stack {
-  bctx::protected_fixedsize_stack inner;
+  std::shared_ptr<StackPool> pool;
   bctx::stack_context* out;
   bctx::stack_context allocate() {
-    auto sc = inner.allocate();
+    auto sc = pool->take();
     *out = sc;
     return sc;
   }
-  void deallocate(bctx::stack_context& sc) { inner.deallocate(sc); }
+  void deallocate(bctx::stack_context& sc) { pool->give(sc); }
 };
 
 }  // namespace
@@ -49,10 +85,12 @@ struct SchedulerImpl : std::enable_shared_from_this<SchedulerImpl> {
   asio::io_context& io;
   size_t stack_size;
   std::atomic<size_t> active{0};
-  std::unordered_set<std::shared_ptr<Task>> tasks;  // loop thread only
+  std::unordered_map<Task*, std::shared_ptr<Task>> tasks;  // loop thread only
   std::shared_ptr<wasi::Waiter> waiter;
+  std::shared_ptr<StackPool> stacks;
 
-  SchedulerImpl(asio::io_context& i, size_t s) : io(i), stack_size(s) {}
+  SchedulerImpl(asio::io_context& i, size_t s)
+      : io(i), stack_size(s), stacks(std::make_shared<StackPool>(s)) {}
 
   // On the loop: runs `t` until it suspends or finishes.
   void resume(const std::shared_ptr<Task>& t) {
@@ -62,7 +100,7 @@ struct SchedulerImpl : std::enable_shared_from_this<SchedulerImpl> {
     t->fiber = std::move(t->fiber).resume();
     current = outer;
     if (t->finished) {
-      tasks.erase(t);
+      tasks.erase(t.get());
       active.fetch_sub(1);
     }
   }
@@ -76,9 +114,8 @@ struct SchedulerImpl : std::enable_shared_from_this<SchedulerImpl> {
   }
 
   std::shared_ptr<Task> find(Task* raw) const {
-    for (const auto& t : tasks)
-      if (t.get() == raw) return t;
-    return nullptr;
+    auto it = tasks.find(raw);
+    return it == tasks.end() ? nullptr : it->second;
   }
 };
 
@@ -179,8 +216,7 @@ void Scheduler::spawn(std::function<void()> fn) {
   auto t = std::make_shared<Task>();
   bctx::stack_context sc{};
   Task* raw = t.get();
-  t->fiber = bctx::fiber(std::allocator_arg,
-                         Stack{bctx::protected_fixedsize_stack(impl_->stack_size), &sc},
+  t->fiber = bctx::fiber(std::allocator_arg, Stack{impl_->stacks, &sc},
                          [raw, fn = std::move(fn)](bctx::fiber&& loop) mutable {
                            raw->loop = std::move(loop);
                            try {
@@ -197,7 +233,7 @@ void Scheduler::spawn(std::function<void()> fn) {
   std::weak_ptr<SchedulerImpl> weak = impl_;
   asio::post(impl_->io, [weak, t] {
     if (auto s = weak.lock()) {
-      s->tasks.insert(t);
+      s->tasks.emplace(t.get(), t);
       s->resume(t);
     }
   });
