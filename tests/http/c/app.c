@@ -1,0 +1,177 @@
+// The routing test component in C (wasi:http@0.2.0, hand-written canonical ABI, wasi_http.h):
+//   GET  /             200 "hello"
+//   POST /echo         200, the request body streamed back: blocking-read up to 64 KiB, then
+//                      blocking-write-and-flush in pieces of at most 4096 bytes
+//   *    /headers      200 "headers", every request header echoed back as x-echo-<name>
+//   *    /status/NNN   status NNN, empty body
+//   *    /trap         __builtin_trap() (a wasm `unreachable` trap)
+//   *    /spin         endless loop on a volatile counter
+//   anything else      404 "not found"
+// (No /fetch: that is app.js's.)
+#include <stdlib.h>
+#include <string.h>
+
+#include "wasi_http.h"
+
+__attribute__((export_name("cabi_realloc")))
+void *cabi_realloc(void *old, size_t old_size, size_t align, size_t new_size) {
+  (void)old_size;
+  (void)align;  // malloc's 16-byte alignment covers every canonical-ABI alignment
+  if (new_size == 0) return (void *)align;  // placeholder, never freed
+  void *p = realloc(old, new_size);
+  if (!p) __builtin_trap();
+  return p;
+}
+
+static void free_list(void *p, size_t len) {
+  if (len) free(p);
+}
+
+static handle_t plain_headers(void) {
+  ret_area r;
+  handle_t h = fields_new();
+  fields_append(h, "content-type", 12, (const uint8_t *)"text/plain", 10, r.bytes);
+  return h;
+}
+
+// Sets the response on the outparam and returns its body's output stream (body in *body).
+static handle_t start_response(handle_t outparam, handle_t headers, int status, handle_t *body) {
+  ret_area r;
+  handle_t response = response_new(headers);
+  if (response_set_status(response, status) != 0) response_set_status(response, 500);
+  response_body(response, &r);
+  *body = ret_i32(&r, 4);
+  outparam_set(outparam, 0, response, 0, 0, 0, 0, 0, 0);
+  outgoing_body_write(*body, &r);
+  return ret_i32(&r, 4);
+}
+
+// Writes all of buf in pieces of at most 4096 bytes; 0 when the stream failed.
+static int write_all(handle_t stream, const uint8_t *buf, size_t len) {
+  ret_area r;
+  while (len) {
+    size_t n = len < 4096 ? len : 4096;
+    output_blocking_write_and_flush(stream, buf, n, &r);
+    if (ret_u8(&r, 0)) {
+      if (ret_u8(&r, 4) == 0) io_error_drop(ret_i32(&r, 8));
+      return 0;
+    }
+    buf += n;
+    len -= n;
+  }
+  return 1;
+}
+
+static void finish(handle_t stream, handle_t body) {
+  ret_area r;
+  output_stream_drop(stream);
+  outgoing_body_finish(body, 0, 0, &r);
+}
+
+static void respond(handle_t outparam, handle_t headers, int status, const char *text) {
+  handle_t body;
+  handle_t stream = start_response(outparam, headers, status, &body);
+  if (text) write_all(stream, (const uint8_t *)text, strlen(text));
+  finish(stream, body);
+}
+
+static void echo(handle_t request, handle_t outparam) {
+  ret_area r;
+  request_consume(request, &r);
+  if (ret_u8(&r, 0)) {
+    respond(outparam, plain_headers(), 500, "consume failed");
+    return;
+  }
+  handle_t in_body = ret_i32(&r, 4);
+  incoming_body_stream(in_body, &r);
+  if (ret_u8(&r, 0)) {
+    incoming_body_drop(in_body);
+    respond(outparam, plain_headers(), 500, "stream failed");
+    return;
+  }
+  handle_t in = ret_i32(&r, 4);
+  handle_t body;
+  handle_t out = start_response(outparam, fields_new(), 200, &body);
+  for (;;) {
+    input_blocking_read(in, 65536, &r);
+    if (ret_u8(&r, 0)) {  // closed (end of body) or failed
+      if (ret_u8(&r, 4) == 0) io_error_drop(ret_i32(&r, 8));
+      break;
+    }
+    uint8_t *p = (uint8_t *)ret_i32(&r, 4);
+    size_t n = (size_t)ret_i32(&r, 8);
+    int ok = write_all(out, p, n);
+    free_list(p, n);
+    if (!ok) break;
+  }
+  input_stream_drop(in);
+  incoming_body_drop(in_body);
+  finish(out, body);
+}
+
+struct entry {
+  const char *name;
+  size_t name_len;
+  const uint8_t *value;
+  size_t value_len;
+};
+
+static void echo_headers(handle_t request, handle_t outparam) {
+  ret_area r;
+  handle_t in = request_headers(request);
+  fields_entries(in, &r);
+  struct entry *e = (struct entry *)ret_i32(&r, 0);
+  size_t n = (size_t)ret_i32(&r, 4);
+  handle_t out = plain_headers();
+  for (size_t i = 0; i < n; i++) {
+    char name[512];
+    if (e[i].name_len + 7 <= sizeof name) {
+      memcpy(name, "x-echo-", 7);
+      memcpy(name + 7, e[i].name, e[i].name_len);
+      fields_append(out, name, 7 + e[i].name_len, e[i].value, e[i].value_len, r.bytes);
+    }
+    free_list((void *)e[i].name, e[i].name_len);
+    free_list((void *)e[i].value, e[i].value_len);
+  }
+  free_list(e, n);
+  fields_drop(in);
+  respond(outparam, out, 200, "headers");
+}
+
+static volatile unsigned long spin_counter;
+
+EXPORT_HANDLE void handle(handle_t request, handle_t outparam) {
+  ret_area r;
+  request_method(request, &r);
+  int method = ret_u8(&r, 0);  // 0 get, 1 head, 2 post, ..., 9 other(string)
+  if (method == 9) free_list((void *)ret_i32(&r, 4), (size_t)ret_i32(&r, 8));
+  request_path_with_query(request, &r);
+  char path[1024] = "/";
+  if (ret_u8(&r, 0)) {
+    char *p = (char *)ret_i32(&r, 4);
+    size_t n = (size_t)ret_i32(&r, 8);
+    size_t m = n < sizeof path - 1 ? n : sizeof path - 1;
+    memcpy(path, p, m);
+    path[m] = 0;
+    free_list(p, n);
+  }
+  char *q = strchr(path, '?');
+  if (q) *q = 0;
+
+  if (strcmp(path, "/") == 0) {
+    respond(outparam, plain_headers(), 200, "hello");
+  } else if (strcmp(path, "/echo") == 0 && method == 2) {
+    echo(request, outparam);
+  } else if (strcmp(path, "/headers") == 0) {
+    echo_headers(request, outparam);
+  } else if (strncmp(path, "/status/", 8) == 0) {
+    respond(outparam, fields_new(), atoi(path + 8), NULL);
+  } else if (strcmp(path, "/trap") == 0) {
+    __builtin_trap();
+  } else if (strcmp(path, "/spin") == 0) {
+    for (;;) spin_counter++;
+  } else {
+    respond(outparam, plain_headers(), 404, "not found");
+  }
+  request_drop(request);
+}
