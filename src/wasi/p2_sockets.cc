@@ -513,9 +513,12 @@ Sockets& sockets_of(State& s) {
 }  // namespace
 
 Result<void> add_sockets(fc::Linker& linker, const BindingPtr& b) {
-  auto dtor = [b](auto erase) {
-    return [b, erase](HostContext& hc, uint32_t rep) -> Result<void> {
-      if (State* s = b->get(hc)) erase(*s, rep);
+  // Destructors hold the binding weakly: it owns the resource types, which own them.
+  std::weak_ptr<Binding> weak = b;
+  auto dtor = [weak](auto erase) {
+    return [weak, erase](HostContext& hc, uint32_t rep) -> Result<void> {
+      auto bl = weak.lock();
+      if (State* s = bl ? bl->get(hc) : nullptr) erase(*s, rep);
       return {};
     };
   };
