@@ -214,15 +214,17 @@ struct HostImpl {
 };
 
 // Every resource type with a destructor that erases the guest's table entry.
-#define HTTP_RESOURCE(slot, name, table)                                                     \
-  if (auto r = linker.resource(kTypes, name,                                                 \
-                               [hp](HostContext& hc, uint32_t rep) -> engine::Result<void> { \
-                                 if (State* s = hp->state(hc.store())) s->table.erase(rep);  \
-                                 return {};                                                  \
-                               });                                                           \
-      !r)                                                                                    \
-    return Unexpected(r.error());                                                            \
-  else                                                                                       \
+#define HTTP_RESOURCE(slot, name, table)                                                       \
+  if (auto r = linker.resource(kTypes, name,                                                   \
+                               [weak](HostContext& hc, uint32_t rep) -> engine::Result<void> { \
+                                 auto h = weak.lock();                                         \
+                                 if (State* s = h ? h->state(hc.store()) : nullptr)            \
+                                   s->table.erase(rep);                                        \
+                                 return {};                                                    \
+                               });                                                             \
+      !r)                                                                                      \
+    return Unexpected(r.error());                                                              \
+  else                                                                                         \
     hp->t.slot = *r;
 
 namespace {
@@ -239,6 +241,8 @@ engine::Result<std::shared_ptr<Host>> Host::define(component::Linker& linker, Po
   // The functions hold the implementation shared; Host itself only owns it too.
   std::shared_ptr<HostImpl> hp(host, host->impl_.get());
   // A shared_ptr aliasing the Host keeps it alive as long as the linker's functions.
+  // Resource destructors hold it weakly: the Host owns the resource types, which own them.
+  std::weak_ptr<HostImpl> weak = hp;
   HTTP_RESOURCE(fields, "fields", fields)
   HTTP_RESOURCE(incoming_request, "incoming-request", incoming_requests)
   HTTP_RESOURCE(outgoing_request, "outgoing-request", outgoing_requests)

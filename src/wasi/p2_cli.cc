@@ -6,8 +6,11 @@
 namespace flotilla::wasi::p2 {
 
 Result<void> add_cli(fc::Linker& linker, const BindingPtr& b) {
-  auto drop_terminal = [b](HostContext& hc, uint32_t rep) -> Result<void> {
-    if (State* s = b->get(hc)) s->terminals.erase(rep);
+  // Destructors hold the binding weakly: it owns the resource types, which own them.
+  std::weak_ptr<Binding> weak = b;
+  auto drop_terminal = [weak](HostContext& hc, uint32_t rep) -> Result<void> {
+    auto bl = weak.lock();
+    if (State* s = bl ? bl->get(hc) : nullptr) s->terminals.erase(rep);
     return {};
   };
   auto ti = linker.resource("wasi:cli/terminal-input@0.2.0", "terminal-input", drop_terminal);

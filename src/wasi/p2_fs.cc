@@ -195,17 +195,23 @@ sys::Result<sys::Parent> parent_of(const Descriptor& d, const std::string& path)
 }  // namespace
 
 Result<void> add_filesystem(fc::Linker& linker, const BindingPtr& b) {
+  // Destructors hold the binding weakly: it owns the resource types, which own them.
+  std::weak_ptr<Binding> weak = b;
   {
-    auto rd =
-        linker.resource(kTypes, "descriptor", [b](HostContext& hc, uint32_t rep) -> Result<void> {
-          if (State* st = b->get(hc)) st->descriptors.erase(rep);
-          return {};
-        });
+    auto rd = linker.resource(kTypes, "descriptor",
+                              [weak](HostContext& hc, uint32_t rep) -> Result<void> {
+                                auto bl = weak.lock();
+                                if (State* st = bl ? bl->get(hc) : nullptr)
+                                  st->descriptors.erase(rep);
+                                return {};
+                              });
     if (!rd) return Unexpected(rd.error());
     b->rt_descriptor = *rd;
     auto rs = linker.resource(kTypes, "directory-entry-stream",
-                              [b](HostContext& hc, uint32_t rep) -> Result<void> {
-                                if (State* st = b->get(hc)) st->dirstreams.erase(rep);
+                              [weak](HostContext& hc, uint32_t rep) -> Result<void> {
+                                auto bl = weak.lock();
+                                if (State* st = bl ? bl->get(hc) : nullptr)
+                                  st->dirstreams.erase(rep);
                                 return {};
                               });
     if (!rs) return Unexpected(rs.error());

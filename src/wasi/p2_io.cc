@@ -224,9 +224,12 @@ Result<void> fill_random(std::vector<uint8_t>& buf) {
 }  // namespace
 
 Result<void> add_io(fc::Linker& linker, const BindingPtr& b) {
-  auto dtor = [b](auto member) {
-    return [b, member](HostContext& hc, uint32_t rep) -> Result<void> {
-      if (State* s = b->get(hc)) ((*s).*member).erase(rep);
+  // Destructors hold the binding weakly: it owns the resource types, which own them.
+  std::weak_ptr<Binding> weak = b;
+  auto dtor = [weak](auto member) {
+    return [weak, member](HostContext& hc, uint32_t rep) -> Result<void> {
+      auto bl = weak.lock();
+      if (State* s = bl ? bl->get(hc) : nullptr) ((*s).*member).erase(rep);
       return {};
     };
   };
