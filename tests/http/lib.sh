@@ -64,7 +64,7 @@ start_server() {
   local i
   for ((i = 0; i < 240; i++)); do
     if [[ $server_mode == jco ]]; then
-      grep -q "listening" "$work/server.out" && return 0
+      curl -s -m 2 -o /dev/null "$base/" && return 0
     else
       grep -q "http://127.0.0.1:$port/" "$work/server.out" && return 0
     fi
@@ -155,7 +155,7 @@ check_http() {
   fi
 }
 
-# raw BYTES: sends BYTES (Python escapes: \r\n) on a fresh connection, half-closes, prints
+# raw BYTES: sends BYTES (Python escapes: \r\n) on a fresh connection, prints
 # the response's status line (or "no response").
 raw() {
   python3 "$here/raw.py" 127.0.0.1 "$port" "$1"

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """raw.py HOST PORT BYTES: sends BYTES (Python string escapes: \\r\\n, \\x00) on one TCP
-connection, half-closes it, prints the response's status code ("none" when the server closed
+connection (keeping it open for writing: some servers close on a half-close), prints the response's status code ("none" when the server closed
 without answering, "timeout" after 30 s)."""
 import socket, sys
 
@@ -9,7 +9,6 @@ data = data.encode('latin-1').decode('unicode_escape').encode('latin-1')
 s = socket.create_connection((host, port), timeout=30)
 try:
     s.sendall(data)
-    s.shutdown(socket.SHUT_WR)
     buf = b''
     while b'\r\n' not in buf:
         chunk = s.recv(4096)
