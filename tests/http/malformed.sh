@@ -21,7 +21,11 @@ check_raw "bad HTTP version" 400 'GET / HTTP/9z\r\nHost: x\r\n\r\n'
 check_raw "header without colon" 400 'GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n'
 check_raw "space in header name" 400 'GET / HTTP/1.1\r\nHost: x\r\nBad Name: v\r\n\r\n'
 check_raw "bad content-length" 400 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n'
-check_raw "bad chunk size" 400 'POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n'
+# A bad chunk size in a body /echo streams: the 200 may already be out when the echo reads the
+# bad chunk, so 400 or 200 (then the connection is dropped); never no answer or a 5xx.
+got=$(raw 'POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n')
+expect "bad chunk size: 400, or 200 from the echo (got $got)" test "$got" = 400 -o "$got" = 200
+check_raw "bad chunk size, GET with a body" 400 'GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\r\n'
 check_raw "NUL in header value" 400 'GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n'
 got=$(raw '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03')
 expect "TLS hello bytes: 400 or closed (got $got)" test "$got" = 400 -o "$got" = none

@@ -10,8 +10,8 @@ check_http "GET /trap" 500 '*' "$base/trap"
 check_http "GET / after the trap" 200 hello "$base/"
 for i in 1 2 3; do check_http "GET /trap #$i" 500 '*' "$base/trap"; done
 check_http "POST /echo after traps" 200 fine --data-binary fine "$base/echo"
-codes=$(curl -s -m 60 --parallel --parallel-max 20 -o /dev/null -w '%{http_code}\n' \
-  "$base/trap?n=[1-10]" "$base/?n=[1-10]" 2>/dev/null | sort | uniq -c | tr -s ' ' | tr '\n' ';')
+codes=$(curl -s -m 60 --parallel --parallel-max 20 -w '%{http_code}\n' \
+  -o /dev/null "$base/trap?n=[1-10]" -o /dev/null "$base/?n=[1-10]" 2>/dev/null | sort | uniq -c | tr -s ' ' | tr '\n' ';')
 expect "10 traps and 10 GETs at once: 10x500, 10x200 (got $codes)" \
   test "$codes" = " 10 200; 10 500;"
 server_alive "after traps"
