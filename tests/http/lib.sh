@@ -43,8 +43,8 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# start_server [FLAGS...]: serves $component on a free port with FLAGS, waits (up to 120 s: the
-# first start compiles the component) for `http://127.0.0.1:PORT/` on its stdout; sets $port,
+# start_server [FLAGS...]: serves $component on a free port with FLAGS, waits (up to 120 s, or
+# $HTTP_TEST_START_TIMEOUT: the first start compiles the component) for `http://127.0.0.1:PORT/` on its stdout; sets $port,
 # $base (http://127.0.0.1:PORT) and $server_pid. Returns 1 if the server died or never listened.
 start_server() {
   port=$(free_port)
@@ -61,8 +61,8 @@ start_server() {
       2>"$work/server.err" </dev/null &
   fi
   server_pid=$!
-  local i
-  for ((i = 0; i < 240; i++)); do
+  local i limit=${HTTP_TEST_START_TIMEOUT:-120}
+  for ((i = 0; i < limit * 2; i++)); do
     if [[ $server_mode == jco ]]; then
       curl -s -m 2 -o /dev/null "$base/" && return 0
     else
@@ -77,7 +77,8 @@ start_server() {
     fi
     sleep 0.5
   done
-  echo "FAIL server did not print http://127.0.0.1:$port/ within 120 s"
+  echo "FAIL server did not print http://127.0.0.1:$port/ within $limit s; stderr:"
+  sed 's/^/  /' "$work/server.err"
   fail=1
   return 1
 }
