@@ -104,9 +104,18 @@ start_flotilla() {
     2>"$work/fl-$port.err" </dev/null &
   pids+=($!)
 }
+# stop_last: SIGTERM to the newest server's process group; SIGKILL after 30 s.
 stop_last() {
-  local p=${pids[-1]}
+  local p=${pids[-1]} i
   kill -TERM -- "-$p" 2>/dev/null
+  for ((i = 0; i < 60; i++)); do
+    kill -0 "$p" 2>/dev/null || break
+    sleep 0.5
+  done
+  if kill -0 "$p" 2>/dev/null; then
+    log "server $p still running 30 s after SIGTERM; killed"
+    kill -KILL -- "-$p" 2>/dev/null
+  fi
   wait "$p" 2>/dev/null
   unset 'pids[-1]'
 }
