@@ -386,12 +386,30 @@ int serve_main(fe::Config cfg, const std::string& file, const std::string& addr,
   sigaddset(&sigs, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
+  // The signal thread runs from the start: a stop asked for while the component compiles
+  // ends the process at once (the baseline tier compiles in-process).
+  std::atomic<flotilla::host::HttpServer*> live{nullptr};
+  std::atomic<bool> stop_requested{false};
+  std::thread sig_thread([&sigs, &live, &stop_requested] {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    stop_requested = true;
+    if (auto* s = live.load()) {
+      s->stop();
+    } else {
+      std::cerr << "[serve] stopped before serving\n";
+      std::_Exit(0);
+    }
+  });
   fe::Engine engine(cfg);
   auto t0 = std::chrono::steady_clock::now();
   if (!as_json)
     std::cerr << "[serve] compiling " << file << " (" << fe::tier_name(cfg.tier) << " tier)\n";
   auto comp = fc::Component::compile(engine, *bytes);
-  if (!comp) return report(comp.error(), as_json);
+  if (!comp) {
+    sig_thread.detach();
+    return report(comp.error(), as_json);
+  }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   sc.on_listening = [&](const std::string& where) {
     if (as_json)
@@ -402,13 +420,13 @@ int serve_main(fe::Config cfg, const std::string& file, const std::string& addr,
       std::cout << "serving http://" << where << "/" << std::endl;
   };
   auto server = flotilla::host::HttpServer::create(engine, std::move(*comp), std::move(sc));
-  if (!server) return report(server.error(), as_json);
+  if (!server) {
+    sig_thread.detach();
+    return report(server.error(), as_json);
+  }
   auto* srv = server->get();
-  std::thread sig_thread([&sigs, srv] {
-    int sig = 0;
-    sigwait(&sigs, &sig);
-    if (sig == SIGINT || sig == SIGTERM) srv->stop();
-  });
+  live = srv;
+  if (stop_requested) srv->stop();
   auto r = srv->run();
   // Wake the signal thread if the server stopped on its own.
   if (sig_thread.joinable()) {

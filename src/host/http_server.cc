@@ -57,6 +57,7 @@ struct Sync {
   std::optional<engine::Error> guest_error;
   bool request_done = false;       // the request body was read to its end (or failed)
   std::optional<unsigned> refuse;  // the request body failed: answer this status
+  engine::Store* store = nullptr;  // the guest's store while it lives
   explicit Sync(asio::io_context& io) : wake(io, asio::steady_timer::time_point::max()) {}
   void notify() { wake.cancel(); }
 };
@@ -145,6 +146,7 @@ struct Worker {
         engine::Store store(srv.engine, srv.config.limits);
         store.set_timeout(srv.config.request_timeout);
         wasi::bind(store, ctx);
+        sync->store = &store;
         auto inst = component::instantiate(store, linker, srv.component);
         if (!inst) {
           sync->guest_error = inst.error();
@@ -153,6 +155,7 @@ struct Worker {
         } else if (auto r = http->handle(store, *f, ex); !r) {
           sync->guest_error = r.error();
         }
+        sync->store = nullptr;
       }  // the store goes: unfinished bodies are closed as broken
       sync->guest_done = true;
       sync->notify();
@@ -307,6 +310,14 @@ struct Worker {
       asio::co_spawn(io, pump_request(stream, buf, parser, req.body, sync), asio::detached);
     }
     start_guest(ex, sync);
+    // A guest still alive at its deadline while waiting on a body (not running: running code
+    // is interrupted by the engine) gets its streams broken so that it wakes up and ends.
+    auto guard = std::make_shared<asio::steady_timer>(io, srv.config.request_timeout);
+    guard->async_wait([this, s = std::weak_ptr<Sync>(sync)](const boost::system::error_code& e) {
+      auto p = s.lock();
+      if (e || !p || p->guest_done || !p->store) return;
+      http->abort(*p->store, "the request ran out of time");
+    });
 
     // Wait for the response head (or the guest's end, or a refused body).
     while (!ex->response && !ex->error && !sync->guest_done && !sync->refuse) co_await wait(*sync);
@@ -449,6 +460,10 @@ struct Worker {
       stream.socket().cancel(ec);
       while (!sync->request_done) co_await wait(*sync);
     }
+    // The response could not be delivered: a guest still writing it must not wait for room
+    // that will never come.
+    if ((broken || !complete) && !sync->guest_done && sync->store)
+      http->abort(*sync->store, "the client went away");
     co_return keep_alive&& complete && !broken && !sync->refuse;
   }
 };

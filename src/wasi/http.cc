@@ -821,6 +821,26 @@ engine::Result<void> Host::handle(engine::Store& store, const component::Func& h
   return {};
 }
 
+void Host::abort(engine::Store& store, const std::string& why) const {
+  StoreData* d = store_data(store);
+  if (!d) return;
+  if (d->http) {
+    auto* s = static_cast<State*>(d->http.get());
+    for (auto& [rep, b] : s->incoming_bodies.items)
+      if (b.pipe) b.pipe->close(why);
+    for (auto& [rep, b] : s->outgoing_bodies.items)
+      if (b.pipe) b.pipe->drop_reader();
+    for (auto& [rep, r] : s->outgoing_responses.items)
+      if (r.body) r.body->drop_reader();
+  }
+  if (p2::State* w = impl_->wasi->get(store)) {
+    for (auto& [rep, in] : w->inputs.items)
+      if (in.kind == p2::InputStream::Kind::Pipe && in.pipe) in.pipe->close(why);
+    for (auto& [rep, out] : w->outputs.items)
+      if (out.kind == p2::OutputStream::Kind::Pipe && out.pipe) out.pipe->drop_reader();
+  }
+}
+
 bool allowed(const Policy& policy, const std::string& host, uint16_t port) {
   std::string h = lower(host);
   for (const auto& a : policy.allow) {

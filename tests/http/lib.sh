@@ -17,8 +17,12 @@ fail=0
 server_pid=
 server_mode=${HTTP_TEST_SERVER:-flotilla}
 
+# Shared mode (suite.sh): HTTP_TEST_BASE names a server that is already running (its pid in
+# HTTP_TEST_PID); start_server and stop_server then leave it alone.
+shared_base=${HTTP_TEST_BASE:-}
+
 cleanup() {
-  if [[ -n $server_pid ]]; then
+  if [[ -n $server_pid && -z $shared_base ]]; then
     if [[ $server_mode == jco ]]; then kill -KILL -- "-$server_pid" 2>/dev/null; else kill -KILL "$server_pid" 2>/dev/null; fi
   fi
   rm -rf "$work"
@@ -47,6 +51,12 @@ free_port() {
 # $HTTP_TEST_START_TIMEOUT: the first start compiles the component) for `http://127.0.0.1:PORT/` on its stdout; sets $port,
 # $base (http://127.0.0.1:PORT) and $server_pid. Returns 1 if the server died or never listened.
 start_server() {
+  if [[ -n $shared_base ]]; then
+    base=$shared_base
+    port=${base##*:}
+    server_pid=${HTTP_TEST_PID:-}
+    return 0
+  fi
   port=$(free_port)
   base=http://127.0.0.1:$port
   : >"$work/server.out"
@@ -57,7 +67,11 @@ start_server() {
     TMPDIR=$work/tmp setsid "$root/node_modules/.bin/jco" serve --host 127.0.0.1 --port "$port" \
       "${iso[@]}" "$component" >"$work/server.out" 2>"$work/server.err" </dev/null &
   else
-    "$flotilla" serve --addr "127.0.0.1:$port" "$@" "$component" >"$work/server.out" \
+    # The JS components run on the baseline tier: with the default (auto) every start would
+    # also launch minutes of optimized-tier compilation of the 12.8 MB component.
+    local tier=()
+    [[ $component != *-c.wasm ]] && tier=(--tier baseline)
+    "$flotilla" serve --addr "127.0.0.1:$port" "${tier[@]}" "$@" "$component" >"$work/server.out" \
       2>"$work/server.err" </dev/null &
   fi
   server_pid=$!
@@ -86,6 +100,10 @@ start_server() {
 # stop_server: SIGTERM, then the server must exit 0 within 30 s (jco serve: just stopped).
 stop_server() {
   [[ -z $server_pid ]] && return
+  if [[ -n $shared_base ]]; then
+    server_pid=
+    return
+  fi
   if [[ $server_mode == jco ]]; then
     kill -TERM -- "-$server_pid" 2>/dev/null
     wait "$server_pid" 2>/dev/null

@@ -141,6 +141,11 @@ class Host {
   engine::Result<void> handle(engine::Store& store, const component::Func& handler,
                               const std::shared_ptr<Exchange>& exchange) const;
 
+  // Breaks every body stream of the guest in `store` (reads fail, writes find the stream
+  // closed), so that a guest waiting on one wakes up: for a request that timed out or whose
+  // client went away. Call it while the guest is suspended, on its thread.
+  void abort(engine::Store& store, const std::string& why) const;
+
   explicit Host(std::unique_ptr<HostImpl> impl);
 
  private:
