@@ -643,11 +643,24 @@ void make_data_conditional(std::string& c) {
 
 // Rewrites of the C writer's output:
 //  - active data segments applied only when the memory is not image-backed (see above);
+//  - funcref table initialisation without struct assignment (for tcc);
 //  - optionally (kLoopChecks) an interruption check at every loop header ("w2c_L<n>:" labels);
 //  - float negation as a sign-bit flip: tcc compiles `-(x)` as a subtraction, which loses the
 //    sign of NaNs (f32 stack temporaries are w2c_f<n>, f64 ones w2c_d<n>).
 std::string postprocess_c(std::string c) {
   make_data_conditional(c);
+  // Table initialisation stores each funcref field by field: tcc compiles the C writer's
+  // compound-literal assignment as a call to memmove per element (a third of the instantiation
+  // of a module with a table of 8k functions, once its memory comes from an image).
+  replace_all(
+      c,
+      "    dest->data[dest_addr + i] = (wasm_rt_funcref_t){\n"
+      "        func_types[src_expr->func_type_index], src_expr->func,\n"
+      "        (char*)module_instance + src_expr->module_offset};\n",
+      "    wasm_rt_funcref_t* dest_val = &dest->data[dest_addr + i];\n"
+      "    dest_val->func_type = func_types[src_expr->func_type_index];\n"
+      "    dest_val->func = src_expr->func;\n"
+      "    dest_val->module_instance = (char*)module_instance + src_expr->module_offset;\n");
   replace_all(c, "= -(w2c_f", "= flot_negf(w2c_f");
   replace_all(c, "= -(w2c_d", "= flot_neg(w2c_d");
   std::string out;
