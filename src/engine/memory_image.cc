@@ -2,10 +2,12 @@
 // built once per module into a sealed memfd, so that instances map it copy-on-write instead of
 // replaying the segments (runtime.cc maps it; codegen.cc makes the replay conditional).
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
-#include <cstring>
+#include <algorithm>
 
 #include "internal.h"
 
@@ -150,13 +152,46 @@ std::shared_ptr<const MemoryImage> build_memory_image(std::span<const uint8_t> b
   image->fd = memfd_create("flotilla-memory-image", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (image->fd < 0) return nullptr;
   if (ftruncate(image->fd, static_cast<off_t>(image->bytes)) != 0) return nullptr;
-  // Pages no segment touches stay holes of the file (they read as zeros).
-  void* p = mmap(nullptr, image->bytes, PROT_READ | PROT_WRITE, MAP_SHARED, image->fd, 0);
-  if (p == MAP_FAILED) return nullptr;
-  auto* base = static_cast<uint8_t*>(p);
-  for (const auto& seg : plan->segments)  // in order: later segments overwrite earlier ones
-    if (!seg.data.empty()) std::memcpy(base + seg.offset, seg.data.data(), seg.data.size());
-  munmap(p, image->bytes);
+  // Written with pwritev, segments in order (a later one overwrites an earlier one): runs of
+  // ascending segments with small gaps (filled with zeros) go in one call, so the kernel copies
+  // straight into the file (a shared mapping instead faulted in every page: 3-4x slower). Pages
+  // no run touches stay holes of the file (they read as zeros).
+  static const uint8_t kZeros[16384] = {};
+  std::vector<iovec> iov;
+  uint64_t run_start = 0, run_end = 0;
+  auto flush = [&]() -> bool {
+    size_t first = 0;
+    uint64_t at = run_start;
+    while (first < iov.size()) {
+      int n = static_cast<int>(std::min<size_t>(iov.size() - first, IOV_MAX));
+      ssize_t w = pwritev(image->fd, iov.data() + first, n, static_cast<off_t>(at));
+      if (w <= 0) return false;
+      at += static_cast<uint64_t>(w);
+      for (auto left = static_cast<size_t>(w); left > 0;) {  // skip what was written
+        if (left >= iov[first].iov_len) {
+          left -= iov[first++].iov_len;
+        } else {
+          iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
+          iov[first].iov_len -= left;
+          left = 0;
+        }
+      }
+    }
+    iov.clear();
+    return true;
+  };
+  for (const auto& seg : plan->segments) {
+    if (seg.data.empty()) continue;
+    if (iov.empty() || seg.offset < run_end || seg.offset - run_end > sizeof kZeros) {
+      if (!flush()) return nullptr;
+      run_start = run_end = seg.offset;
+    } else if (seg.offset > run_end) {
+      iov.push_back({const_cast<uint8_t*>(kZeros), seg.offset - run_end});
+    }
+    iov.push_back({const_cast<uint8_t*>(seg.data.data()), seg.data.size()});
+    run_end = seg.offset + seg.data.size();
+  }
+  if (!flush()) return nullptr;
   // Sealed: no one (guest writes go to private copies) can change the image any more.
   if (fcntl(image->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0)
     return nullptr;
