@@ -619,6 +619,7 @@ Error trap_error(const CallFrame& frame, std::string_view function) {
 // is bounds-checked by the generated code, so no guard region is needed. Growing remaps the
 // mapping (it may move; generated code reloads the base pointer after any call). Guarded
 // memories (guard-page mode) reserve kGuardReserve bytes, inaccessible beyond the current size.
+// Memories created from a module's image are reservations too (memory_allocate_image).
 namespace {
 
 // Small linear memories are not unmapped when their store goes: they are zeroed and kept for
