@@ -621,11 +621,46 @@ void replace_all(std::string& s, std::string_view from, std::string_view to) {
   }
 }
 
-// Rewrites of the C writer's output, line by line:
+// Makes the active data segments of a module's own memory conditional: init_memories
+// allocates the memory through flot_allocate_memory_image, which says whether the memory came
+// from the module's prepared image (memory_image.cc) with the segments already in it. Only for
+// a single allocation (the module's one memory); an imported memory is left as it is.
+void make_data_conditional(std::string& c) {
+  size_t fn = c.find("\nstatic void init_memories(");
+  if (fn == std::string::npos) return;
+  size_t end = c.find("\n}\n", fn);
+  if (end == std::string::npos) return;
+  constexpr std::string_view kAlloc = "\n  wasm_rt_allocate_memory(";
+  size_t alloc = c.find(kAlloc, fn);
+  if (alloc == std::string::npos || alloc > end) return;
+  if (size_t next = c.find(kAlloc, alloc + 1); next != std::string::npos && next < end) return;
+  size_t eol = c.find('\n', alloc + 1);
+  if (eol > end || c.compare(eol - 2, 2, ");") != 0) return;
+  c.insert(end + 1, "  }\n");  // before the function's closing brace
+  std::string args = c.substr(alloc + kAlloc.size(), eol - 2 - (alloc + kAlloc.size()));
+  c.replace(alloc + 1, eol - alloc - 1, "  if (!flot_allocate_memory_image(" + args + ")) {");
+}
+
+// Rewrites of the C writer's output:
+//  - active data segments applied only when the memory is not image-backed (see above);
+//  - funcref table initialisation without struct assignment (for tcc);
 //  - optionally (kLoopChecks) an interruption check at every loop header ("w2c_L<n>:" labels);
 //  - float negation as a sign-bit flip: tcc compiles `-(x)` as a subtraction, which loses the
 //    sign of NaNs (f32 stack temporaries are w2c_f<n>, f64 ones w2c_d<n>).
 std::string postprocess_c(std::string c) {
+  make_data_conditional(c);
+  // Table initialisation stores each funcref field by field: tcc compiles the C writer's
+  // compound-literal assignment as a call to memmove per element (a third of the instantiation
+  // of a module with a table of 8k functions, once its memory comes from an image).
+  replace_all(
+      c,
+      "    dest->data[dest_addr + i] = (wasm_rt_funcref_t){\n"
+      "        func_types[src_expr->func_type_index], src_expr->func,\n"
+      "        (char*)module_instance + src_expr->module_offset};\n",
+      "    wasm_rt_funcref_t* dest_val = &dest->data[dest_addr + i];\n"
+      "    dest_val->func_type = func_types[src_expr->func_type_index];\n"
+      "    dest_val->func = src_expr->func;\n"
+      "    dest_val->module_instance = (char*)module_instance + src_expr->module_offset;\n");
   replace_all(c, "= -(w2c_f", "= flot_negf(w2c_f");
   replace_all(c, "= -(w2c_d", "= flot_neg(w2c_d");
   std::string out;

@@ -389,6 +389,7 @@ Result<Module> Module::compile(Engine& engine, std::span<const uint8_t> bytes, s
           m->meta = std::move(*meta);
           m->code = std::move(*code);
           m->c_source = std::make_shared<const std::string>();
+          if (e->config.memory_image) m->image = build_memory_image(bytes, m->meta);
           return Module(m);
         }
       }
@@ -397,6 +398,7 @@ Result<Module> Module::compile(Engine& engine, std::span<const uint8_t> bytes, s
   auto gen = generate_c(bytes, /*generate=*/true);
   if (!gen) return Unexpected(gen.error());
   m->meta = std::move(gen->meta);
+  if (e->config.memory_image) m->image = build_memory_image(bytes, m->meta);
   auto src = std::make_shared<const std::string>(std::move(gen->c_source));
   m->c_source = src;
 

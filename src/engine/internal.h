@@ -45,7 +45,7 @@ struct ModuleMeta {
 inline constexpr uint64_t kMaxFunctionLocals = 50000;
 // Bumped whenever the generated C changes in a way the embedded runtime header does not (it is
 // part of every optimized-cache key, so old entries are not reused).
-inline constexpr int kCodegenRevision = 2;
+inline constexpr int kCodegenRevision = 3;
 // Native bytes a param or local may take in a generated frame (a v128, or an i64 plus a
 // temporary), and a frame's fixed part.
 inline constexpr uint64_t kFrameBytesPerLocal = 16;
@@ -65,6 +65,30 @@ struct Generated {
 // its C translation unit. `validate = false` is only for bytes known valid (an optimized-cache
 // entry exists for them: the key is a cryptographic hash of the bytes).
 Result<Generated> generate_c(std::span<const uint8_t> bytes, bool generate, bool validate = true);
+
+// ------------------------------------------------------------------------------------------
+// Initial memory images (memory_image.cc)
+
+// Linear memories up to this size are kept in a pool of zeroed mappings (runtime.cc).
+inline constexpr uint64_t kMemoryPoolMaxBytes = uint64_t(1) << 20;
+
+// A module's only (defined) linear memory as instantiation leaves it: the initial pages with
+// every active data segment applied, in a sealed memfd that instances map copy-on-write.
+struct MemoryImage {
+  int fd = -1;
+  uint64_t pages = 0;
+  uint64_t bytes = 0;  // pages * 65536: the file's size
+  MemoryImage() = default;
+  MemoryImage(const MemoryImage&) = delete;
+  MemoryImage& operator=(const MemoryImage&) = delete;
+  ~MemoryImage();
+};
+
+// The image of a module (its bytes, already validated, and interface), or null when the module
+// does not qualify: no memory or an imported one, an active segment whose offset is not an
+// i32.const or that is out of bounds, no active data, or a memory small enough for the pool.
+std::shared_ptr<const MemoryImage> build_memory_image(std::span<const uint8_t> bytes,
+                                                      const ModuleMeta& meta);
 
 // ------------------------------------------------------------------------------------------
 // Compiled code (compiler.cc)
@@ -142,7 +166,8 @@ struct ModuleImpl {
   mutable std::mutex mu;
   mutable std::condition_variable cv;
   std::shared_ptr<Code> code;
-  bool optimizing = false;  // background build queued or running
+  std::shared_ptr<const MemoryImage> image;  // null: instances replay their data segments
+  bool optimizing = false;                   // background build queued or running
   std::string optimize_error;
 
   std::shared_ptr<Code> current() const {
@@ -167,6 +192,9 @@ struct CallFrame {
   CallFrame* prev = nullptr;
   Error host_error;  // set when a host function failed
   bool has_host_error = false;
+  // Instantiation only: the image the module's memory is created from (taken by the runtime's
+  // allocate_memory_image, so at most one memory uses it).
+  const MemoryImage* image = nullptr;
   // What a resource-limit trap ran into ("memory of 8 pages exceeds the limit of 4"): plain
   // characters, since the trap longjmps over any C++ object.
   char detail[128];  // NOLINT: set by guarded_call (no zeroing on the call path)
@@ -180,6 +208,9 @@ Error trap_error(const CallFrame& frame, std::string_view function);
 void memory_free(wasm_rt_memory_t* m);
 Result<void> memory_allocate(wasm_rt_memory_t* m, uint64_t initial, uint64_t max,
                              uint64_t limit_pages, bool guarded);
+// Creates the memory from `image` (its initial size), mapped copy-on-write.
+Result<void> memory_allocate_image(wasm_rt_memory_t* m, const MemoryImage& image, uint64_t max,
+                                   uint64_t limit_pages, bool guarded);
 uint32_t memory_grow(wasm_rt_memory_t* m, uint32_t delta, uint64_t limit_pages);
 
 // ------------------------------------------------------------------------------------------

@@ -477,6 +477,7 @@ Result<Instance> Instance::create(Store& store, const Module& module,
     InstanceData* d;
   } thunk{desc, &d};
   CallFrame frame;
+  frame.image = module.impl()->image.get();
   d.created = true;
   int trap = guarded_call(
       s, frame,

@@ -114,6 +114,34 @@ void rt_allocate_memory_guarded(wasm_rt_memory_t* m, uint32_t initial, uint32_t 
   allocate_memory(m, initial, max, true);
 }
 
+// The memory of the module being instantiated: from its image when the instantiation carries
+// one (and the store's limits allow the size), else as allocate_memory.
+uint32_t allocate_memory_image(wasm_rt_memory_t* m, uint32_t initial, uint32_t max, bool guarded) {
+  CallFrame* f = t_frame;
+  const MemoryImage* image = f ? f->image : nullptr;
+  if (f) f->image = nullptr;  // one memory per image
+  if (!image || image->pages != initial) {
+    allocate_memory(m, initial, max, guarded);
+    return 0;
+  }
+  bool ok;
+  {
+    auto r = memory_allocate_image(m, *image, max, current_limits().max_memory_pages, guarded);
+    ok = r.has_value();
+    if (!ok) set_trap_detail(r.error().message);
+  }
+  if (!ok) rt_trap(WASM_RT_TRAP_RESOURCE_LIMIT);
+  return 1;
+}
+
+uint32_t rt_allocate_memory_image(wasm_rt_memory_t* m, uint32_t initial, uint32_t max) {
+  return allocate_memory_image(m, initial, max, false);
+}
+
+uint32_t rt_allocate_memory_image_guarded(wasm_rt_memory_t* m, uint32_t initial, uint32_t max) {
+  return allocate_memory_image(m, initial, max, true);
+}
+
 uint32_t rt_grow_memory(wasm_rt_memory_t* m, uint32_t delta) {
   return memory_grow(m, delta, current_limits().max_memory_pages);
 }
@@ -271,12 +299,14 @@ const flot_rt_api_t kApi = {
     rt_grow_funcref_table,
     rt_grow_externref_table,
     rt_call_host,
+    rt_allocate_memory_image,
 };
 
 // The same table with guard-page memory allocation.
 const flot_rt_api_t kApiGuarded = [] {
   flot_rt_api_t api = kApi;
   api.allocate_memory = rt_allocate_memory_guarded;
+  api.allocate_memory_image = rt_allocate_memory_image_guarded;
   return api;
 }();
 
@@ -589,6 +619,7 @@ Error trap_error(const CallFrame& frame, std::string_view function) {
 // is bounds-checked by the generated code, so no guard region is needed. Growing remaps the
 // mapping (it may move; generated code reloads the base pointer after any call). Guarded
 // memories (guard-page mode) reserve kGuardReserve bytes, inaccessible beyond the current size.
+// Memories created from a module's image are reservations too (memory_allocate_image).
 namespace {
 
 // Small linear memories are not unmapped when their store goes: they are zeroed and kept for
@@ -596,7 +627,7 @@ namespace {
 // costs 5-13 us on some kernels (see docs/status.md, instantiate benchmark); zeroing it and
 // handing it out again costs well under one. Bounded: at most kPoolEntries mappings of at most
 // kPoolMaxBytes each stay resident.
-constexpr uint64_t kPoolMaxBytes = 1 << 20;
+constexpr uint64_t kPoolMaxBytes = kMemoryPoolMaxBytes;
 constexpr size_t kPoolEntries = 32;
 
 struct MemoryPool {
@@ -665,6 +696,45 @@ Result<void> memory_allocate(wasm_rt_memory_t* m, uint64_t initial, uint64_t max
   if (guarded && bytes && mprotect(p, bytes, PROT_READ | PROT_WRITE) != 0) {
     munmap(p, reserve);
     return make_error(ErrorKind::Limit, "cannot commit linear memory");
+  }
+  m->data = static_cast<uint8_t*>(p);
+  m->reserved = reserve;
+  m->committed = bytes;
+  m->pages = static_cast<uint32_t>(initial);
+  m->size = bytes;
+  return {};
+}
+
+// Image-backed memories: a private mapping of the image's memfd over the initial size, inside
+// an inaccessible anonymous reservation of the maximum size (guard-page mode: kGuardReserve),
+// so growth commits more of the reservation like a guarded memory and never moves or remaps
+// the file mapping. Pages are copied only when written and faulted in only when touched.
+// Never pooled: they are larger than kPoolMaxBytes (build_memory_image) and reserved apart.
+Result<void> memory_allocate_image(wasm_rt_memory_t* m, const MemoryImage& image, uint64_t max,
+                                   uint64_t limit_pages, bool guarded) {
+  *m = wasm_rt_memory_t{};
+  m->max_pages = static_cast<uint32_t>(std::min<uint64_t>(max, 65536));
+  uint64_t initial = image.pages;
+  if (initial > limit_pages || initial > 65536) {
+    return make_error(ErrorKind::Limit, "memory of " + std::to_string(initial) +
+                                            " pages exceeds the limit of " +
+                                            std::to_string(limit_pages));
+  }
+  uint64_t bytes = image.bytes;
+  uint64_t reserve =
+      guarded ? kGuardReserve : std::max<uint64_t>(bytes, uint64_t(m->max_pages) * kPage);
+  void* p;
+  if (reserve == bytes) {
+    p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, image.fd, 0);
+    if (p == MAP_FAILED) return make_error(ErrorKind::Limit, "cannot map a memory image");
+  } else {
+    p = mmap(nullptr, reserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return make_error(ErrorKind::Limit, "cannot allocate linear memory");
+    if (mmap(p, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, image.fd,
+             0) == MAP_FAILED) {
+      munmap(p, reserve);
+      return make_error(ErrorKind::Limit, "cannot map a memory image");
+    }
   }
   m->data = static_cast<uint8_t*>(p);
   m->reserved = reserve;

@@ -156,6 +156,10 @@ typedef struct {
   uint32_t (*grow_externref_table)(wasm_rt_externref_table_t*, uint32_t, wasm_rt_externref_t);
   /* Calls a host function; returns 0 or a wasm_rt_trap_t to raise. */
   int (*call_host)(void* env, flot_val_t* io);
+  /* Allocates a module's own memory like allocate_memory; returns 1 if it was created from the
+   * module's prepared initial image (active data segments already applied, so the caller skips
+   * them), 0 if the caller must apply them. */
+  uint32_t (*allocate_memory_image)(wasm_rt_memory_t*, uint32_t initial_pages, uint32_t max_pages);
 } flot_rt_api_t;
 
 /* Calls `fn` (a function of some signature S) with `env` as its first argument, arguments
@@ -168,7 +172,7 @@ typedef struct {
   uint32_t sig;  /* func: index into sig_calls */
 } flot_export_t;
 
-#define FLOT_ABI_VERSION 1u
+#define FLOT_ABI_VERSION 2u
 
 typedef struct {
   uint32_t abi_version;
@@ -201,6 +205,8 @@ static const flot_rt_api_t* flot_rt;
 #define wasm_rt_trap(code) (flot_rt->trap(code))
 #define wasm_rt_register_func_type flot_rt->register_func_type
 #define wasm_rt_allocate_memory(m, i, x) (flot_rt->allocate_memory((m), (i), (x)))
+/* The engine rewrites init_memories to apply active data segments only when this is 0. */
+#define flot_allocate_memory_image(m, i, x) (flot_rt->allocate_memory_image((m), (i), (x)))
 #define wasm_rt_grow_memory(m, d) (flot_rt->grow_memory((m), (d)))
 #define wasm_rt_free_memory(m) (flot_rt->free_memory(m))
 #define wasm_rt_allocate_funcref_table(t, i, x) (flot_rt->allocate_funcref_table((t), (i), (x)))

@@ -205,6 +205,10 @@ struct Config {
   // out-of-bounds accesses fault into a trap. Faster code; costlier instantiation. Memories
   // created in stores of this engine are all reserved this way.
   bool guard_pages = false;
+  // Modules whose one linear memory is their own and larger than the small-memory pool (1 MiB)
+  // keep an image of it as initialised (active data segments applied, i32.const offsets in
+  // bounds), and instances map that image copy-on-write instead of copying the segments.
+  bool memory_image = true;
 };
 
 // Progress reports from long compilations (optimized tier).
