@@ -40,6 +40,9 @@ struct Binder;
 struct Scope {
   Scope* parent = nullptr;
   bool runtime = false;
+  // Name and label validation (check_name, check_labels). Off when instantiating: the same
+  // definitions were validated when the component was compiled.
+  bool checks = true;
   engine::Store* store = nullptr;
   const ComponentImpl* comp = nullptr;
   std::shared_ptr<InstanceState> state;
@@ -69,6 +72,17 @@ struct Binder {
   // Returns the item for an import, given its statically resolved description.
   std::function<Result<CompItem>(const std::string& name, const ExternDesc& desc)> bind;
 };
+
+Unexpected<Error> out_of_bounds(const char* what, uint32_t i) {
+  return invalid(std::string("unknown ") + what + " " + std::to_string(i) +
+                 ": index out of bounds");
+}
+
+// Binds `var` to a const reference to v[i], or returns the index error (no copy: entries of
+// the core instance space are whole export maps).
+#define AT(var, v, i, what)                                 \
+  if ((i) >= (v).size()) return out_of_bounds((what), (i)); \
+  const auto& var = (v)[(i)]
 
 template <typename T>
 Result<T> at(const std::vector<T>& v, uint32_t i, const char* what) {
@@ -186,7 +200,7 @@ ExternDesc subst_desc(const ExternDesc& d, const Subst& m) {
 
 Result<TypePtr> valtype(Scope& s, const ast::ValTypeRef& r) {
   if (r.primitive) return Type::primitive(r.prim);
-  TRY(e, at(s.types, r.index, "type"));
+  AT(e, s.types, r.index, "type");
   if (e.kind != TypeEntry::Kind::Val) {
     return invalid("type index " + std::to_string(r.index) + " is not a defined value type");
   }
@@ -223,11 +237,11 @@ Result<TypeEntry> resolve_type(Scope& s, const ast::TypeDef& td) {
   switch (td.kind) {
     case ast::TypeDef::Kind::DefVal: {
       const auto& dv = td.val;
-      if (dv.kind == TypeKind::Record || dv.kind == TypeKind::Variant) {
+      if (s.checks && (dv.kind == TypeKind::Record || dv.kind == TypeKind::Variant)) {
         std::vector<std::string> ls;
         for (auto& f : dv.fields) ls.push_back(f.label);
         CHECK(check_labels(ls, dv.kind == TypeKind::Record ? "field" : "variant case"));
-      } else if (dv.kind == TypeKind::Enum || dv.kind == TypeKind::Flags) {
+      } else if (s.checks && (dv.kind == TypeKind::Enum || dv.kind == TypeKind::Flags)) {
         CHECK(check_labels(dv.names, dv.kind == TypeKind::Enum ? "enum case" : "flag"));
       }
       auto t = std::make_shared<Type>();
@@ -277,7 +291,7 @@ Result<TypeEntry> resolve_type(Scope& s, const ast::TypeDef& td) {
           break;
         case TypeKind::Own:
         case TypeKind::Borrow: {
-          TRY(r, at(s.types, dv.index, "type"));
+          AT(r, s.types, dv.index, "type");
           if (r.kind != TypeEntry::Kind::Resource) {
             return invalid("type index " + std::to_string(dv.index) + " is not a resource type");
           }
@@ -294,7 +308,7 @@ Result<TypeEntry> resolve_type(Scope& s, const ast::TypeDef& td) {
       return e;
     }
     case ast::TypeDef::Kind::Func: {
-      {
+      if (s.checks) {
         std::vector<std::string> ls;
         for (auto& p : td.func.params) ls.push_back(p.label);
         CHECK(check_labels(ls, "function parameter"));
@@ -322,6 +336,7 @@ Result<TypeEntry> resolve_type(Scope& s, const ast::TypeDef& td) {
     case ast::TypeDef::Kind::Instance: {
       Scope child;
       child.parent = &s;
+      child.checks = s.checks;
       CHECK(run_decls(child, td.decls));
       if (td.kind == ast::TypeDef::Kind::Instance) {
         auto d = std::make_shared<InstanceTypeDesc>();
@@ -364,7 +379,7 @@ Result<ExternDesc> extern_desc(Scope& s, const ast::ExternTypeDef& et, const std
       d.kind = ExternDesc::Kind::Module;
       return d;
     case 0x01: {
-      TRY(t, at(s.types, et.index, "type"));
+      AT(t, s.types, et.index, "type");
       if (t.kind != TypeEntry::Kind::Func)
         return invalid("`" + name + "`: type is not a function type");
       d.kind = ExternDesc::Kind::Func;
@@ -379,7 +394,7 @@ Result<ExternDesc> extern_desc(Scope& s, const ast::ExternTypeDef& et, const std
         d.resource = fresh_resource(name, true);
         return d;
       }
-      TRY(t, at(s.types, et.index, "type"));
+      AT(t, s.types, et.index, "type");
       if (t.kind == TypeEntry::Kind::Resource) {
         d.kind = ExternDesc::Kind::Resource;
         d.resource = t.res;
@@ -398,7 +413,7 @@ Result<ExternDesc> extern_desc(Scope& s, const ast::ExternTypeDef& et, const std
       return d;
     }
     case 0x04: {
-      TRY(t, at(s.types, et.index, "type"));
+      AT(t, s.types, et.index, "type");
       if (t.kind != TypeEntry::Kind::Component)
         return invalid("`" + name + "`: not a component type");
       d.kind = ExternDesc::Kind::Component;
@@ -406,7 +421,7 @@ Result<ExternDesc> extern_desc(Scope& s, const ast::ExternTypeDef& et, const std
       return d;
     }
     case 0x05: {
-      TRY(t, at(s.types, et.index, "type"));
+      AT(t, s.types, et.index, "type");
       if (t.kind != TypeEntry::Kind::Instance)
         return invalid("`" + name + "`: not an instance type");
       d.kind = ExternDesc::Kind::Instance;
@@ -570,7 +585,7 @@ Result<CompItem> get_item(Scope& s, Sort sort, uint32_t idx) {
 Result<void> push_alias(Scope& s, const ast::AliasDef& a) {
   switch (a.kind) {
     case ast::AliasDef::Kind::Export: {
-      TRY(inst, at(s.instances, a.instance, "instance"));
+      AT(inst, s.instances, a.instance, "instance");
       const CompItem* it = inst->find(a.name);
       if (!it)
         return invalid("instance " + std::to_string(a.instance) + " has no export named `" +
@@ -582,7 +597,7 @@ Result<void> push_alias(Scope& s, const ast::AliasDef& a) {
       return push_item(s, *it);
     }
     case ast::AliasDef::Kind::CoreExport: {
-      TRY(ci, at(s.core_instances, a.instance, "core instance"));
+      AT(ci, s.core_instances, a.instance, "core instance");
       if (!s.runtime) {
         switch (a.sort) {
           case Sort::CoreFunc:
@@ -729,7 +744,7 @@ Result<void> run_decls(Scope& s, const std::vector<ast::Decl>& decls) {
         TRY(desc, extern_desc(s, d.extern_type, d.name));
         bool is_import = d.kind == ast::Decl::Kind::Import;
         auto& list = is_import ? s.imports : s.export_descs;
-        CHECK(check_name(s, list, d.name, desc, is_import ? "import" : "export"));
+        if (s.checks) CHECK(check_name(s, list, d.name, desc, is_import ? "import" : "export"));
         list.push_back({d.name, desc});
         if (desc.kind == ExternDesc::Kind::Resource) s.resource_names[d.name] = desc.resource.get();
         CHECK(push_item(s, item_from_desc(d.name, desc)));
@@ -917,7 +932,7 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
         switch (cd.kind) {
           case ast::CanonDef::Kind::Lift: {
             TRY(core, at(s.core_funcs, cd.func, "core func"));
-            TRY(te, at(s.types, cd.type, "type"));
+            AT(te, s.types, cd.type, "type");
             if (te.kind != TypeEntry::Kind::Func)
               return invalid("canon lift type is not a function type");
             TRY(cx, canon_context(s, cd.opts));
@@ -956,7 +971,7 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
             break;
           }
           default: {
-            TRY(te, at(s.types, cd.type, "type"));
+            AT(te, s.types, cd.type, "type");
             if (te.kind != TypeEntry::Kind::Resource)
               return invalid("canon resource builtin on a non-resource type");
             if (s.runtime) {
@@ -974,7 +989,7 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
         return make_error(ErrorKind::Unsupported, "start definitions are not supported");
       case ast::Item::Kind::Import: {
         TRY(desc, extern_desc(s, item.import.type, item.import.name));
-        CHECK(check_name(s, s.imports, item.import.name, desc, "import"));
+        if (s.checks) CHECK(check_name(s, s.imports, item.import.name, desc, "import"));
         s.imports.push_back({item.import.name, desc});
         CompItem it;
         if (s.binder) {
@@ -992,7 +1007,7 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
       case ast::Item::Kind::Export: {
         const auto& ed = item.export_;
         TRY(x, get_item(s, ed.sort, ed.index));
-        CHECK(check_name(s, s.export_descs, ed.name, desc_of(x), "export"));
+        if (s.checks) CHECK(check_name(s, s.export_descs, ed.name, desc_of(x), "export"));
         if (x.sort == Sort::Type && x.type.kind == TypeEntry::Kind::Resource) {
           s.resource_names[ed.name] = x.type.res.get();
         }
@@ -1036,6 +1051,7 @@ Result<std::shared_ptr<InstanceValue>> instantiate_nested(Scope& s, const CompIt
   Scope child;
   child.parent = defining;
   child.runtime = s.runtime;
+  child.checks = s.checks;
   child.store = s.store;
   child.comp = s.comp;
   if (s.runtime) {
@@ -1096,6 +1112,7 @@ Result<Instance> instantiate(engine::Store& store, const Linker& linker,
   auto impl = component.impl();
   Scope s;
   s.runtime = true;
+  s.checks = false;
   s.store = &store;
   s.comp = impl.get();
   s.state = std::make_shared<InstanceState>();
