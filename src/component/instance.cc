@@ -37,6 +37,18 @@ using Subst = std::map<const ResourceType*, ResourceTypePtr>;
 
 struct Binder;
 
+}  // namespace
+
+// What InstancePre resolves once for the root component's items, by item index: results
+// that do not depend on the store nor on the instance (see stable()).
+struct PreMemo {
+  std::vector<std::optional<TypeEntry>> types;   // Type items
+  std::vector<std::optional<CompItem>> imports;  // Import items, bound through the linker
+  bool imports_ok = false;                       // every import is in `imports`
+};
+
+namespace {
+
 struct Scope {
   Scope* parent = nullptr;
   bool runtime = false;
@@ -47,6 +59,10 @@ struct Scope {
   const ComponentImpl* comp = nullptr;
   std::shared_ptr<InstanceState> state;
   const Binder* binder = nullptr;
+  // Root scope only: the memo filled by a pre-instantiation walk (record) or used by an
+  // instantiation (use).
+  PreMemo* record = nullptr;
+  const PreMemo* memo = nullptr;
 
   std::vector<TypeEntry> types;
   std::vector<std::shared_ptr<Func::Data>> funcs;
@@ -194,6 +210,99 @@ ExternDesc subst_desc(const ExternDesc& d, const Subst& m) {
       break;
   }
   return out;
+}
+
+// ---- stability (what an InstancePre may resolve once) ------------------------------------------
+
+// A resolved type is the same for every instantiation through the same linker unless it
+// mentions a resource type created per instance: one the component defines, or one a nested
+// component instance defines. Host resources (the linker's) and the abstract resources of
+// type definitions (`sub resource` in an instance type) are shared.
+bool stable(const ResourceTypePtr& r) {
+  auto* ri = impl_of(r);
+  return ri && (ri->host || ri->placeholder);
+}
+
+bool stable(const Type& t) {
+  switch (t.kind) {
+    case TypeKind::Own:
+    case TypeKind::Borrow:
+      return stable(t.resource);
+    case TypeKind::List:
+    case TypeKind::Option:
+      return stable(*t.elem);
+    case TypeKind::Result:
+      return (!t.ok || stable(*t.ok)) && (!t.err || stable(*t.err));
+    case TypeKind::Record:
+      for (auto& f : t.fields) {
+        if (!stable(*f.type)) return false;
+      }
+      return true;
+    case TypeKind::Tuple:
+      for (auto& f : t.items) {
+        if (!stable(*f)) return false;
+      }
+      return true;
+    case TypeKind::Variant:
+      for (auto& c : t.cases) {
+        if (c.type && !stable(*c.type)) return false;
+      }
+      return true;
+    default:
+      return true;
+  }
+}
+
+bool stable(const FuncType& f) {
+  for (auto& p : f.params) {
+    if (!stable(*p.second)) return false;
+  }
+  for (auto& r : f.results) {
+    if (!stable(*r.second)) return false;
+  }
+  return true;
+}
+
+bool stable(const ExternDesc& d);
+
+bool stable(const std::vector<NamedExtern>& v) {
+  for (auto& e : v) {
+    if (!stable(e.desc)) return false;
+  }
+  return true;
+}
+
+bool stable(const ExternDesc& d) {
+  switch (d.kind) {
+    case ExternDesc::Kind::Func:
+      return stable(d.func);
+    case ExternDesc::Kind::Instance:
+      return d.instance && stable(d.instance->exports);
+    case ExternDesc::Kind::Component:
+      return d.component && stable(d.component->imports) && stable(d.component->exports);
+    case ExternDesc::Kind::Type:
+      return d.type && stable(*d.type);
+    case ExternDesc::Kind::Resource:
+      return stable(d.resource);
+    default:
+      return true;
+  }
+}
+
+bool stable(const TypeEntry& e) {
+  switch (e.kind) {
+    case TypeEntry::Kind::Val:
+      return stable(*e.val);
+    case TypeEntry::Kind::Func:
+      return stable(*e.func);
+    case TypeEntry::Kind::Instance:
+      return stable(e.inst->exports);
+    case TypeEntry::Kind::Component:
+      return stable(e.comp->imports) && stable(e.comp->exports);
+    case TypeEntry::Kind::Resource:
+      return stable(e.res);
+  }
+  return false;
 }
 
 // ---- type resolution ------------------------------------------------------------------------
@@ -441,20 +550,21 @@ std::shared_ptr<Func::Data> trap_func(const std::string& name, const FuncType& f
   return f;
 }
 
-std::shared_ptr<InstanceValue> value_from_desc(const InstanceTypeDesc& d,
-                                               const std::string& prefix);
+std::shared_ptr<InstanceValue> value_from_desc(const InstanceTypeDesc& d, const std::string& prefix,
+                                               bool callable);
 
-// The item standing for an import in the static view.
-CompItem item_from_desc(const std::string& name, const ExternDesc& d) {
+// The item standing for an import in the static view. Inside a type definition (`callable`
+// false) functions are never called nor described again: they get no Func::Data.
+CompItem item_from_desc(const std::string& name, const ExternDesc& d, bool callable = true) {
   CompItem it;
   switch (d.kind) {
     case ExternDesc::Kind::Func:
       it.sort = Sort::Func;
-      it.func = trap_func(name, d.func);
+      if (callable) it.func = trap_func(name, d.func);
       break;
     case ExternDesc::Kind::Instance:
       it.sort = Sort::Instance;
-      it.instance = value_from_desc(*d.instance, name);
+      it.instance = value_from_desc(*d.instance, name, callable);
       break;
     case ExternDesc::Kind::Type:
       it.sort = Sort::Type;
@@ -480,11 +590,13 @@ CompItem item_from_desc(const std::string& name, const ExternDesc& d) {
   return it;
 }
 
-std::shared_ptr<InstanceValue> value_from_desc(const InstanceTypeDesc& d,
-                                               const std::string& prefix) {
+std::shared_ptr<InstanceValue> value_from_desc(const InstanceTypeDesc& d, const std::string& prefix,
+                                               bool callable) {
   auto v = std::make_shared<InstanceValue>();
+  v->exports.reserve(d.exports.size());
   for (auto& e : d.exports) {
-    v->exports.emplace_back(e.name, item_from_desc(prefix + "#" + e.name, e.desc));
+    v->exports.emplace_back(
+        e.name, item_from_desc(callable ? prefix + "#" + e.name : std::string(), e.desc, callable));
   }
   return v;
 }
@@ -747,7 +859,7 @@ Result<void> run_decls(Scope& s, const std::vector<ast::Decl>& decls) {
         if (s.checks) CHECK(check_name(s, list, d.name, desc, is_import ? "import" : "export"));
         list.push_back({d.name, desc});
         if (desc.kind == ExternDesc::Kind::Resource) s.resource_names[d.name] = desc.resource.get();
-        CHECK(push_item(s, item_from_desc(d.name, desc)));
+        CHECK(push_item(s, item_from_desc(d.name, desc, /*callable=*/false)));
         break;
       }
     }
@@ -811,7 +923,13 @@ Result<std::shared_ptr<InstanceValue>> instantiate_nested(Scope& s, const CompIt
                                                           std::map<std::string, CompItem> args);
 
 Result<void> run_items(Scope& s, const ast::Component& c) {
-  for (const ast::Item& item : c.items) {
+  if (s.record) {
+    s.record->types.assign(c.items.size(), std::nullopt);
+    s.record->imports.assign(c.items.size(), std::nullopt);
+    s.record->imports_ok = true;
+  }
+  for (size_t idx = 0; idx < c.items.size(); idx++) {
+    const ast::Item& item = c.items[idx];
     switch (item.kind) {
       case ast::Item::Kind::CoreModule:
         s.modules.push_back(&item);
@@ -923,8 +1041,13 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
         CHECK(push_alias(s, item.alias));
         break;
       case ast::Item::Kind::Type: {
+        if (s.memo && s.memo->types[idx]) {
+          s.types.push_back(*s.memo->types[idx]);
+          break;
+        }
         TRY(e, resolve_type(s, *item.type));
-        s.types.push_back(e);
+        if (s.record && stable(e)) s.record->types[idx] = e;
+        s.types.push_back(std::move(e));
         break;
       }
       case ast::Item::Kind::Canon: {
@@ -988,9 +1111,12 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
       case ast::Item::Kind::Start:
         return make_error(ErrorKind::Unsupported, "start definitions are not supported");
       case ast::Item::Kind::Import: {
+        if (s.memo && s.memo->imports_ok) {
+          CHECK(push_item(s, *s.memo->imports[idx]));
+          break;
+        }
         TRY(desc, extern_desc(s, item.import.type, item.import.name));
         if (s.checks) CHECK(check_name(s, s.imports, item.import.name, desc, "import"));
-        s.imports.push_back({item.import.name, desc});
         CompItem it;
         if (s.binder) {
           TRY(b, s.binder->bind(item.import.name, desc));
@@ -998,7 +1124,15 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
         } else {
           it = item_from_desc(item.import.name, desc);
         }
-        if (it.sort == Sort::Type && it.type.kind == TypeEntry::Kind::Resource) {
+        if (s.record) {
+          if (stable(desc)) {
+            s.record->imports[idx] = it;
+          } else {
+            s.record->imports_ok = false;
+          }
+        }
+        if (!s.runtime) s.imports.push_back({item.import.name, std::move(desc)});
+        if (s.checks && it.sort == Sort::Type && it.type.kind == TypeEntry::Kind::Resource) {
           s.resource_names[item.import.name] = it.type.res.get();
         }
         CHECK(push_item(s, it));
@@ -1008,7 +1142,7 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
         const auto& ed = item.export_;
         TRY(x, get_item(s, ed.sort, ed.index));
         if (s.checks) CHECK(check_name(s, s.export_descs, ed.name, desc_of(x), "export"));
-        if (x.sort == Sort::Type && x.type.kind == TypeEntry::Kind::Resource) {
+        if (s.checks && x.sort == Sort::Type && x.type.kind == TypeEntry::Kind::Resource) {
           s.resource_names[ed.name] = x.type.res.get();
         }
         if (x.sort == Sort::Type && x.type.kind == TypeEntry::Kind::Resource) {
@@ -1030,9 +1164,9 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
             }
           }
         }
-        s.exports->exports.emplace_back(ed.name, x);
-        s.export_descs.push_back({ed.name, desc_of(x)});
+        if (!s.runtime) s.export_descs.push_back({ed.name, desc_of(x)});
         CHECK(push_item(s, x));
+        s.exports->exports.emplace_back(ed.name, std::move(x));
         break;
       }
     }
@@ -1107,24 +1241,24 @@ Result<void> resolve_static(ComponentImpl& c) {
   return {};
 }
 
-Result<Instance> instantiate(engine::Store& store, const Linker& linker,
-                             const Component& component) {
-  auto impl = component.impl();
-  Scope s;
-  s.runtime = true;
-  s.checks = false;
-  s.store = &store;
-  s.comp = impl.get();
-  s.state = std::make_shared<InstanceState>();
-  s.state->store = &store;
-  s.state->component = impl;
-  const Linker::Impl& li = linker.impl();
+struct InstancePre::Impl {
+  std::shared_ptr<ComponentImpl> component;
+  const Linker::Impl* linker = nullptr;
+  PreMemo memo;
+  // Host resource types made up for unknown imports (define_unknown_imports_as_traps): one
+  // per InstancePre, shared by its instances (as if defined in the linker).
+  std::vector<ResourceTypePtr> resources;
+};
+
+namespace {
+
+// Binds the root component's imports to the linker's definitions. `m` maps the abstract
+// resource types of the imports to the host's resource types; it is shared by all imports:
+// an interface that re-exports a resource of an earlier import (`use`,
+// `(export "r" (type (eq N)))`) refers to the same abstract type. Resources made up for
+// unknown imports are kept alive by `st`.
+Binder linker_binder(const Linker::Impl& li, InstanceState* st, Subst& m) {
   Binder binder;
-  InstanceState* st = s.state.get();
-  // Abstract resource types of the component's imports -> the host's resource types. Shared
-  // by all imports: an interface that re-exports a resource of an earlier import (`use`,
-  // `(export "r" (type (eq N)))`) refers to the same abstract type.
-  Subst m;
   binder.bind = [&li, st, &m](const std::string& name, const ExternDesc& desc) -> Result<CompItem> {
     CompItem it;
     switch (desc.kind) {
@@ -1257,11 +1391,62 @@ Result<Instance> instantiate(engine::Store& store, const Linker& linker,
                           "import `" + name + "`: imports of this kind are not supported");
     }
   };
+  return binder;
+}
+
+// The runtime walk: instantiates `impl` in `store`, using what `memo` (may be null) resolved
+// beforehand.
+Result<Instance> run_instantiate(engine::Store& store, const Linker::Impl& li,
+                                 const std::shared_ptr<ComponentImpl>& impl, const PreMemo* memo) {
+  Scope s;
+  s.runtime = true;
+  s.checks = false;
+  s.store = &store;
+  s.comp = impl.get();
+  s.state = std::make_shared<InstanceState>();
+  s.state->store = &store;
+  s.state->component = impl;
+  if (memo && memo->types.size() == impl->ast->items.size()) s.memo = memo;
+  Subst m;
+  Binder binder = linker_binder(li, s.state.get(), m);
   s.binder = &binder;
-  auto r = run_items(s, *impl->ast);
-  if (!r) return Unexpected(r.error());
+  CHECK(run_items(s, *impl->ast));
   s.state->exports = s.exports;
   return Instance(s.state);
+}
+
+}  // namespace
+
+Result<Instance> instantiate(engine::Store& store, const Linker& linker,
+                             const Component& component) {
+  return run_instantiate(store, linker.impl(), component.impl(), nullptr);
+}
+
+Result<InstancePre> Linker::instantiate_pre(const Component& component) const {
+  auto pre = std::make_shared<InstancePre::Impl>();
+  pre->component = component.impl();
+  pre->linker = impl_.get();
+  // The static walk (no store), with imports bound through this linker: records the types and
+  // import bindings every instantiation would compute alike. Names were validated when the
+  // component was compiled.
+  Scope s;
+  s.checks = false;
+  s.comp = pre->component.get();
+  s.record = &pre->memo;
+  InstanceState keep;
+  Subst m;
+  Binder binder = linker_binder(*impl_, &keep, m);
+  s.binder = &binder;
+  CHECK(run_items(s, *pre->component->ast));
+  pre->resources = std::move(keep.resources);
+  return InstancePre(std::move(pre));
+}
+
+InstancePre::InstancePre(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+
+Result<Instance> InstancePre::instantiate(engine::Store& store) const {
+  if (!impl_) return make_error(ErrorKind::Usage, "instantiate of an empty InstancePre");
+  return run_instantiate(store, *impl_->linker, impl_->component, &impl_->memo);
 }
 
 }  // namespace flotilla::component
