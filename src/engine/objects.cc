@@ -551,7 +551,7 @@ Extern materialize(InstanceData& d, uint32_t idx) {
 std::optional<Extern> Instance::get_export(std::string_view name) const {
   if (!data_ || !data_->live) return std::nullopt;
   const auto& idx = data_->module->meta.export_index;
-  auto it = idx.find(std::string(name));
+  auto it = idx.find(name);
   if (it == idx.end()) return std::nullopt;
   uint32_t i = it->second;
   if (!data_->export_ready[i]) {
