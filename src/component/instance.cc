@@ -32,7 +32,21 @@ Unexpected<Error> link_error(const std::string& msg) { return make_error(ErrorKi
     if (!check_r_) return Unexpected(check_r_.error()); \
   } while (0)
 
-using CoreExports = std::map<std::string, engine::Extern, std::less<>>;
+// An entry of the core instance index space. An instantiated module's exports are looked up
+// in the engine instance when aliased (materialized on first use); an instance built from
+// inline exports lists them (names point into the AST: the component outlives the walk).
+struct CoreExports {
+  engine::Instance inst;
+  std::vector<std::pair<std::string_view, engine::Extern>> items;
+
+  std::optional<engine::Extern> find(std::string_view name) const {
+    if (inst) return inst.get_export(name);
+    for (auto& [n, x] : items) {
+      if (n == name) return x;
+    }
+    return std::nullopt;
+  }
+};
 using Subst = std::map<const ResourceType*, ResourceTypePtr>;
 
 struct Binder;
@@ -728,11 +742,11 @@ Result<void> push_alias(Scope& s, const ast::AliasDef& a) {
             return invalid("unsupported core export alias sort");
         }
       }
-      auto f = ci.find(a.name);
-      if (f == ci.end())
+      auto found = ci.find(a.name);
+      if (!found)
         return invalid("core instance " + std::to_string(a.instance) + " has no export named `" +
                        a.name + "`");
-      const engine::Extern& x = f->second;
+      const engine::Extern& x = *found;
       switch (a.sort) {
         case Sort::CoreFunc:
           if (x.kind != engine::ExternKind::Func)
@@ -942,11 +956,12 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
         CoreExports exports;
         if (ci.instantiate) {
           TRY(mod_item, at(s.modules, ci.module, "core module"));
-          std::map<std::string, const CoreExports*> args;
+          std::vector<std::pair<std::string_view, const CoreExports*>> args;
+          args.reserve(ci.args.size());
           for (auto& [name, idx] : ci.args) {
             if (idx >= s.core_instances.size())
               return invalid("unknown core instance " + std::to_string(idx));
-            args[name] = &s.core_instances[idx];
+            args.emplace_back(name, &s.core_instances[idx]);
           }
           if (s.runtime) {
             if (!mod_item)
@@ -956,24 +971,37 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
               return make_error(ErrorKind::Compile, "core module was not compiled");
             const engine::Module& m = mit->second;
             std::vector<engine::Extern> imports;
+            imports.reserve(m.imports().size());
+            const CoreExports* arg = nullptr;  // of the previous import (usually the same)
+            std::string_view arg_name;
             for (const auto& imp : m.imports()) {
-              auto a = args.find(imp.module);
-              if (a == args.end()) {
+              if (!arg || arg_name != imp.module) {
+                arg = nullptr;
+                for (size_t k = args.size(); k-- > 0;) {  // the last argument of that name
+                  if (args[k].first == imp.module) {
+                    arg = args[k].second;
+                    arg_name = args[k].first;
+                    break;
+                  }
+                }
+              }
+              if (!arg) {
                 return link_error("core module import `" + imp.module + "` `" + imp.name +
                                   "`: no instantiation argument named `" + imp.module + "`");
               }
-              auto x = a->second->find(imp.name);
-              if (x == a->second->end()) {
+              auto x = arg->find(imp.name);
+              if (!x) {
                 return link_error("core module import `" + imp.module + "` `" + imp.name +
                                   "` is not provided by the argument instance");
               }
-              imports.push_back(x->second);
+              imports.push_back(*x);
             }
             auto inst = engine::Instance::create(*s.store, m, imports);
             if (!inst) return Unexpected(inst.error());
-            for (auto& [name, x] : inst->exports()) exports.emplace(name, x);
+            exports.inst = *inst;
           }
         } else {
+          exports.items.reserve(ci.exports.size());
           for (const auto& e : ci.exports) {
             engine::Extern x;
             switch (e.sort) {
@@ -1000,8 +1028,12 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
               default:
                 return invalid("unsupported core export sort");
             }
-            if (!exports.emplace(e.name, x).second)
-              return invalid("duplicate core export `" + e.name + "`");
+            if (s.checks) {
+              for (auto& [n, prev] : exports.items) {
+                if (n == e.name) return invalid("duplicate core export `" + e.name + "`");
+              }
+            }
+            exports.items.emplace_back(e.name, x);
           }
         }
         s.core_instances.push_back(std::move(exports));
@@ -1070,7 +1102,7 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
             for (auto& r : f->type.results) mem = mem || needs_memory(*r.second);
             if (mem && !cd.opts.memory) return invalid("canonical option `memory` is required");
             if (s.runtime) {
-              auto want = core_sig(f->type, false);
+              const auto& want = f->lift_sig;
               auto have = core.type();
               if (!(want == have)) {
                 return invalid("lowered function type `" + have.to_string() +
