@@ -402,6 +402,10 @@ Result<Instance> Instance::create(Store& store, const Module& module,
     if (empty)
       return make_error(ErrorKind::Link,
                         "import " + imp.module + "::" + imp.name + ": empty extern");
+    if (imp.type.kind == ExternKind::Func && imports[i].kind == ExternKind::Func &&
+        imports[i].func.data()->type == imp.type.func) {
+      continue;  // the common case, without copying the function's type
+    }
     auto ok = check_import_type(imp.type, imports[i].type());
     if (!ok) {
       return make_error(ErrorKind::Link, "incompatible import type for " + imp.module +
