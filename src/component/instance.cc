@@ -59,6 +59,8 @@ struct PreMemo {
   std::vector<std::optional<TypeEntry>> types;   // Type items
   std::vector<std::optional<CompItem>> imports;  // Import items, bound through the linker
   bool imports_ok = false;                       // every import is in `imports`
+  // Final sizes of the root scope's index spaces (to reserve them).
+  size_t n_types = 0, n_funcs = 0, n_instances = 0, n_core_instances = 0, n_core_funcs = 0;
 };
 
 namespace {
@@ -1438,7 +1440,14 @@ Result<Instance> run_instantiate(engine::Store& store, const Linker::Impl& li,
   s.state = std::make_shared<InstanceState>();
   s.state->store = &store;
   s.state->component = impl;
-  if (memo && memo->types.size() == impl->ast->items.size()) s.memo = memo;
+  if (memo && memo->types.size() == impl->ast->items.size()) {
+    s.memo = memo;
+    s.types.reserve(memo->n_types);
+    s.funcs.reserve(memo->n_funcs);
+    s.instances.reserve(memo->n_instances);
+    s.core_instances.reserve(memo->n_core_instances);
+    s.core_funcs.reserve(memo->n_core_funcs);
+  }
   Subst m;
   Binder binder = linker_binder(li, s.state.get(), m);
   s.binder = &binder;
@@ -1471,6 +1480,11 @@ Result<InstancePre> Linker::instantiate_pre(const Component& component) const {
   s.binder = &binder;
   CHECK(run_items(s, *pre->component->ast));
   pre->resources = std::move(keep.resources);
+  pre->memo.n_types = s.types.size();
+  pre->memo.n_funcs = s.funcs.size();
+  pre->memo.n_instances = s.instances.size();
+  pre->memo.n_core_instances = s.core_instances.size();
+  pre->memo.n_core_funcs = s.core_funcs.size();
   return InstancePre(std::move(pre));
 }
 
