@@ -4,13 +4,18 @@
 //   add:  add(u32, u32) -> u32
 //   echo: a 1 KiB string in and out (realloc + copy + UTF-8 validation + post-return)
 //   sum:  a list of 1,000 records {x: u32, y: u32} in, u32 out
+// Instantiation (+ drop, each in a fresh store) of a C command made a component with the
+// preview1 adapter (examples/wasi/greet.c, `jco new --wasi-command`), next to instantiating
+// its main core module alone (imports bound to host stubs, made in the same store).
 #include <benchmark/benchmark.h>
 #include <flotilla/component/component.h>
 #include <flotilla/component/typed.h>
+#include <flotilla/wasi/wasi.h>
 
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 namespace fe = flotilla::engine;
 namespace fc = flotilla::component;
@@ -181,6 +186,92 @@ void BM_sum_component(benchmark::State& state) {
   }
 }
 
+// ---- instantiation -------------------------------------------------------------------------
+
+struct GreetFixture {
+  fe::Engine engine{[] {
+    fe::Config c;
+    c.tier = fe::Tier::Optimized;
+    c.cache_dir = std::filesystem::path(FLOTILLA_BENCH_DIR) / "cache";
+    return c;
+  }()};
+  std::optional<fc::Component> comp;
+  std::optional<fe::Module> main_module;
+  std::shared_ptr<flotilla::wasi::Ctx> ctx;
+  fc::Linker linker;  // WASI, built once
+  std::string error;
+
+  GreetFixture() {
+    auto c = fc::Component::from_file(
+        engine, std::filesystem::path(FLOTILLA_EXAMPLES_DIR) / "greet.component.wasm");
+    if (!c) {
+      error = c.error().to_string();
+      return;
+    }
+    for (size_t k = 0; k < c->core_module_count(); k++) c->core_module(k)->wait_optimized();
+    comp = *c;
+    main_module = *comp->core_module(0);  // the C program (the others: adapter, shims)
+    flotilla::wasi::Config cfg;
+    cfg.stdin_fd = cfg.stdout_fd = cfg.stderr_fd = -1;
+    cfg.args = {"greet"};
+    auto x = flotilla::wasi::Ctx::create(cfg);
+    if (!x) {
+      error = x.error().to_string();
+      return;
+    }
+    ctx = *x;
+    if (auto r = flotilla::wasi::add_to_linker(linker, ctx); !r) error = r.error().to_string();
+  }
+};
+
+GreetFixture& greet() {
+  static GreetFixture f;
+  return f;
+}
+
+void BM_instantiate_core(benchmark::State& state) {
+  auto& f = greet();
+  if (!f.error.empty()) return state.SkipWithError(f.error.c_str());
+  auto trap = [](fe::Caller&, std::span<const fe::Val>, std::span<fe::Val>) -> fe::Result<void> {
+    return fe::make_error(fe::ErrorKind::Trap, "stub");
+  };
+  for (auto _ : state) {
+    fe::Store store(f.engine);
+    std::vector<fe::Extern> imports;
+    for (const auto& imp : f.main_module->imports()) {
+      if (imp.type.kind != fe::ExternKind::Func) return state.SkipWithError("non-func import");
+      imports.emplace_back(fe::Func::host(store, imp.type.func, trap));
+    }
+    auto i = fe::Instance::create(store, *f.main_module, imports);
+    if (!i) return state.SkipWithError(i.error().to_string().c_str());
+    benchmark::DoNotOptimize(i->raw());
+  }
+}
+
+void BM_instantiate_component(benchmark::State& state) {
+  auto& f = greet();
+  if (!f.error.empty()) return state.SkipWithError(f.error.c_str());
+  for (auto _ : state) {
+    fe::Store store(f.engine);
+    auto i = fc::instantiate(store, f.linker, *f.comp);
+    if (!i) return state.SkipWithError(i.error().to_string().c_str());
+    benchmark::DoNotOptimize(i->state().get());
+  }
+}
+
+void BM_instantiate_pre(benchmark::State& state) {
+  auto& f = greet();
+  if (!f.error.empty()) return state.SkipWithError(f.error.c_str());
+  auto pre = f.linker.instantiate_pre(*f.comp);
+  if (!pre) return state.SkipWithError(pre.error().to_string().c_str());
+  for (auto _ : state) {
+    fe::Store store(f.engine);
+    auto i = pre->instantiate(store);
+    if (!i) return state.SkipWithError(i.error().to_string().c_str());
+    benchmark::DoNotOptimize(i->state().get());
+  }
+}
+
 BENCHMARK(BM_add_core)->Name("call/add/core");
 BENCHMARK(BM_add_component)->Name("call/add/component");
 BENCHMARK(BM_add_typed)->Name("call/add/component-typed");
@@ -188,6 +279,9 @@ BENCHMARK(BM_echo_core)->Name("call/string-1k/core");
 BENCHMARK(BM_echo_component)->Name("call/string-1k/component");
 BENCHMARK(BM_sum_core)->Name("call/list-1000-records/core");
 BENCHMARK(BM_sum_component)->Name("call/list-1000-records/component");
+BENCHMARK(BM_instantiate_core)->Name("instantiate/greet/main-core-module");
+BENCHMARK(BM_instantiate_component)->Name("instantiate/greet/component");
+BENCHMARK(BM_instantiate_pre)->Name("instantiate/greet/component-pre");
 
 }  // namespace
 

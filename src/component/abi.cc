@@ -1189,10 +1189,10 @@ void end_frame(CallFrame& frame) {
 
 }  // namespace
 
-engine::FuncType core_sig(const FuncType& ft, bool lower) {
+namespace {
+engine::FuncType core_sig_of(std::vector<ValType> params, const std::vector<ValType>& results,
+                             bool lower) {
   engine::FuncType out;
-  auto params = flatten_list(ft.params);
-  auto results = flatten_list(ft.results);
   if (params.size() > kMaxFlatParams) params = {ValType::I32};
   if (lower) {
     out.params = params;
@@ -1206,6 +1206,11 @@ engine::FuncType core_sig(const FuncType& ft, bool lower) {
     out.results = results.size() > kMaxFlatResults ? std::vector<ValType>{ValType::I32} : results;
   }
   return out;
+}
+}  // namespace
+
+engine::FuncType core_sig(const FuncType& ft, bool lower) {
+  return core_sig_of(flatten_list(ft.params), flatten_list(ft.results), lower);
 }
 
 Result<std::vector<Val>> invoke(engine::Store& store, const Func::Data& f,
@@ -1324,6 +1329,8 @@ void prepare(Func::Data& f) {
   f.flat_params = flatten_list(f.type.params);
   f.flat_results = flatten_list(f.type.results);
   f.core_results = f.flat_results.size() > kMaxFlatResults ? 1 : f.flat_results.size();
+  f.lift_sig = core_sig_of(f.flat_params, f.flat_results, /*lower=*/false);
+  f.lower_sig = core_sig_of(f.flat_params, f.flat_results, /*lower=*/true);
   f.has_handles = false;
   for (auto& p : f.type.params) f.has_handles = f.has_handles || has_handles(*p.second);
   for (auto& r : f.type.results) f.has_handles = f.has_handles || has_handles(*r.second);
@@ -1331,7 +1338,7 @@ void prepare(Func::Data& f) {
 
 Result<engine::Func> make_lowered(engine::Store& store, std::shared_ptr<Func::Data> callee,
                                   CanonContext cx_opts) {
-  engine::FuncType sig = core_sig(callee->type, /*lower=*/true);
+  engine::FuncType sig = callee->lower_sig;
   bool spill_results = callee->flat_results.size() > kMaxFlatResults;
   auto fn = [callee, cx_opts, spill_results](engine::Caller& caller,
                                              std::span<const engine::Val> params,

@@ -115,7 +115,7 @@ const std::vector<NamedExtern>& Component::exports() const { return impl_->expor
 namespace {
 
 struct Version {
-  std::string base;  // name without @version
+  std::string_view base;  // name without @version (points into the name)
   int major = -1, minor = 0, patch = 0;
   bool has = false;
 };
@@ -123,7 +123,7 @@ struct Version {
 Version split_version(std::string_view name) {
   Version v;
   auto at = name.find('@');
-  v.base = std::string(name.substr(0, at));
+  v.base = name.substr(0, at);
   if (at == std::string_view::npos) return v;
   std::string_view ver = name.substr(at + 1);
   const char* p = ver.data();
@@ -156,8 +156,13 @@ const Linker::Impl::Iface* Linker::Impl::find(std::string_view name) const {
   Version want = split_version(name);
   if (!want.has) return nullptr;
   const Iface* best = nullptr;
-  for (auto& [n, iface] : ifaces) {
-    if (compatible(want, split_version(n))) best = &iface;  // highest compatible (map order)
+  // Candidates share the base name: they sort together, from `base@` on.
+  std::string from(want.base);
+  from += '@';
+  for (auto it = ifaces.lower_bound(from); it != ifaces.end(); ++it) {
+    const std::string& n = it->first;
+    if (n.compare(0, from.size(), from) != 0) break;
+    if (compatible(want, split_version(n))) best = &it->second;  // highest compatible
   }
   return best;
 }

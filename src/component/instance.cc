@@ -32,18 +32,53 @@ Unexpected<Error> link_error(const std::string& msg) { return make_error(ErrorKi
     if (!check_r_) return Unexpected(check_r_.error()); \
   } while (0)
 
-using CoreExports = std::map<std::string, engine::Extern, std::less<>>;
+// An entry of the core instance index space. An instantiated module's exports are looked up
+// in the engine instance when aliased (materialized on first use); an instance built from
+// inline exports lists them (names point into the AST: the component outlives the walk).
+struct CoreExports {
+  engine::Instance inst;
+  std::vector<std::pair<std::string_view, engine::Extern>> items;
+
+  std::optional<engine::Extern> find(std::string_view name) const {
+    if (inst) return inst.get_export(name);
+    for (auto& [n, x] : items) {
+      if (n == name) return x;
+    }
+    return std::nullopt;
+  }
+};
 using Subst = std::map<const ResourceType*, ResourceTypePtr>;
 
 struct Binder;
 
+}  // namespace
+
+// What InstancePre resolves once for the root component's items, by item index: results
+// that do not depend on the store nor on the instance (see stable()).
+struct PreMemo {
+  std::vector<std::optional<TypeEntry>> types;   // Type items
+  std::vector<std::optional<CompItem>> imports;  // Import items, bound through the linker
+  bool imports_ok = false;                       // every import is in `imports`
+  // Final sizes of the root scope's index spaces (to reserve them).
+  size_t n_types = 0, n_funcs = 0, n_instances = 0, n_core_instances = 0, n_core_funcs = 0;
+};
+
+namespace {
+
 struct Scope {
   Scope* parent = nullptr;
   bool runtime = false;
+  // Name and label validation (check_name, check_labels). Off when instantiating: the same
+  // definitions were validated when the component was compiled.
+  bool checks = true;
   engine::Store* store = nullptr;
   const ComponentImpl* comp = nullptr;
   std::shared_ptr<InstanceState> state;
   const Binder* binder = nullptr;
+  // Root scope only: the memo filled by a pre-instantiation walk (record) or used by an
+  // instantiation (use).
+  PreMemo* record = nullptr;
+  const PreMemo* memo = nullptr;
 
   std::vector<TypeEntry> types;
   std::vector<std::shared_ptr<Func::Data>> funcs;
@@ -69,6 +104,17 @@ struct Binder {
   // Returns the item for an import, given its statically resolved description.
   std::function<Result<CompItem>(const std::string& name, const ExternDesc& desc)> bind;
 };
+
+Unexpected<Error> out_of_bounds(const char* what, uint32_t i) {
+  return invalid(std::string("unknown ") + what + " " + std::to_string(i) +
+                 ": index out of bounds");
+}
+
+// Binds `var` to a const reference to v[i], or returns the index error (no copy: entries of
+// the core instance space are whole export maps).
+#define AT(var, v, i, what)                                 \
+  if ((i) >= (v).size()) return out_of_bounds((what), (i)); \
+  const auto& var = (v)[(i)]
 
 template <typename T>
 Result<T> at(const std::vector<T>& v, uint32_t i, const char* what) {
@@ -182,11 +228,104 @@ ExternDesc subst_desc(const ExternDesc& d, const Subst& m) {
   return out;
 }
 
+// ---- stability (what an InstancePre may resolve once) ------------------------------------------
+
+// A resolved type is the same for every instantiation through the same linker unless it
+// mentions a resource type created per instance: one the component defines, or one a nested
+// component instance defines. Host resources (the linker's) and the abstract resources of
+// type definitions (`sub resource` in an instance type) are shared.
+bool stable(const ResourceTypePtr& r) {
+  auto* ri = impl_of(r);
+  return ri && (ri->host || ri->placeholder);
+}
+
+bool stable(const Type& t) {
+  switch (t.kind) {
+    case TypeKind::Own:
+    case TypeKind::Borrow:
+      return stable(t.resource);
+    case TypeKind::List:
+    case TypeKind::Option:
+      return stable(*t.elem);
+    case TypeKind::Result:
+      return (!t.ok || stable(*t.ok)) && (!t.err || stable(*t.err));
+    case TypeKind::Record:
+      for (auto& f : t.fields) {
+        if (!stable(*f.type)) return false;
+      }
+      return true;
+    case TypeKind::Tuple:
+      for (auto& f : t.items) {
+        if (!stable(*f)) return false;
+      }
+      return true;
+    case TypeKind::Variant:
+      for (auto& c : t.cases) {
+        if (c.type && !stable(*c.type)) return false;
+      }
+      return true;
+    default:
+      return true;
+  }
+}
+
+bool stable(const FuncType& f) {
+  for (auto& p : f.params) {
+    if (!stable(*p.second)) return false;
+  }
+  for (auto& r : f.results) {
+    if (!stable(*r.second)) return false;
+  }
+  return true;
+}
+
+bool stable(const ExternDesc& d);
+
+bool stable(const std::vector<NamedExtern>& v) {
+  for (auto& e : v) {
+    if (!stable(e.desc)) return false;
+  }
+  return true;
+}
+
+bool stable(const ExternDesc& d) {
+  switch (d.kind) {
+    case ExternDesc::Kind::Func:
+      return stable(d.func);
+    case ExternDesc::Kind::Instance:
+      return d.instance && stable(d.instance->exports);
+    case ExternDesc::Kind::Component:
+      return d.component && stable(d.component->imports) && stable(d.component->exports);
+    case ExternDesc::Kind::Type:
+      return d.type && stable(*d.type);
+    case ExternDesc::Kind::Resource:
+      return stable(d.resource);
+    default:
+      return true;
+  }
+}
+
+bool stable(const TypeEntry& e) {
+  switch (e.kind) {
+    case TypeEntry::Kind::Val:
+      return stable(*e.val);
+    case TypeEntry::Kind::Func:
+      return stable(*e.func);
+    case TypeEntry::Kind::Instance:
+      return stable(e.inst->exports);
+    case TypeEntry::Kind::Component:
+      return stable(e.comp->imports) && stable(e.comp->exports);
+    case TypeEntry::Kind::Resource:
+      return stable(e.res);
+  }
+  return false;
+}
+
 // ---- type resolution ------------------------------------------------------------------------
 
 Result<TypePtr> valtype(Scope& s, const ast::ValTypeRef& r) {
   if (r.primitive) return Type::primitive(r.prim);
-  TRY(e, at(s.types, r.index, "type"));
+  AT(e, s.types, r.index, "type");
   if (e.kind != TypeEntry::Kind::Val) {
     return invalid("type index " + std::to_string(r.index) + " is not a defined value type");
   }
@@ -223,11 +362,11 @@ Result<TypeEntry> resolve_type(Scope& s, const ast::TypeDef& td) {
   switch (td.kind) {
     case ast::TypeDef::Kind::DefVal: {
       const auto& dv = td.val;
-      if (dv.kind == TypeKind::Record || dv.kind == TypeKind::Variant) {
+      if (s.checks && (dv.kind == TypeKind::Record || dv.kind == TypeKind::Variant)) {
         std::vector<std::string> ls;
         for (auto& f : dv.fields) ls.push_back(f.label);
         CHECK(check_labels(ls, dv.kind == TypeKind::Record ? "field" : "variant case"));
-      } else if (dv.kind == TypeKind::Enum || dv.kind == TypeKind::Flags) {
+      } else if (s.checks && (dv.kind == TypeKind::Enum || dv.kind == TypeKind::Flags)) {
         CHECK(check_labels(dv.names, dv.kind == TypeKind::Enum ? "enum case" : "flag"));
       }
       auto t = std::make_shared<Type>();
@@ -277,7 +416,7 @@ Result<TypeEntry> resolve_type(Scope& s, const ast::TypeDef& td) {
           break;
         case TypeKind::Own:
         case TypeKind::Borrow: {
-          TRY(r, at(s.types, dv.index, "type"));
+          AT(r, s.types, dv.index, "type");
           if (r.kind != TypeEntry::Kind::Resource) {
             return invalid("type index " + std::to_string(dv.index) + " is not a resource type");
           }
@@ -294,7 +433,7 @@ Result<TypeEntry> resolve_type(Scope& s, const ast::TypeDef& td) {
       return e;
     }
     case ast::TypeDef::Kind::Func: {
-      {
+      if (s.checks) {
         std::vector<std::string> ls;
         for (auto& p : td.func.params) ls.push_back(p.label);
         CHECK(check_labels(ls, "function parameter"));
@@ -322,6 +461,7 @@ Result<TypeEntry> resolve_type(Scope& s, const ast::TypeDef& td) {
     case ast::TypeDef::Kind::Instance: {
       Scope child;
       child.parent = &s;
+      child.checks = s.checks;
       CHECK(run_decls(child, td.decls));
       if (td.kind == ast::TypeDef::Kind::Instance) {
         auto d = std::make_shared<InstanceTypeDesc>();
@@ -364,7 +504,7 @@ Result<ExternDesc> extern_desc(Scope& s, const ast::ExternTypeDef& et, const std
       d.kind = ExternDesc::Kind::Module;
       return d;
     case 0x01: {
-      TRY(t, at(s.types, et.index, "type"));
+      AT(t, s.types, et.index, "type");
       if (t.kind != TypeEntry::Kind::Func)
         return invalid("`" + name + "`: type is not a function type");
       d.kind = ExternDesc::Kind::Func;
@@ -379,7 +519,7 @@ Result<ExternDesc> extern_desc(Scope& s, const ast::ExternTypeDef& et, const std
         d.resource = fresh_resource(name, true);
         return d;
       }
-      TRY(t, at(s.types, et.index, "type"));
+      AT(t, s.types, et.index, "type");
       if (t.kind == TypeEntry::Kind::Resource) {
         d.kind = ExternDesc::Kind::Resource;
         d.resource = t.res;
@@ -398,7 +538,7 @@ Result<ExternDesc> extern_desc(Scope& s, const ast::ExternTypeDef& et, const std
       return d;
     }
     case 0x04: {
-      TRY(t, at(s.types, et.index, "type"));
+      AT(t, s.types, et.index, "type");
       if (t.kind != TypeEntry::Kind::Component)
         return invalid("`" + name + "`: not a component type");
       d.kind = ExternDesc::Kind::Component;
@@ -406,7 +546,7 @@ Result<ExternDesc> extern_desc(Scope& s, const ast::ExternTypeDef& et, const std
       return d;
     }
     case 0x05: {
-      TRY(t, at(s.types, et.index, "type"));
+      AT(t, s.types, et.index, "type");
       if (t.kind != TypeEntry::Kind::Instance)
         return invalid("`" + name + "`: not an instance type");
       d.kind = ExternDesc::Kind::Instance;
@@ -426,20 +566,21 @@ std::shared_ptr<Func::Data> trap_func(const std::string& name, const FuncType& f
   return f;
 }
 
-std::shared_ptr<InstanceValue> value_from_desc(const InstanceTypeDesc& d,
-                                               const std::string& prefix);
+std::shared_ptr<InstanceValue> value_from_desc(const InstanceTypeDesc& d, const std::string& prefix,
+                                               bool callable);
 
-// The item standing for an import in the static view.
-CompItem item_from_desc(const std::string& name, const ExternDesc& d) {
+// The item standing for an import in the static view. Inside a type definition (`callable`
+// false) functions are never called nor described again: they get no Func::Data.
+CompItem item_from_desc(const std::string& name, const ExternDesc& d, bool callable = true) {
   CompItem it;
   switch (d.kind) {
     case ExternDesc::Kind::Func:
       it.sort = Sort::Func;
-      it.func = trap_func(name, d.func);
+      if (callable) it.func = trap_func(name, d.func);
       break;
     case ExternDesc::Kind::Instance:
       it.sort = Sort::Instance;
-      it.instance = value_from_desc(*d.instance, name);
+      it.instance = value_from_desc(*d.instance, name, callable);
       break;
     case ExternDesc::Kind::Type:
       it.sort = Sort::Type;
@@ -465,11 +606,13 @@ CompItem item_from_desc(const std::string& name, const ExternDesc& d) {
   return it;
 }
 
-std::shared_ptr<InstanceValue> value_from_desc(const InstanceTypeDesc& d,
-                                               const std::string& prefix) {
+std::shared_ptr<InstanceValue> value_from_desc(const InstanceTypeDesc& d, const std::string& prefix,
+                                               bool callable) {
   auto v = std::make_shared<InstanceValue>();
+  v->exports.reserve(d.exports.size());
   for (auto& e : d.exports) {
-    v->exports.emplace_back(e.name, item_from_desc(prefix + "#" + e.name, e.desc));
+    v->exports.emplace_back(
+        e.name, item_from_desc(callable ? prefix + "#" + e.name : std::string(), e.desc, callable));
   }
   return v;
 }
@@ -570,7 +713,7 @@ Result<CompItem> get_item(Scope& s, Sort sort, uint32_t idx) {
 Result<void> push_alias(Scope& s, const ast::AliasDef& a) {
   switch (a.kind) {
     case ast::AliasDef::Kind::Export: {
-      TRY(inst, at(s.instances, a.instance, "instance"));
+      AT(inst, s.instances, a.instance, "instance");
       const CompItem* it = inst->find(a.name);
       if (!it)
         return invalid("instance " + std::to_string(a.instance) + " has no export named `" +
@@ -582,7 +725,7 @@ Result<void> push_alias(Scope& s, const ast::AliasDef& a) {
       return push_item(s, *it);
     }
     case ast::AliasDef::Kind::CoreExport: {
-      TRY(ci, at(s.core_instances, a.instance, "core instance"));
+      AT(ci, s.core_instances, a.instance, "core instance");
       if (!s.runtime) {
         switch (a.sort) {
           case Sort::CoreFunc:
@@ -601,11 +744,11 @@ Result<void> push_alias(Scope& s, const ast::AliasDef& a) {
             return invalid("unsupported core export alias sort");
         }
       }
-      auto f = ci.find(a.name);
-      if (f == ci.end())
+      auto found = ci.find(a.name);
+      if (!found)
         return invalid("core instance " + std::to_string(a.instance) + " has no export named `" +
                        a.name + "`");
-      const engine::Extern& x = f->second;
+      const engine::Extern& x = *found;
       switch (a.sort) {
         case Sort::CoreFunc:
           if (x.kind != engine::ExternKind::Func)
@@ -729,10 +872,10 @@ Result<void> run_decls(Scope& s, const std::vector<ast::Decl>& decls) {
         TRY(desc, extern_desc(s, d.extern_type, d.name));
         bool is_import = d.kind == ast::Decl::Kind::Import;
         auto& list = is_import ? s.imports : s.export_descs;
-        CHECK(check_name(s, list, d.name, desc, is_import ? "import" : "export"));
+        if (s.checks) CHECK(check_name(s, list, d.name, desc, is_import ? "import" : "export"));
         list.push_back({d.name, desc});
         if (desc.kind == ExternDesc::Kind::Resource) s.resource_names[d.name] = desc.resource.get();
-        CHECK(push_item(s, item_from_desc(d.name, desc)));
+        CHECK(push_item(s, item_from_desc(d.name, desc, /*callable=*/false)));
         break;
       }
     }
@@ -796,7 +939,13 @@ Result<std::shared_ptr<InstanceValue>> instantiate_nested(Scope& s, const CompIt
                                                           std::map<std::string, CompItem> args);
 
 Result<void> run_items(Scope& s, const ast::Component& c) {
-  for (const ast::Item& item : c.items) {
+  if (s.record) {
+    s.record->types.assign(c.items.size(), std::nullopt);
+    s.record->imports.assign(c.items.size(), std::nullopt);
+    s.record->imports_ok = true;
+  }
+  for (size_t idx = 0; idx < c.items.size(); idx++) {
+    const ast::Item& item = c.items[idx];
     switch (item.kind) {
       case ast::Item::Kind::CoreModule:
         s.modules.push_back(&item);
@@ -809,11 +958,12 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
         CoreExports exports;
         if (ci.instantiate) {
           TRY(mod_item, at(s.modules, ci.module, "core module"));
-          std::map<std::string, const CoreExports*> args;
+          std::vector<std::pair<std::string_view, const CoreExports*>> args;
+          args.reserve(ci.args.size());
           for (auto& [name, idx] : ci.args) {
             if (idx >= s.core_instances.size())
               return invalid("unknown core instance " + std::to_string(idx));
-            args[name] = &s.core_instances[idx];
+            args.emplace_back(name, &s.core_instances[idx]);
           }
           if (s.runtime) {
             if (!mod_item)
@@ -823,24 +973,37 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
               return make_error(ErrorKind::Compile, "core module was not compiled");
             const engine::Module& m = mit->second;
             std::vector<engine::Extern> imports;
+            imports.reserve(m.imports().size());
+            const CoreExports* arg = nullptr;  // of the previous import (usually the same)
+            std::string_view arg_name;
             for (const auto& imp : m.imports()) {
-              auto a = args.find(imp.module);
-              if (a == args.end()) {
+              if (!arg || arg_name != imp.module) {
+                arg = nullptr;
+                for (size_t k = args.size(); k-- > 0;) {  // the last argument of that name
+                  if (args[k].first == imp.module) {
+                    arg = args[k].second;
+                    arg_name = args[k].first;
+                    break;
+                  }
+                }
+              }
+              if (!arg) {
                 return link_error("core module import `" + imp.module + "` `" + imp.name +
                                   "`: no instantiation argument named `" + imp.module + "`");
               }
-              auto x = a->second->find(imp.name);
-              if (x == a->second->end()) {
+              auto x = arg->find(imp.name);
+              if (!x) {
                 return link_error("core module import `" + imp.module + "` `" + imp.name +
                                   "` is not provided by the argument instance");
               }
-              imports.push_back(x->second);
+              imports.push_back(*x);
             }
             auto inst = engine::Instance::create(*s.store, m, imports);
             if (!inst) return Unexpected(inst.error());
-            for (auto& [name, x] : inst->exports()) exports.emplace(name, x);
+            exports.inst = *inst;
           }
         } else {
+          exports.items.reserve(ci.exports.size());
           for (const auto& e : ci.exports) {
             engine::Extern x;
             switch (e.sort) {
@@ -867,8 +1030,12 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
               default:
                 return invalid("unsupported core export sort");
             }
-            if (!exports.emplace(e.name, x).second)
-              return invalid("duplicate core export `" + e.name + "`");
+            if (s.checks) {
+              for (auto& [n, prev] : exports.items) {
+                if (n == e.name) return invalid("duplicate core export `" + e.name + "`");
+              }
+            }
+            exports.items.emplace_back(e.name, x);
           }
         }
         s.core_instances.push_back(std::move(exports));
@@ -908,8 +1075,13 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
         CHECK(push_alias(s, item.alias));
         break;
       case ast::Item::Kind::Type: {
+        if (s.memo && s.memo->types[idx]) {
+          s.types.push_back(*s.memo->types[idx]);
+          break;
+        }
         TRY(e, resolve_type(s, *item.type));
-        s.types.push_back(e);
+        if (s.record && stable(e)) s.record->types[idx] = e;
+        s.types.push_back(std::move(e));
         break;
       }
       case ast::Item::Kind::Canon: {
@@ -917,7 +1089,7 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
         switch (cd.kind) {
           case ast::CanonDef::Kind::Lift: {
             TRY(core, at(s.core_funcs, cd.func, "core func"));
-            TRY(te, at(s.types, cd.type, "type"));
+            AT(te, s.types, cd.type, "type");
             if (te.kind != TypeEntry::Kind::Func)
               return invalid("canon lift type is not a function type");
             TRY(cx, canon_context(s, cd.opts));
@@ -932,7 +1104,7 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
             for (auto& r : f->type.results) mem = mem || needs_memory(*r.second);
             if (mem && !cd.opts.memory) return invalid("canonical option `memory` is required");
             if (s.runtime) {
-              auto want = core_sig(f->type, false);
+              const auto& want = f->lift_sig;
               auto have = core.type();
               if (!(want == have)) {
                 return invalid("lowered function type `" + have.to_string() +
@@ -956,7 +1128,7 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
             break;
           }
           default: {
-            TRY(te, at(s.types, cd.type, "type"));
+            AT(te, s.types, cd.type, "type");
             if (te.kind != TypeEntry::Kind::Resource)
               return invalid("canon resource builtin on a non-resource type");
             if (s.runtime) {
@@ -973,9 +1145,12 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
       case ast::Item::Kind::Start:
         return make_error(ErrorKind::Unsupported, "start definitions are not supported");
       case ast::Item::Kind::Import: {
+        if (s.memo && s.memo->imports_ok) {
+          CHECK(push_item(s, *s.memo->imports[idx]));
+          break;
+        }
         TRY(desc, extern_desc(s, item.import.type, item.import.name));
-        CHECK(check_name(s, s.imports, item.import.name, desc, "import"));
-        s.imports.push_back({item.import.name, desc});
+        if (s.checks) CHECK(check_name(s, s.imports, item.import.name, desc, "import"));
         CompItem it;
         if (s.binder) {
           TRY(b, s.binder->bind(item.import.name, desc));
@@ -983,7 +1158,15 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
         } else {
           it = item_from_desc(item.import.name, desc);
         }
-        if (it.sort == Sort::Type && it.type.kind == TypeEntry::Kind::Resource) {
+        if (s.record) {
+          if (stable(desc)) {
+            s.record->imports[idx] = it;
+          } else {
+            s.record->imports_ok = false;
+          }
+        }
+        if (!s.runtime) s.imports.push_back({item.import.name, std::move(desc)});
+        if (s.checks && it.sort == Sort::Type && it.type.kind == TypeEntry::Kind::Resource) {
           s.resource_names[item.import.name] = it.type.res.get();
         }
         CHECK(push_item(s, it));
@@ -992,8 +1175,8 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
       case ast::Item::Kind::Export: {
         const auto& ed = item.export_;
         TRY(x, get_item(s, ed.sort, ed.index));
-        CHECK(check_name(s, s.export_descs, ed.name, desc_of(x), "export"));
-        if (x.sort == Sort::Type && x.type.kind == TypeEntry::Kind::Resource) {
+        if (s.checks) CHECK(check_name(s, s.export_descs, ed.name, desc_of(x), "export"));
+        if (s.checks && x.sort == Sort::Type && x.type.kind == TypeEntry::Kind::Resource) {
           s.resource_names[ed.name] = x.type.res.get();
         }
         if (x.sort == Sort::Type && x.type.kind == TypeEntry::Kind::Resource) {
@@ -1015,9 +1198,9 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
             }
           }
         }
-        s.exports->exports.emplace_back(ed.name, x);
-        s.export_descs.push_back({ed.name, desc_of(x)});
+        if (!s.runtime) s.export_descs.push_back({ed.name, desc_of(x)});
         CHECK(push_item(s, x));
+        s.exports->exports.emplace_back(ed.name, std::move(x));
         break;
       }
     }
@@ -1036,6 +1219,7 @@ Result<std::shared_ptr<InstanceValue>> instantiate_nested(Scope& s, const CompIt
   Scope child;
   child.parent = defining;
   child.runtime = s.runtime;
+  child.checks = s.checks;
   child.store = s.store;
   child.comp = s.comp;
   if (s.runtime) {
@@ -1091,23 +1275,24 @@ Result<void> resolve_static(ComponentImpl& c) {
   return {};
 }
 
-Result<Instance> instantiate(engine::Store& store, const Linker& linker,
-                             const Component& component) {
-  auto impl = component.impl();
-  Scope s;
-  s.runtime = true;
-  s.store = &store;
-  s.comp = impl.get();
-  s.state = std::make_shared<InstanceState>();
-  s.state->store = &store;
-  s.state->component = impl;
-  const Linker::Impl& li = linker.impl();
+struct InstancePre::Impl {
+  std::shared_ptr<ComponentImpl> component;
+  const Linker::Impl* linker = nullptr;
+  PreMemo memo;
+  // Host resource types made up for unknown imports (define_unknown_imports_as_traps): one
+  // per InstancePre, shared by its instances (as if defined in the linker).
+  std::vector<ResourceTypePtr> resources;
+};
+
+namespace {
+
+// Binds the root component's imports to the linker's definitions. `m` maps the abstract
+// resource types of the imports to the host's resource types; it is shared by all imports:
+// an interface that re-exports a resource of an earlier import (`use`,
+// `(export "r" (type (eq N)))`) refers to the same abstract type. Resources made up for
+// unknown imports are kept alive by `st`.
+Binder linker_binder(const Linker::Impl& li, InstanceState* st, Subst& m) {
   Binder binder;
-  InstanceState* st = s.state.get();
-  // Abstract resource types of the component's imports -> the host's resource types. Shared
-  // by all imports: an interface that re-exports a resource of an earlier import (`use`,
-  // `(export "r" (type (eq N)))`) refers to the same abstract type.
-  Subst m;
   binder.bind = [&li, st, &m](const std::string& name, const ExternDesc& desc) -> Result<CompItem> {
     CompItem it;
     switch (desc.kind) {
@@ -1240,11 +1425,74 @@ Result<Instance> instantiate(engine::Store& store, const Linker& linker,
                           "import `" + name + "`: imports of this kind are not supported");
     }
   };
+  return binder;
+}
+
+// The runtime walk: instantiates `impl` in `store`, using what `memo` (may be null) resolved
+// beforehand.
+Result<Instance> run_instantiate(engine::Store& store, const Linker::Impl& li,
+                                 const std::shared_ptr<ComponentImpl>& impl, const PreMemo* memo) {
+  Scope s;
+  s.runtime = true;
+  s.checks = false;
+  s.store = &store;
+  s.comp = impl.get();
+  s.state = std::make_shared<InstanceState>();
+  s.state->store = &store;
+  s.state->component = impl;
+  if (memo && memo->types.size() == impl->ast->items.size()) {
+    s.memo = memo;
+    s.types.reserve(memo->n_types);
+    s.funcs.reserve(memo->n_funcs);
+    s.instances.reserve(memo->n_instances);
+    s.core_instances.reserve(memo->n_core_instances);
+    s.core_funcs.reserve(memo->n_core_funcs);
+  }
+  Subst m;
+  Binder binder = linker_binder(li, s.state.get(), m);
   s.binder = &binder;
-  auto r = run_items(s, *impl->ast);
-  if (!r) return Unexpected(r.error());
+  CHECK(run_items(s, *impl->ast));
   s.state->exports = s.exports;
   return Instance(s.state);
+}
+
+}  // namespace
+
+Result<Instance> instantiate(engine::Store& store, const Linker& linker,
+                             const Component& component) {
+  return run_instantiate(store, linker.impl(), component.impl(), nullptr);
+}
+
+Result<InstancePre> Linker::instantiate_pre(const Component& component) const {
+  auto pre = std::make_shared<InstancePre::Impl>();
+  pre->component = component.impl();
+  pre->linker = impl_.get();
+  // The static walk (no store), with imports bound through this linker: records the types and
+  // import bindings every instantiation would compute alike. Names were validated when the
+  // component was compiled.
+  Scope s;
+  s.checks = false;
+  s.comp = pre->component.get();
+  s.record = &pre->memo;
+  InstanceState keep;
+  Subst m;
+  Binder binder = linker_binder(*impl_, &keep, m);
+  s.binder = &binder;
+  CHECK(run_items(s, *pre->component->ast));
+  pre->resources = std::move(keep.resources);
+  pre->memo.n_types = s.types.size();
+  pre->memo.n_funcs = s.funcs.size();
+  pre->memo.n_instances = s.instances.size();
+  pre->memo.n_core_instances = s.core_instances.size();
+  pre->memo.n_core_funcs = s.core_funcs.size();
+  return InstancePre(std::move(pre));
+}
+
+InstancePre::InstancePre(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+
+Result<Instance> InstancePre::instantiate(engine::Store& store) const {
+  if (!impl_) return make_error(ErrorKind::Usage, "instantiate of an empty InstancePre");
+  return run_instantiate(store, *impl_->linker, impl_->component, &impl_->memo);
 }
 
 }  // namespace flotilla::component

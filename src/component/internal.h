@@ -58,8 +58,10 @@ struct Func::Data {
   CanonContext cx;           // Lifted
   HostFunc host;             // Host
   std::string trap_message;  // Trap
-  // Precomputed by prepare(): flattened core types and whether handles are involved.
+  // Precomputed by prepare(): flattened core types, the core signatures of `canon lift` and
+  // `canon lower` of this type, and whether handles are involved.
   std::vector<engine::ValType> flat_params, flat_results;
+  engine::FuncType lift_sig, lower_sig;
   size_t core_results = 0;
   bool has_handles = false;
 };

@@ -29,12 +29,18 @@ extern const char* const kRuntimeHeader;
 // ------------------------------------------------------------------------------------------
 // Code generation (codegen.cc)
 
+// Hash for unordered maps keyed by std::string looked up with std::string_view.
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
 struct ModuleMeta {
   std::vector<ImportType> imports;
   std::vector<ExportType> exports;
   std::vector<uint32_t> export_sig;  // per export: sig index (funcs only)
   std::vector<FuncType> sigs;        // signatures with a generated sig_call adapter
-  std::unordered_map<std::string, uint32_t> export_index;
+  std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> export_index;
   // An upper estimate of the largest native frame a function of this module needs (params and
   // locals; see kMaxFunctionLocals): guest calls keep this much stack below the limit check.
   uint64_t max_frame_bytes = 0;

@@ -404,6 +404,10 @@ Result<Instance> Instance::create(Store& store, const Module& module,
     if (empty)
       return make_error(ErrorKind::Link,
                         "import " + imp.module + "::" + imp.name + ": empty extern");
+    if (imp.type.kind == ExternKind::Func && imports[i].kind == ExternKind::Func &&
+        imports[i].func.data()->type == imp.type.func) {
+      continue;  // the common case, without copying the function's type
+    }
     auto ok = check_import_type(imp.type, imports[i].type());
     if (!ok) {
       return make_error(ErrorKind::Link, "incompatible import type for " + imp.module +
@@ -554,7 +558,7 @@ Extern materialize(InstanceData& d, uint32_t idx) {
 std::optional<Extern> Instance::get_export(std::string_view name) const {
   if (!data_ || !data_->live) return std::nullopt;
   const auto& idx = data_->module->meta.export_index;
-  auto it = idx.find(std::string(name));
+  auto it = idx.find(name);
   if (it == idx.end()) return std::nullopt;
   uint32_t i = it->second;
   if (!data_->export_ready[i]) {

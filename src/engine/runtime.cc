@@ -623,10 +623,12 @@ Error trap_error(const CallFrame& frame, std::string_view function) {
 namespace {
 
 // Small linear memories are not unmapped when their store goes: they are zeroed and kept for
-// the next instance that asks for the same size. Mapping, faulting in and unmapping 64 KiB
-// costs 5-13 us on some kernels (see docs/status.md, instantiate benchmark); zeroing it and
-// handing it out again costs well under one. Bounded: at most kPoolEntries mappings of at most
-// kPoolMaxBytes each stay resident.
+// the next instance that asks for the same size or a little less. Mapping, faulting in and
+// unmapping 64 KiB costs 8-9 us on this VM (see docs/status.md, instantiate benchmark);
+// zeroing it and handing it out again costs well under one. A pooled mapping larger than asked
+// for stays whole: growing into it needs no syscall (a memory that grows in its start function,
+// as the preview1 adapter does, comes back to the pool larger than it starts). Bounded: at most
+// kPoolEntries mappings of at most kPoolMaxBytes each stay resident.
 constexpr uint64_t kPoolMaxBytes = kMemoryPoolMaxBytes;
 constexpr size_t kPoolEntries = 32;
 
@@ -641,26 +643,34 @@ MemoryPool& memory_pool() {
   return *pool;
 }
 
-uint8_t* pool_take(uint64_t bytes) {
+// The smallest pooled mapping of at least `bytes` and at most 4 times that; its size goes to
+// *mapped.
+uint8_t* pool_take(uint64_t bytes, uint64_t* mapped) {
   MemoryPool& pool = memory_pool();
   std::lock_guard<std::mutex> lock(pool.mu);
+  size_t best = pool.free.size();
   for (size_t i = pool.free.size(); i-- > 0;) {
-    if (pool.free[i].first != bytes) continue;
-    uint8_t* p = pool.free[i].second;
-    pool.free.erase(pool.free.begin() + static_cast<std::ptrdiff_t>(i));
-    return p;
+    uint64_t n = pool.free[i].first;
+    if (n < bytes || n / 4 > bytes) continue;
+    if (best == pool.free.size() || n < pool.free[best].first) best = i;
+    if (n == bytes) break;
   }
-  return nullptr;
+  if (best == pool.free.size()) return nullptr;
+  uint8_t* p = pool.free[best].second;
+  *mapped = pool.free[best].first;
+  pool.free.erase(pool.free.begin() + static_cast<std::ptrdiff_t>(best));
+  return p;
 }
 
-bool pool_put(uint8_t* data, uint64_t bytes) {
+// Pools a read-write mapping of `bytes`, of which only the first `used` may be non-zero.
+bool pool_put(uint8_t* data, uint64_t bytes, uint64_t used) {
   if (bytes == 0 || bytes > kPoolMaxBytes) return false;
   {
     MemoryPool& pool = memory_pool();
     std::lock_guard<std::mutex> lock(pool.mu);
     if (pool.free.size() >= kPoolEntries) return false;
   }
-  std::memset(data, 0, bytes);  // outside the lock
+  std::memset(data, 0, std::min(used, bytes));  // outside the lock
   MemoryPool& pool = memory_pool();
   std::lock_guard<std::mutex> lock(pool.mu);
   if (pool.free.size() >= kPoolEntries) return false;
@@ -682,9 +692,11 @@ Result<void> memory_allocate(wasm_rt_memory_t* m, uint64_t initial, uint64_t max
   uint64_t bytes = initial * kPage;
   if (!guarded && bytes == 0) return {};
   if (!guarded) {
-    if (uint8_t* pooled = pool_take(bytes)) {
+    uint64_t mapped = 0;
+    if (uint8_t* pooled = pool_take(bytes, &mapped)) {
       m->data = pooled;
-      m->reserved = m->committed = m->size = bytes;
+      m->reserved = m->committed = mapped;  // all of it read-write (and zero)
+      m->size = bytes;
       m->pages = static_cast<uint32_t>(initial);
       return {};
     }
@@ -774,9 +786,10 @@ uint32_t memory_grow(wasm_rt_memory_t* m, uint32_t delta, uint64_t limit_pages) 
 }
 
 void memory_free(wasm_rt_memory_t* m) {
-  // Exact-size mappings (not guard-page reservations) may go back to the pool.
-  bool exact = m->reserved == m->committed && m->reserved == m->size;
-  if (m->data && m->reserved && !(exact && pool_put(m->data, m->reserved)))
+  // Mappings that are read-write throughout (not guard-page reservations) may go back to the
+  // pool. Guest code never wrote beyond the current size.
+  bool rw = m->reserved == m->committed;
+  if (m->data && m->reserved && !(rw && pool_put(m->data, m->reserved, m->size)))
     munmap(m->data, m->reserved);
   m->data = nullptr;
   m->size = 0;

@@ -168,7 +168,10 @@ class Runner {
     live->linker = std::make_unique<fc::Linker>();
     auto def = live->linker->define_unknown_imports_as_traps(comp);
     if (!def) return flotilla::Unexpected<fe::Error>(def.error());
-    auto inst = fc::instantiate(*live->store, *live->linker, comp);
+    // Through InstancePre: the testsuite covers what it resolves ahead of the store.
+    auto pre = live->linker->instantiate_pre(comp);
+    if (!pre) return flotilla::Unexpected<fe::Error>(pre.error());
+    auto inst = pre->instantiate(*live->store);
     if (!inst) return flotilla::Unexpected<fe::Error>(inst.error());
     live->instance = std::move(*inst);
     return live;

@@ -1232,4 +1232,48 @@ TEST(JcoRuntime, rust_xcrate) {
   EXPECT_TRUE(fc::resource_drop(h.store(), x[0]));
 }
 
+// One InstancePre, instances in two stores: each works on its own, and a resource type the
+// component defines is a different type in each instance.
+TEST(InstancePre, instances_in_two_stores) {
+  auto c = fc::Component::from_file(engine(), std::filesystem::path(FLOTILLA_CORPUS_DIR) /
+                                                  "jco-components/runtime" /
+                                                  "resource_borrow_export.component.wasm");
+  ASSERT_TRUE(c) << c.error().to_string();
+  fc::Linker linker;
+  ASSERT_TRUE(linker.define_unknown_imports_as_traps(*c));
+  auto pre = linker.instantiate_pre(*c);
+  ASSERT_TRUE(pre) << pre.error().to_string();
+  const std::string iface = "test:resource-borrow-export/test";
+  fe::Store s1(engine()), s2(engine());
+  std::vector<fc::ResourceTypePtr> types;
+  for (fe::Store* s : {&s1, &s2}) {
+    auto inst = pre->instantiate(*s);
+    ASSERT_TRUE(inst) << inst.error().to_string();
+    auto ctor = inst->get_func(iface + "#[constructor]thing");
+    auto foo = inst->get_func(iface + "#foo");
+    ASSERT_TRUE(ctor && foo);
+    auto thing = ctor->call(*s, Vals{fc::Val::u32(42)});
+    ASSERT_TRUE(thing) << thing.error().to_string();
+    auto r = foo->call(*s, Vals{borrow_of((*thing)[0])});
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ(fc::wave::print((*r)[0]), "45");
+    EXPECT_TRUE(fc::resource_drop(*s, (*thing)[0]));
+    types.push_back(inst->get_resource(iface, "thing"));
+  }
+  ASSERT_TRUE(types[0] && types[1]);
+  EXPECT_NE(types[0].get(), types[1].get());
+}
+
+// Imports the linker lacks are reported by instantiate_pre.
+TEST(InstancePre, link_error) {
+  auto c = fc::Component::from_file(engine(), std::filesystem::path(FLOTILLA_CORPUS_DIR) /
+                                                  "jco-components/runtime" /
+                                                  "resource_borrow_import.component.wasm");
+  ASSERT_TRUE(c) << c.error().to_string();
+  fc::Linker linker;
+  auto pre = linker.instantiate_pre(*c);
+  ASSERT_FALSE(pre);
+  EXPECT_EQ(pre.error().kind, fe::ErrorKind::Link) << pre.error().to_string();
+}
+
 }  // namespace

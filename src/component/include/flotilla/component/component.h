@@ -88,6 +88,8 @@ class Component {
 // ---- Host functions and the Linker --------------------------------------------------------
 
 class Linker;
+class Instance;
+class InstancePre;
 struct InstanceState;
 
 // Context passed to host functions: the store, and the calling component instance.
@@ -143,6 +145,12 @@ class Linker {
   // when called (resources: fresh host types). Like Wasmtime's define_unknown_imports_as_traps.
   Result<void> define_unknown_imports_as_traps(const Component& component);
 
+  // Resolves once what does not depend on the store: the component's type definitions and
+  // the binding of its imports to this linker's definitions (link errors are reported here).
+  // Like Wasmtime's Linker::instantiate_pre. The result is a snapshot: later definitions in
+  // the linker are not seen. The linker must outlive the InstancePre and its instances.
+  Result<InstancePre> instantiate_pre(const Component& component) const;
+
   struct Impl;
   Impl& impl() const { return *impl_; }
 
@@ -188,6 +196,23 @@ class Instance {
 
  private:
   std::shared_ptr<InstanceState> state_;
+};
+
+// A component with its imports resolved against a Linker, ready to be instantiated in any
+// number of stores (cheaply: the per-instance work is core instantiation and the canonical
+// ABI wiring). Copyable and shareable; instantiate() may run concurrently in different stores.
+class InstancePre {
+ public:
+  InstancePre() = default;
+  // The store must outlive the instance.
+  Result<Instance> instantiate(engine::Store& store) const;
+  explicit operator bool() const { return impl_ != nullptr; }
+
+  struct Impl;
+  explicit InstancePre(std::shared_ptr<const Impl> impl);
+
+ private:
+  std::shared_ptr<const Impl> impl_;
 };
 
 // Instantiates `component` in `store`, resolving its imports through `linker`. The store
