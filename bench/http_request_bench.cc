@@ -1,7 +1,7 @@
 // Per-request cost of serving HTTP with a component, without the network: a fresh store, a
-// fresh instance of a wasi:http handler, its handle() for a GET, and the drop — what
-// `flotilla serve` does for every request — next to instantiate + call + drop of a minimal
-// core module (bench/small.wat) measured in the same run.
+// fresh instance of a wasi:http handler (through an InstancePre, as the server does), its handle()
+// for a GET, and the drop — what `flotilla serve` does for every request — next to instantiate +
+// call + drop of a minimal core module (bench/small.wat) measured in the same run.
 //
 // The component: $FLOTILLA_HTTP_COMPONENT, default examples/http-hello.wasm of this build (a
 // componentize-js handler). Tier: $FLOTILLA_BENCH_TIER (baseline | optimized), default baseline.
@@ -40,6 +40,7 @@ struct Fixture {
   std::optional<fc::Component> comp;
   fc::Linker linker;
   std::shared_ptr<wh::Host> host;
+  fc::InstancePre pre;  // as flotilla serve: linked once, instantiated per request
   std::shared_ptr<flotilla::wasi::Ctx> ctx;
   std::string handler;
   std::string error;
@@ -62,6 +63,12 @@ struct Fixture {
       return;
     }
     host = *h;
+    auto linked = linker.instantiate_pre(*comp);
+    if (!linked) {
+      error = linked.error().message;
+      return;
+    }
+    pre = std::move(*linked);
     flotilla::wasi::Config wc;
     wc.stdin_fd = wc.stdout_fd = wc.stderr_fd = -1;
     ctx = *flotilla::wasi::Ctx::create(wc);
@@ -79,7 +86,7 @@ void BM_instantiate(benchmark::State& state) {
   for (auto _ : state) {
     fe::Store store(f.engine);
     flotilla::wasi::bind(store, f.ctx);
-    auto inst = fc::instantiate(store, f.linker, *f.comp);
+    auto inst = f.pre.instantiate(store);
     if (!inst) return state.SkipWithError(inst.error().message.c_str());
     benchmark::DoNotOptimize(inst);
   }
@@ -91,7 +98,7 @@ void BM_request(benchmark::State& state) {
   for (auto _ : state) {
     fe::Store store(f.engine);
     flotilla::wasi::bind(store, f.ctx);
-    auto inst = fc::instantiate(store, f.linker, *f.comp);
+    auto inst = f.pre.instantiate(store);
     if (!inst) return state.SkipWithError(inst.error().message.c_str());
     auto ex = std::make_shared<wh::Exchange>();
     ex->request.method = "GET";

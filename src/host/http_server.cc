@@ -116,6 +116,7 @@ struct Worker {
   Scheduler sched{io, 2u << 20};
   component::Linker linker;
   std::shared_ptr<whttp::Host> http;
+  component::InstancePre pre;  // the component linked once; instantiated per request
   std::shared_ptr<wasi::Ctx> ctx;
   tcp::acceptor acceptor{io};
   std::list<Conn> conns;
@@ -128,6 +129,9 @@ struct Worker {
     auto h = whttp::Host::define(linker, srv.config.policy);
     if (!h) return Unexpected(h.error());
     http = *h;
+    auto p = linker.instantiate_pre(srv.component);
+    if (!p) return Unexpected(p.error());
+    pre = std::move(*p);
     wasi::Config wc;
     wc.stdin_fd = -1;
     wc.stdout_fd = srv.config.guest_stdout;
@@ -147,7 +151,7 @@ struct Worker {
         store.set_timeout(srv.config.request_timeout);
         wasi::bind(store, ctx);
         sync->store = &store;
-        auto inst = component::instantiate(store, linker, srv.component);
+        auto inst = pre.instantiate(store);
         if (!inst) {
           sync->guest_error = inst.error();
         } else if (auto f = inst->get_func(srv.handler_name); !f) {
