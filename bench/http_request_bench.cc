@@ -95,8 +95,10 @@ void BM_instantiate(benchmark::State& state) {
 void BM_request(benchmark::State& state) {
   Fixture& f = fixture();
   if (!f.error.empty()) return state.SkipWithError(f.error.c_str());
+  bool deadline = state.range(0) != 0;
   for (auto _ : state) {
     fe::Store store(f.engine);
+    if (deadline) store.set_timeout(std::chrono::seconds(30));
     flotilla::wasi::bind(store, f.ctx);
     auto inst = f.pre.instantiate(store);
     if (!inst) return state.SkipWithError(inst.error().message.c_str());
@@ -135,6 +137,11 @@ void BM_reference(benchmark::State& state) {
 
 BENCHMARK(BM_reference)->Name("reference/core-instantiate")->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_instantiate)->Name("http/instantiate")->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_request)->Name("http/instantiate+handle+drop")->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_request)->Name("http/instantiate+handle+drop")->Arg(0)->Unit(benchmark::kMicrosecond);
+// With a deadline, as the server sets one per request.
+BENCHMARK(BM_request)
+    ->Name("http/instantiate+handle+drop/deadline")
+    ->Arg(1)
+    ->Unit(benchmark::kMicrosecond);
 
 BENCHMARK_MAIN();
