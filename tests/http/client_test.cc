@@ -5,25 +5,24 @@
 // usage. HTTP_TEST_SERVER=jco JCO=.../node_modules/.bin/jco runs against `jco serve` instead
 // (to debug this test); the flotilla-only cases are then skipped.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <cstring>
-#include <utility>  // before Boost: asio 1.74 uses std::exchange without it
-
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <gtest/gtest.h>
+#include <cstring>
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>  // before Boost: asio 1.74 uses std::exchange without it
 #include <vector>
 
 namespace asio = boost::asio;
@@ -65,8 +64,8 @@ class Server {
       close(out[1]);
       int devnull = open("/dev/null", O_RDONLY);
       dup2(devnull, 0);
-      std::vector<char *> argv;
-      for (auto &a : args) argv.push_back(a.data());
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);
       execv(argv[0], argv.data());
       _exit(127);
@@ -84,7 +83,7 @@ class Server {
   }
   bool ready() const { return ready_; }
   uint16_t port() const { return port_; }
-  const std::string &output() const { return output_; }
+  const std::string& output() const { return output_; }
 
   // SIGTERM; the exit status (-1 when it did not exit within 30 s, 128+N for signal N).
   int Stop() {
@@ -138,13 +137,13 @@ class Server {
   std::string output_;
 };
 
-tcp::socket Connect(asio::io_context &io, uint16_t port) {
+tcp::socket Connect(asio::io_context& io, uint16_t port) {
   tcp::socket s(io);
   s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
   return s;
 }
 
-http::response<http::string_body> Get(uint16_t port, const std::string &target) {
+http::response<http::string_body> Get(uint16_t port, const std::string& target) {
   asio::io_context io;
   auto s = Connect(io, port);
   http::request<http::empty_body> req{http::verb::get, target, 11};
@@ -157,7 +156,7 @@ http::response<http::string_body> Get(uint16_t port, const std::string &target) 
 }
 
 // Sends raw bytes, half-closes, returns the status code of the answer (0: no answer).
-unsigned RawStatus(uint16_t port, const std::string &bytes) {
+unsigned RawStatus(uint16_t port, const std::string& bytes) {
   asio::io_context io;
   auto s = Connect(io, port);
   asio::write(s, asio::buffer(bytes));
@@ -178,9 +177,9 @@ class ServeTest : public ::testing::Test {
     server_ = nullptr;
   }
   void SetUp() override { ASSERT_TRUE(server_->ready()) << "server did not start"; }
-  static Server *server_;
+  static Server* server_;
 };
-Server *ServeTest::server_ = nullptr;
+Server* ServeTest::server_ = nullptr;
 
 TEST_F(ServeTest, KeepAliveGets) {
   asio::io_context io;
@@ -213,14 +212,14 @@ TEST_F(ServeTest, ConcurrentConnections) {
         } else {
           errors[i] = std::to_string(res.result_int()) + " " + res.body();
         }
-      } catch (const std::exception &e) {
+      } catch (const std::exception& e) {
         errors[i] = e.what();
       }
     });
   }
-  for (auto &t : threads) t.join();
+  for (auto& t : threads) t.join();
   std::string first;
-  for (auto &e : errors)
+  for (auto& e : errors)
     if (!e.empty() && first.empty()) first = e;
   EXPECT_EQ(ok.load(), kConns) << "first failure: " << first;
 }
@@ -253,12 +252,11 @@ TEST_F(ServeTest, ChunkedEcho10MB) {
         received = p.get().body().size();
       }
       got = p.release().body();
-    } catch (const std::exception &e) {
+    } catch (const std::exception& e) {
       read_error = e.what();
     }
   });
-  std::string head =
-      "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+  std::string head = "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n";
   asio::write(s, asio::buffer(head));
   for (size_t off = 0; off < kSize; off += kPiece) {
     char size_line[32];
@@ -280,11 +278,10 @@ TEST_F(ServeTest, ChunkedEcho10MB) {
 
 TEST_F(ServeTest, MalformedRequestIs400) {
   EXPECT_EQ(RawStatus(server_->port(), "GARBAGE\r\n\r\n"), 400u);
-  EXPECT_EQ(RawStatus(server_->port(), "GET / HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n"),
-            400u);
-  EXPECT_EQ(RawStatus(server_->port(),
-                      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n"),
-            400u);
+  EXPECT_EQ(RawStatus(server_->port(), "GET / HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n"), 400u);
+  EXPECT_EQ(
+      RawStatus(server_->port(), "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n"),
+      400u);
   auto res = Get(server_->port(), "/");
   EXPECT_EQ(res.result_int(), 200u);
 }
@@ -293,9 +290,8 @@ TEST_F(ServeTest, ClientClosesMidBody) {
   {
     asio::io_context io;
     auto s = Connect(io, server_->port());
-    std::string req =
-        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" +
-        std::string(1000, 'a');
+    std::string req = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" +
+                      std::string(1000, 'a');
     asio::write(s, asio::buffer(req));
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     s.close();
@@ -355,7 +351,7 @@ TEST(ServeLimits, SigtermExitsZero) {
 
 }  // namespace
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   signal(SIGPIPE, SIG_IGN);
   if (argc < 3) {
@@ -364,10 +360,10 @@ int main(int argc, char **argv) {
   }
   g_flotilla = argv[1];
   g_component = argv[2];
-  const char *mode = getenv("HTTP_TEST_SERVER");
+  const char* mode = getenv("HTTP_TEST_SERVER");
   g_jco_mode = mode && std::string(mode) == "jco";
   if (g_jco_mode) {
-    const char *jco = getenv("JCO");
+    const char* jco = getenv("JCO");
     if (!jco) {
       fprintf(stderr, "HTTP_TEST_SERVER=jco needs JCO=path/to/node_modules/.bin/jco\n");
       return 2;
@@ -375,7 +371,7 @@ int main(int argc, char **argv) {
     g_jco = jco;
   } else {
     std::string cmd = "'" + g_flotilla + "' serve --help 2>&1";
-    FILE *f = popen(cmd.c_str(), "r");
+    FILE* f = popen(cmd.c_str(), "r");
     std::string help;
     char buf[512];
     while (f && fgets(buf, sizeof buf, f)) help += buf;
