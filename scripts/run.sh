@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# README main job: set up, build, then run a sample module on both tiers.
+# README main job: set up, build, run sample modules on both tiers and a WASI component, then
+# serve the JS HTTP handler of examples/http, print its URL, query it and stop it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh release
