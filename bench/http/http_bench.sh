@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # HTTP serving benchmark, one run, a few minutes. See README.md.
 #   bench/http/http_bench.sh [--json] [--duration SECONDS] [--connections N] [--threads N]
-#                            [--flotilla PATH] [--wasm-dir DIR] [--per-request-us N]
-#                            [--per-request-cmd CMD]
+#                            [--flotilla PATH] [--wasm-dir DIR]
 # Defaults: build/release/src/cli/flotilla, build/release/tests/http/wasm (target
 # http_test_wasm), wrk -t2 -c64 -d10s --latency on 127.0.0.1.
 #  (1) requests/s, p50, p99 for: nginx `return 200 "hello"`, flotilla serve of c/hello
@@ -10,15 +9,15 @@
 #      flotilla-C/nginx and flotilla-JS/jco-serve.
 #  (2) start of `flotilla serve` to the first 200 for the uncached 12 MB JS component (empty
 #      XDG_CACHE_HOME), and the same start again with that cache filled.
-#  (3) per-request instantiation time: not measured here; --per-request-us N records a figure
-#      measured elsewhere, --per-request-cmd CMD runs CMD and takes the last number it prints
-#      (microseconds), e.g. the flotilla-bench-http-request benchmark.
+#  (3) per-request instantiation time of hello-c.wasm (optimized tier, fresh store, through an
+#      InstancePre as the server does): the `http/instantiate` row of
+#      build/release/bench/flotilla-bench-http-request, run here.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 json=0 duration=10 conns=64 threads=2
 flotilla=$root/build/release/src/cli/flotilla
 wasmdir=$root/build/release/tests/http/wasm
-per_request_us="" per_request_cmd=""
+per_request_us=""
 while (($#)); do
   case $1 in
     --json) json=1 ;;
@@ -27,8 +26,6 @@ while (($#)); do
     --threads) threads=$2; shift ;;
     --flotilla) flotilla=$2; shift ;;
     --wasm-dir) wasmdir=$2; shift ;;
-    --per-request-us) per_request_us=$2; shift ;;
-    --per-request-cmd) per_request_cmd=$2; shift ;;
     -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "http_bench: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -188,9 +185,14 @@ stop_last
 [[ $cold == timeout ]] && cold=null
 [[ $warm == timeout ]] && warm=null
 
-# (3) per-request instantiation (hook)
-if [[ -n $per_request_cmd ]]; then
-  per_request_us=$(bash -c "$per_request_cmd" 2>/dev/null | grep -oE '[0-9]+(\.[0-9]+)?' | tail -1)
+# (3) per-request instantiation, from the benchmark's JSON (real time of `http/instantiate`)
+reqbench=$root/build/release/bench/flotilla-bench-http-request
+if [[ -x $reqbench ]]; then
+  per_request_us=$(FLOTILLA_HTTP_COMPONENT="$wasmdir/hello-c.wasm" FLOTILLA_BENCH_TIER=optimized \
+    "$reqbench" --benchmark_filter='^http/instantiate$' --benchmark_min_time=0.5 \
+    --benchmark_format=json 2>/dev/null |
+    python3 -c 'import json,sys; b=json.load(sys.stdin)["benchmarks"][0]; print(round(b["real_time"],2))' \
+    2>/dev/null)
 fi
 [[ -n $per_request_us ]] || per_request_us=null
 
