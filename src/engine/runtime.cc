@@ -436,6 +436,9 @@ struct Watchdog {
   std::map<StoreImpl*, std::chrono::steady_clock::time_point> deadlines;
   std::thread thread;
   bool started = false;
+  // When the thread wakes next on its own (max: it waits for a notification). A new deadline
+  // later than that needs no wake-up: a server sets one per request.
+  std::chrono::steady_clock::time_point next_wake = std::chrono::steady_clock::time_point::min();
 
   void run() {
     std::unique_lock<std::mutex> lock(mu);
@@ -461,11 +464,13 @@ struct Watchdog {
           ++it;
         }
       }
+      next_wake = next;
       if (next == std::chrono::steady_clock::time_point::max()) {
         cv.wait(lock);
       } else {
         cv.wait_until(lock, next);
       }
+      next_wake = std::chrono::steady_clock::time_point::min();  // running: it rescans anyway
     }
   }
 };
@@ -928,7 +933,7 @@ void watchdog_set(StoreImpl* store, std::chrono::steady_clock::time_point deadli
   store->ctx.interrupt = 0;
   store->ctx.max_depth = store->limits.max_call_depth;
   w.deadlines[store] = deadline;
-  w.cv.notify_all();
+  if (deadline < w.next_wake) w.cv.notify_all();
 }
 
 void watchdog_clear(StoreImpl* store) {
