@@ -649,6 +649,11 @@ void make_data_conditional(std::string& c) {
 //    sign of NaNs (f32 stack temporaries are w2c_f<n>, f64 ones w2c_d<n>).
 std::string postprocess_c(std::string c) {
   make_data_conditional(c);
+  // A module without a type section has no func_types array, but the C writer still passes it
+  // to funcref_table_init for element segments, which then hold only null references: pass a
+  // one-element array of type id 0 instead (what a null entry reads; found by the fuzzer).
+  if (c.find("static u32 func_types[") == std::string::npos)
+    replace_all(c, ", instance, func_types);", ", instance, (const u32[1]){0});");
   // Table initialisation stores each funcref field by field: tcc compiles the C writer's
   // compound-literal assignment as a call to memmove per element (a third of the instantiation
   // of a module with a table of 8k functions, once its memory comes from an image).
