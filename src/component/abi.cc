@@ -13,11 +13,22 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <mutex>
 
 #include "internal.h"
 #include "unicode.h"
 
 namespace flotilla::component {
+
+const AbiLayout& AbiLayoutCache::set(AbiLayout l) const {
+  static std::mutex m;
+  std::lock_guard<std::mutex> g(m);
+  if (!owner_) {
+    owner_ = std::make_unique<const AbiLayout>(std::move(l));
+    fast_.store(owner_.get(), std::memory_order_release);
+  }
+  return *owner_;
+}
 
 Unexpected<Error> trap(std::string message) {
   Error e{ErrorKind::Trap, std::move(message), engine::TrapKind::HostError, {}, {}};
@@ -80,117 +91,6 @@ const Type* case_type(const Type& t, size_t i) {
   }
 }
 
-uint32_t alignment(const Type& t);
-uint32_t elem_size(const Type& t);
-
-uint32_t max_case_alignment(const Type& t) {
-  uint32_t a = 1;
-  for (size_t i = 0; i < num_cases(t); i++) {
-    if (auto* c = case_type(t, i)) a = std::max(a, alignment(*c));
-  }
-  return a;
-}
-
-uint32_t alignment(const Type& t) {
-  switch (t.kind) {
-    case TypeKind::Bool:
-    case TypeKind::S8:
-    case TypeKind::U8:
-      return 1;
-    case TypeKind::S16:
-    case TypeKind::U16:
-      return 2;
-    case TypeKind::S32:
-    case TypeKind::U32:
-    case TypeKind::F32:
-    case TypeKind::Char:
-    case TypeKind::String:
-    case TypeKind::List:
-    case TypeKind::Own:
-    case TypeKind::Borrow:
-      return 4;
-    case TypeKind::S64:
-    case TypeKind::U64:
-    case TypeKind::F64:
-      return 8;
-    case TypeKind::Record: {
-      uint32_t a = 1;
-      for (auto& f : t.fields) a = std::max(a, alignment(*f.type));
-      return a;
-    }
-    case TypeKind::Tuple: {
-      uint32_t a = 1;
-      for (auto& f : t.items) a = std::max(a, alignment(*f));
-      return a;
-    }
-    case TypeKind::Variant:
-    case TypeKind::Enum:
-    case TypeKind::Option:
-    case TypeKind::Result:
-      return std::max(disc_size(num_cases(t)), max_case_alignment(t));
-    case TypeKind::Flags:
-      return flags_size(t.names.size());
-  }
-  return 1;
-}
-
-uint32_t elem_size(const Type& t) {
-  switch (t.kind) {
-    case TypeKind::Bool:
-    case TypeKind::S8:
-    case TypeKind::U8:
-      return 1;
-    case TypeKind::S16:
-    case TypeKind::U16:
-      return 2;
-    case TypeKind::S32:
-    case TypeKind::U32:
-    case TypeKind::F32:
-    case TypeKind::Char:
-    case TypeKind::Own:
-    case TypeKind::Borrow:
-      return 4;
-    case TypeKind::S64:
-    case TypeKind::U64:
-    case TypeKind::F64:
-    case TypeKind::String:
-    case TypeKind::List:
-      return 8;
-    case TypeKind::Record:
-    case TypeKind::Tuple: {
-      uint32_t s = 0;
-      auto add = [&](const Type& f) {
-        s = align_to(s, alignment(f));
-        s += elem_size(f);
-      };
-      if (t.kind == TypeKind::Record) {
-        for (auto& f : t.fields) add(*f.type);
-      } else {
-        for (auto& f : t.items) add(*f);
-      }
-      return align_to(s, alignment(t));
-    }
-    case TypeKind::Variant:
-    case TypeKind::Enum:
-    case TypeKind::Option:
-    case TypeKind::Result: {
-      uint32_t s = disc_size(num_cases(t));
-      s = align_to(s, max_case_alignment(t));
-      uint32_t cs = 0;
-      for (size_t i = 0; i < num_cases(t); i++) {
-        if (auto* c = case_type(t, i)) cs = std::max(cs, elem_size(*c));
-      }
-      s += cs;
-      return align_to(s, alignment(t));
-    }
-    case TypeKind::Flags:
-      return flags_size(t.names.size());
-  }
-  return 0;
-}
-
-// ---- flattening ----------------------------------------------------------------------------
-
 ValType join(ValType a, ValType b) {
   if (a == b) return a;
   if ((a == ValType::I32 && b == ValType::F32) || (a == ValType::F32 && b == ValType::I32)) {
@@ -199,65 +99,108 @@ ValType join(ValType a, ValType b) {
   return ValType::I64;
 }
 
-void flatten(const Type& t, std::vector<ValType>& out) {
+const AbiLayout& layout(const Type& t);
+
+AbiLayout scalar(uint32_t size, std::initializer_list<ValType> flat) {
+  return AbiLayout{size, size, 0, std::vector<ValType>(flat)};
+}
+
+// alignment, elem_size and flatten_type of CanonicalABI.md for one type, from the (cached)
+// layouts of its parts.
+AbiLayout compute_layout(const Type& t) {
   switch (t.kind) {
     case TypeKind::Bool:
     case TypeKind::S8:
     case TypeKind::U8:
+      return scalar(1, {ValType::I32});
     case TypeKind::S16:
     case TypeKind::U16:
+      return scalar(2, {ValType::I32});
     case TypeKind::S32:
     case TypeKind::U32:
     case TypeKind::Char:
     case TypeKind::Own:
     case TypeKind::Borrow:
-    case TypeKind::Flags:
-      out.push_back(ValType::I32);
-      return;
+      return scalar(4, {ValType::I32});
+    case TypeKind::F32:
+      return scalar(4, {ValType::F32});
     case TypeKind::S64:
     case TypeKind::U64:
-      out.push_back(ValType::I64);
-      return;
-    case TypeKind::F32:
-      out.push_back(ValType::F32);
-      return;
+      return scalar(8, {ValType::I64});
     case TypeKind::F64:
-      out.push_back(ValType::F64);
-      return;
+      return scalar(8, {ValType::F64});
     case TypeKind::String:
     case TypeKind::List:
-      out.push_back(ValType::I32);
-      out.push_back(ValType::I32);
-      return;
+      return AbiLayout{8, 4, 0, {ValType::I32, ValType::I32}};
+    case TypeKind::Flags: {
+      uint32_t n = flags_size(t.names.size());
+      return AbiLayout{n, n, 0, {ValType::I32}};
+    }
     case TypeKind::Record:
-      for (auto& f : t.fields) flatten(*f.type, out);
-      return;
-    case TypeKind::Tuple:
-      for (auto& f : t.items) flatten(*f, out);
-      return;
+    case TypeKind::Tuple: {
+      AbiLayout l{0, 1, 0, {}};
+      auto add = [&](const Type& f) {
+        const AbiLayout& fl = layout(f);
+        l.size = align_to(l.size, fl.align) + fl.size;
+        l.align = std::max(l.align, fl.align);
+        l.flat.insert(l.flat.end(), fl.flat.begin(), fl.flat.end());
+      };
+      if (t.kind == TypeKind::Record) {
+        for (auto& f : t.fields) add(*f.type);
+      } else {
+        for (auto& f : t.items) add(*f);
+      }
+      l.size = align_to(l.size, l.align);
+      return l;
+    }
     case TypeKind::Variant:
     case TypeKind::Enum:
     case TypeKind::Option:
     case TypeKind::Result: {
-      std::vector<ValType> flat;
-      for (size_t i = 0; i < num_cases(t); i++) {
-        if (auto* c = case_type(t, i)) {
-          std::vector<ValType> cf;
-          flatten(*c, cf);
-          for (size_t k = 0; k < cf.size(); k++) {
-            if (k < flat.size()) {
-              flat[k] = join(flat[k], cf[k]);
-            } else {
-              flat.push_back(cf[k]);
-            }
+      size_t n = num_cases(t);
+      uint32_t disc = disc_size(n);
+      uint32_t case_align = 1, case_size = 0;
+      std::vector<ValType> joined;
+      for (size_t i = 0; i < n; i++) {
+        const Type* c = case_type(t, i);
+        if (!c) continue;
+        const AbiLayout& cl = layout(*c);
+        case_align = std::max(case_align, cl.align);
+        case_size = std::max(case_size, cl.size);
+        for (size_t k = 0; k < cl.flat.size(); k++) {
+          if (k < joined.size()) {
+            joined[k] = join(joined[k], cl.flat[k]);
+          } else {
+            joined.push_back(cl.flat[k]);
           }
         }
       }
-      out.push_back(ValType::I32);
-      out.insert(out.end(), flat.begin(), flat.end());
-      return;
+      AbiLayout l;
+      l.align = std::max(disc, case_align);
+      l.payload_offset = align_to(disc, case_align);
+      l.size = align_to(l.payload_offset + case_size, l.align);
+      l.flat.reserve(joined.size() + 1);
+      l.flat.push_back(ValType::I32);
+      l.flat.insert(l.flat.end(), joined.begin(), joined.end());
+      return l;
     }
   }
+  return AbiLayout{};
+}
+
+const AbiLayout& layout(const Type& t) {
+  if (const AbiLayout* l = t.abi.get()) return *l;
+  return t.abi.set(compute_layout(t));
+}
+
+uint32_t alignment(const Type& t) { return layout(t).align; }
+uint32_t elem_size(const Type& t) { return layout(t).size; }
+
+// ---- flattening ----------------------------------------------------------------------------
+
+void flatten(const Type& t, std::vector<ValType>& out) {
+  const auto& f = layout(t).flat;
+  out.insert(out.end(), f.begin(), f.end());
 }
 
 std::vector<ValType> flatten_list(const std::vector<std::pair<std::string, TypePtr>>& ts) {
@@ -702,7 +645,7 @@ Val load(Cx& cx, uint32_t ptr, const Type& t) {
                    : ds == 2 ? load_int<uint16_t>(cx, ptr)
                              : load_int<uint32_t>(cx, ptr);
       if (d >= n) fail("canonical ABI: invalid discriminant " + std::to_string(d));
-      uint32_t off = align_to(ptr + ds, max_case_alignment(t));
+      uint32_t off = ptr + layout(t).payload_offset;  // ptr is aligned for t
       std::optional<Val> payload;
       if (auto* c = case_type(t, d)) payload = load(cx, off, *c);
       return make_case(t, d, std::move(payload));
@@ -839,7 +782,7 @@ void store(Cx& cx, const Val& v, const Type& t, uint32_t ptr) {
       } else {
         store_int<uint32_t>(cx, ptr, static_cast<uint32_t>(d));
       }
-      uint32_t off = align_to(ptr + ds, max_case_alignment(t));
+      uint32_t off = ptr + layout(t).payload_offset;  // ptr is aligned for t
       auto* c = case_type(t, d);
       if (c) {
         if (v.items.empty()) fail("case value is missing its payload");
@@ -908,11 +851,9 @@ uint64_t coerce_in(uint64_t bits, ValType have, ValType want) {
 
 Val lift_flat(Cx& cx, FlatIter& vi, const Type& t);
 
-Val lift_flat_case_payload(Cx& cx, FlatIter& vi, const Type& c,
-                           const std::vector<ValType>& joined) {
-  std::vector<ValType> want;
-  flatten(c, want);
-  std::vector<engine::Val> coerced;
+Val lift_flat_case_payload(Cx& cx, FlatIter& vi, const Type& c, std::span<const ValType> joined) {
+  const std::vector<ValType>& want = layout(c).flat;
+  FlatVec coerced;
   for (size_t k = 0; k < want.size(); k++) {
     uint64_t bits = vi.next(joined[k]);
     bits = coerce_in(bits, joined[k], want[k]);
@@ -931,7 +872,7 @@ Val lift_flat_case_payload(Cx& cx, FlatIter& vi, const Type& c,
         break;
     }
   }
-  FlatIter sub{coerced};
+  FlatIter sub{std::span<const engine::Val>(coerced.data(), coerced.size())};
   return lift_flat(cx, sub, c);
 }
 
@@ -988,17 +929,14 @@ Val lift_flat(Cx& cx, FlatIter& vi, const Type& t) {
     case TypeKind::Enum:
     case TypeKind::Option:
     case TypeKind::Result: {
-      std::vector<ValType> flat;
-      flatten(t, flat);
-      std::vector<ValType> joined(flat.begin() + 1, flat.end());
+      const std::vector<ValType>& flat = layout(t).flat;
+      std::span<const ValType> joined(flat.data() + 1, flat.size() - 1);
       uint32_t d = static_cast<uint32_t>(vi.next(ValType::I32));
       if (d >= num_cases(t)) fail("canonical ABI: invalid discriminant " + std::to_string(d));
       std::optional<Val> payload;
       size_t used = 0;
       if (auto* c = case_type(t, d)) {
-        std::vector<ValType> cf;
-        flatten(*c, cf);
-        used = cf.size();
+        used = layout(*c).flat.size();
         payload = lift_flat_case_payload(cx, vi, *c, joined);
       }
       for (size_t k = used; k < joined.size(); k++) vi.next(joined[k]);
@@ -1098,8 +1036,7 @@ void lower_flat(Cx& cx, const Val& v, const Type& t, FlatVec& out) {
     case TypeKind::Enum:
     case TypeKind::Option:
     case TypeKind::Result: {
-      std::vector<ValType> flat;
-      flatten(t, flat);
+      const std::vector<ValType>& flat = layout(t).flat;
       size_t d = case_index(v, t);
       out.push_back(engine::Val::i32(static_cast<int32_t>(d)));
       FlatVec payload;
@@ -1139,11 +1076,12 @@ std::shared_ptr<Type> tuple_of(const std::vector<std::pair<std::string, TypePtr>
   return t;
 }
 
+// `tuple` is the tuple of `ts` (Func::Data keeps it), used when the values are spilled.
 std::vector<Val> lift_values(Cx& cx, size_t max_flat, FlatIter& vi,
-                             const std::vector<std::pair<std::string, TypePtr>>& ts, size_t nflat) {
+                             const std::vector<std::pair<std::string, TypePtr>>& ts,
+                             const TypePtr& tuple, size_t nflat) {
   std::vector<Val> out;
   if (nflat > max_flat) {
-    auto tuple = tuple_of(ts);
     uint32_t ptr = static_cast<uint32_t>(vi.next(ValType::I32));
     if (ptr != align_to(ptr, alignment(*tuple))) fail("canonical ABI: misaligned pointer");
     cx.mem(ptr, elem_size(*tuple));
@@ -1157,11 +1095,10 @@ std::vector<Val> lift_values(Cx& cx, size_t max_flat, FlatIter& vi,
 // Lowers values; when they do not fit in max_flat, stores them as a tuple in memory at
 // `out_ptr` (if given) or at fresh memory from realloc, and returns [ptr] (or nothing).
 FlatVec lower_values(Cx& cx, size_t max_flat, std::span<const Val> vs,
-                     const std::vector<std::pair<std::string, TypePtr>>& ts,
+                     const std::vector<std::pair<std::string, TypePtr>>& ts, const TypePtr& tuple,
                      std::optional<uint32_t> out_ptr, size_t nflat) {
   FlatVec out;
   if (nflat > max_flat) {
-    auto tuple = tuple_of(ts);
     uint32_t ptr;
     if (out_ptr) {
       ptr = *out_ptr;
@@ -1214,13 +1151,13 @@ engine::FuncType core_sig(const FuncType& ft, bool lower) {
 }
 
 Result<std::vector<Val>> invoke(engine::Store& store, const Func::Data& f,
-                                std::span<const Val> args) {
+                                std::span<const Val> args, bool check_args) {
   if (args.size() != f.type.params.size()) {
     return make_error(ErrorKind::Usage, "function `" + f.name + "` takes " +
                                             std::to_string(f.type.params.size()) + " arguments, " +
                                             std::to_string(args.size()) + " given");
   }
-  for (size_t i = 0; i < args.size(); i++) {
+  for (size_t i = 0; check_args && i < args.size(); i++) {
     auto ok = typecheck(args[i], *f.type.params[i].second, f.type.params[i].first);
     if (!ok) return Unexpected(ok.error());
   }
@@ -1257,8 +1194,8 @@ Result<std::vector<Val>> invoke(engine::Store& store, const Func::Data& f,
   try {
     Cx cx(store, f.cx, frame);
     inst->may_enter = false;
-    auto flat_args =
-        lower_values(cx, kMaxFlatParams, args, f.type.params, std::nullopt, f.flat_params.size());
+    auto flat_args = lower_values(cx, kMaxFlatParams, args, f.type.params, f.params_tuple,
+                                  std::nullopt, f.flat_params.size());
     FlatVec flat_results(f.core_results);
     auto r = f.core.call(store, std::span<const engine::Val>(flat_args.data(), flat_args.size()),
                          std::span<engine::Val>(flat_results.data(), flat_results.size()));
@@ -1271,7 +1208,8 @@ Result<std::vector<Val>> invoke(engine::Store& store, const Func::Data& f,
     }
     cx.refresh();  // guest code ran: its memory may have grown (and moved)
     FlatIter vi{std::span<const engine::Val>(flat_results.data(), flat_results.size())};
-    results = lift_values(cx, kMaxFlatResults, vi, f.type.results, f.flat_results.size());
+    results = lift_values(cx, kMaxFlatResults, vi, f.type.results, f.results_tuple,
+                          f.flat_results.size());
     if (f.cx.post_return) {
       std::span<engine::Val> none;
       auto pr = f.cx.post_return.call(
@@ -1331,6 +1269,8 @@ void prepare(Func::Data& f) {
   f.core_results = f.flat_results.size() > kMaxFlatResults ? 1 : f.flat_results.size();
   f.lift_sig = core_sig_of(f.flat_params, f.flat_results, /*lower=*/false);
   f.lower_sig = core_sig_of(f.flat_params, f.flat_results, /*lower=*/true);
+  f.params_tuple = tuple_of(f.type.params);
+  f.results_tuple = tuple_of(f.type.results);
   f.has_handles = false;
   for (auto& p : f.type.params) f.has_handles = f.has_handles || has_handles(*p.second);
   for (auto& r : f.type.results) f.has_handles = f.has_handles || has_handles(*r.second);
@@ -1350,17 +1290,17 @@ Result<engine::Func> make_lowered(engine::Store& store, std::shared_ptr<Func::Da
     try {
       Cx cx(st, cx_opts, frame);
       FlatIter vi{params};
-      auto args =
-          lift_values(cx, kMaxFlatParams, vi, callee->type.params, callee->flat_params.size());
+      auto args = lift_values(cx, kMaxFlatParams, vi, callee->type.params, callee->params_tuple,
+                              callee->flat_params.size());
       std::optional<uint32_t> out_ptr;
       if (spill_results) out_ptr = static_cast<uint32_t>(vi.next(ValType::I32));
-      auto r = invoke(st, *callee, args);
+      auto r = invoke(st, *callee, args, /*check_args=*/false);  // lifted from their types
       end_frame(frame);
       if (!r) return Unexpected(r.error());
       cx.refresh();  // the callee may have run guest code that grew this memory
       if (inst) inst->may_leave = false;
-      auto flat = lower_values(cx, kMaxFlatResults, *r, callee->type.results, out_ptr,
-                               callee->flat_results.size());
+      auto flat = lower_values(cx, kMaxFlatResults, *r, callee->type.results, callee->results_tuple,
+                               out_ptr, callee->flat_results.size());
       if (inst) inst->may_leave = true;
       for (size_t i = 0; i < results.size() && i < flat.size(); i++) results[i] = flat[i];
       return {};

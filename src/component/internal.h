@@ -61,6 +61,7 @@ struct Func::Data {
   // Precomputed by prepare(): flattened core types, the core signatures of `canon lift` and
   // `canon lower` of this type, and whether handles are involved.
   std::vector<engine::ValType> flat_params, flat_results;
+  TypePtr params_tuple, results_tuple;  // the tuples params and results are spilled as
   engine::FuncType lift_sig, lower_sig;
   size_t core_results = 0;
   bool has_handles = false;
@@ -142,7 +143,7 @@ struct Linker::Impl {
 
 // Calls `f` with component values (host -> guest or guest -> guest adapter).
 Result<std::vector<Val>> invoke(engine::Store& store, const Func::Data& f,
-                                std::span<const Val> args);
+                                std::span<const Val> args, bool check_args = true);
 // Computes the flattening of f's type (call once after setting f.type).
 void prepare(Func::Data& f);
 // Creates the core function for `canon lower` of `callee` with the given options.

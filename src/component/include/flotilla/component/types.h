@@ -11,6 +11,7 @@
 
 #include <flotilla/engine/engine.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -76,6 +77,29 @@ struct Case {
   TypePtr type;  // null: the case has no payload
 };
 
+// Canonical-ABI facts about a Type (CanonicalABI.md: alignment, elem_size, flatten_type),
+// computed by the ABI code on first use and kept with the type. Types are immutable once
+// shared, so the cache is filled at most once; copying a Type starts with an empty cache.
+struct AbiLayout {
+  uint32_t size = 0;
+  uint32_t align = 1;
+  uint32_t payload_offset = 0;  // variant, enum, option, result: where a case's payload starts
+  std::vector<engine::ValType> flat;
+};
+class AbiLayoutCache {
+ public:
+  AbiLayoutCache() = default;
+  AbiLayoutCache(const AbiLayoutCache&) noexcept {}
+  AbiLayoutCache& operator=(const AbiLayoutCache&) = delete;
+  const AbiLayout* get() const noexcept { return fast_.load(std::memory_order_acquire); }
+  // Keeps `l` unless another thread filled the cache first; returns the kept layout.
+  const AbiLayout& set(AbiLayout l) const;
+
+ private:
+  mutable std::atomic<const AbiLayout*> fast_{nullptr};
+  mutable std::unique_ptr<const AbiLayout> owner_;
+};
+
 struct Type {
   TypeKind kind = TypeKind::Bool;
   TypePtr elem;                    // list, option
@@ -88,6 +112,7 @@ struct Type {
   // The interface-level name of this type when it was exported under one (`(export "point"
   // (type (eq N)))`), used when printing WIT; empty for anonymous types.
   std::string name;
+  AbiLayoutCache abi;  // filled by the canonical ABI code; not part of the type's value
 
   static TypePtr primitive(TypeKind k);  // shared singletons for Bool..String
   std::string to_string() const;         // WIT-like spelling: list<u8>, result<u32, string>
