@@ -419,6 +419,12 @@ int serve_main(fe::Config cfg, const std::string& file, const std::string& addr,
     else
       std::cout << "serving http://" << where << "/" << std::endl;
   };
+  if (!as_json) {
+    sc.on_optimized = [](uint64_t before) {
+      std::cerr << "[serve] optimized tier in use (" << before
+                << " instance(s) ran on the baseline tier before)\n";
+    };
+  }
   auto server = flotilla::host::HttpServer::create(engine, std::move(*comp), std::move(sc));
   if (!server) {
     sig_thread.detach();
@@ -437,7 +443,8 @@ int serve_main(fe::Config cfg, const std::string& file, const std::string& addr,
   auto st = srv->stats();
   if (!as_json)
     std::cerr << "[serve] stopped after " << st.requests << " request(s) (" << st.errors_5xx
-              << " 5xx, " << st.traps << " trap(s), " << st.timeouts << " timeout(s))\n";
+              << " 5xx, " << st.traps << " trap(s), " << st.timeouts << " timeout(s), "
+              << st.optimized << " on the optimized tier)\n";
   return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <cstdarg>
 #include <cstring>
 #include <mutex>
+#include <unordered_map>
 #include <vector>
 
 #include "internal.h"
@@ -31,9 +32,14 @@ std::map<std::string, uint32_t>& type_map() {
 }
 
 uint32_t intern_key(const std::string& key) {
+  // Ids never change once given, so each thread keeps the ones it has seen and takes the
+  // shared lock only for a signature new to it (instantiation creates host functions often).
+  thread_local std::unordered_map<std::string, uint32_t> seen;
+  if (auto it = seen.find(key); it != seen.end()) return it->second;
   std::lock_guard<std::mutex> lock(g_types_mu);
   auto& m = type_map();
   auto [it, inserted] = m.emplace(key, static_cast<uint32_t>(m.size() + 1));
+  seen.emplace(key, it->second);
   return it->second;
 }
 

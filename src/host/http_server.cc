@@ -58,6 +58,7 @@ struct Sync {
   bool request_done = false;       // the request body was read to its end (or failed)
   std::optional<unsigned> refuse;  // the request body failed: answer this status
   engine::Store* store = nullptr;  // the guest's store while it lives
+  bool optimized = false;          // the guest's instance runs optimized code only
   explicit Sync(asio::io_context& io) : wake(io, asio::steady_timer::time_point::max()) {}
   void notify() { wake.cancel(); }
 };
@@ -89,19 +90,35 @@ class HttpServerImpl {
   std::string handler_name;  // the export to call
   std::vector<std::unique_ptr<Worker>> workers;
   std::atomic<bool> stopping{false};
-  mutable std::mutex stats_mu;
-  ServerStats stats;
+  std::vector<engine::Module> modules;  // the component's core modules (their tiers)
+  std::atomic<bool> all_optimized{false};
+  std::atomic<uint64_t> requests{0}, errors_4xx{0}, errors_5xx{0}, traps{0}, timeouts{0},
+      optimized_requests{0}, instances{0};
 
   HttpServerImpl(engine::Engine& e, component::Component c, ServeConfig cfg)
       : engine(e), component(std::move(c)), config(std::move(cfg)) {}
 
-  void count(unsigned status, bool trap, bool timeout) {
-    std::lock_guard<std::mutex> lock(stats_mu);
-    ++stats.requests;
-    if (status >= 400 && status < 500) ++stats.errors_4xx;
-    if (status >= 500) ++stats.errors_5xx;
-    if (trap) ++stats.traps;
-    if (timeout) ++stats.timeouts;
+  void count(unsigned status, bool trap, bool timeout, bool optimized = false) {
+    constexpr auto relaxed = std::memory_order_relaxed;
+    requests.fetch_add(1, relaxed);
+    if (status >= 400 && status < 500) errors_4xx.fetch_add(1, relaxed);
+    if (status >= 500) errors_5xx.fetch_add(1, relaxed);
+    if (trap) traps.fetch_add(1, relaxed);
+    if (timeout) timeouts.fetch_add(1, relaxed);
+    if (optimized) optimized_requests.fetch_add(1, relaxed);
+  }
+
+  // Called before each instantiation: true when every core module runs its optimized tier
+  // (a module switches once, from baseline to optimized, in the background). The first time
+  // it is true, config.on_optimized learns how many instances came before.
+  bool optimized_now() {
+    if (all_optimized.load(std::memory_order_acquire)) return true;
+    for (const auto& m : modules) {
+      if (m.current_tier() != engine::Tier::Optimized) return false;
+    }
+    if (!all_optimized.exchange(true) && config.on_optimized)
+      config.on_optimized(instances.load(std::memory_order_relaxed));
+    return true;
   }
 };
 
@@ -151,6 +168,8 @@ struct Worker {
         store.set_timeout(srv.config.request_timeout);
         wasi::bind(store, ctx);
         sync->store = &store;
+        sync->optimized = srv.optimized_now();
+        srv.instances.fetch_add(1, std::memory_order_relaxed);
         auto inst = pre.instantiate(store);
         if (!inst) {
           sync->guest_error = inst.error();
@@ -453,7 +472,7 @@ struct Worker {
       if (!keep_alive || stopping) keep_alive = false;
       co_await write_all(stream, head_text, broken);
     }
-    srv.count(status, trap, timeout);
+    srv.count(status, trap, timeout, sync->optimized);
 
     // The request body: if the guest did not read it all, the connection cannot carry another
     // request.
@@ -496,6 +515,11 @@ engine::Result<std::unique_ptr<HttpServer>> HttpServer::create(engine::Engine& e
   if (impl->handler_name.empty())
     return Unexpected(config_error(
         "the component exports no wasi:http/incoming-handler@0.2.x (an HTTP handler)"));
+  for (size_t i = 0; i < impl->component.core_module_count(); i++) {
+    auto m = impl->component.core_module(i);
+    if (!m) return Unexpected(m.error());
+    impl->modules.push_back(*m);
+  }
   unsigned n = impl->config.threads ? impl->config.threads : std::thread::hardware_concurrency();
   if (n == 0) n = 1;
   for (unsigned i = 0; i < n; ++i) {
@@ -562,8 +586,9 @@ void HttpServer::stop() {
 }
 
 ServerStats HttpServer::stats() const {
-  std::lock_guard<std::mutex> lock(impl_->stats_mu);
-  return impl_->stats;
+  const HttpServerImpl& i = *impl_;
+  return ServerStats{i.requests.load(), i.errors_4xx.load(), i.errors_5xx.load(),
+                     i.traps.load(),    i.timeouts.load(),   i.optimized_requests.load()};
 }
 
 }  // namespace flotilla::host

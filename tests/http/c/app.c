@@ -6,6 +6,10 @@
 //   *    /status/NNN   status NNN, empty body
 //   *    /trap         __builtin_trap() (a wasm `unreachable` trap)
 //   *    /spin         endless loop on a volatile counter
+//   *    /state        200 "count=N heap=fresh|reused": N counts the requests this instance
+//                      has seen (a global) and the heap note says whether a buffer this
+//                      instance allocated earlier is still there; a fresh instance per request
+//                      always answers "count=1 heap=fresh"
 //   anything else      404 "not found"
 // (No /fetch: that is app.js's.)
 #include <stdlib.h>
@@ -139,6 +143,32 @@ static void echo_headers(handle_t request, handle_t outparam) {
 }
 
 static volatile unsigned long spin_counter;
+static unsigned long requests_seen;
+static char *heap_note;
+
+static void state(handle_t outparam) {
+  requests_seen++;
+  const char *heap = "reused";
+  if (!heap_note) {
+    heap_note = malloc(64);
+    if (!heap_note) __builtin_trap();
+    heap = "fresh";
+  }
+  char text[64] = "count=";
+  unsigned long n = requests_seen;
+  char digits[24];
+  int k = 0;
+  do {
+    digits[k++] = (char)('0' + n % 10);
+    n /= 10;
+  } while (n);
+  size_t len = strlen(text);
+  while (k) text[len++] = digits[--k];
+  text[len] = 0;
+  strcat(text, " heap=");
+  strcat(text, heap);
+  respond(outparam, plain_headers(), 200, text);
+}
 
 EXPORT_HANDLE void handle(handle_t request, handle_t outparam) {
   ret_area r;
@@ -168,6 +198,8 @@ EXPORT_HANDLE void handle(handle_t request, handle_t outparam) {
     respond(outparam, fields_new(), atoi(path + 8), NULL);
   } else if (strcmp(path, "/trap") == 0) {
     __builtin_trap();
+  } else if (strcmp(path, "/state") == 0) {
+    state(outparam);
   } else if (strcmp(path, "/spin") == 0) {
     for (;;) spin_counter++;
   } else {

@@ -9,6 +9,10 @@
 //   *    /spin         endless loop
 //   *    /fetch?url=U  outgoing GET of U with fetch() (wasi:http/outgoing-handler): 200 and the
 //                      upstream body, or 502 and the error text
+//   *    /state        200 "count=N heap=fresh|reused": N counts the requests this instance
+//                      has seen (module state) and heap says whether an object it stored on
+//                      globalThis earlier is still there; a fresh instance per request always
+//                      answers "count=1 heap=fresh"
 //   anything else      404 "not found"
 import {
   Fields, OutgoingResponse, OutgoingBody, ResponseOutparam,
@@ -84,6 +88,19 @@ async function outgoing(url, out) {
   respond(out, status, [['content-type', 'text/plain']], enc.encode(text));
 }
 
+let requestsSeen = 0;
+
+function state(out) {
+  requestsSeen++;
+  let heap = 'reused';
+  if (!globalThis.heapNote) {
+    globalThis.heapNote = { created: requestsSeen };
+    heap = 'fresh';
+  }
+  respond(out, 200, [['content-type', 'text/plain']],
+          enc.encode(`count=${requestsSeen} heap=${heap}`));
+}
+
 export const incomingHandler = {
   handle(req, out) {
     const pathq = req.pathWithQuery() ?? '/';
@@ -103,6 +120,8 @@ export const incomingHandler = {
       respond(out, parseInt(path.slice(8), 10), [], null);
     } else if (path === '/trap') {
       throw new Error('trap requested');
+    } else if (path === '/state') {
+      state(out);
     } else if (path === '/spin') {
       let n = 0;
       for (;;) n++;

@@ -37,10 +37,15 @@ struct ServeConfig {
   engine::StoreLimits limits;
   // Called once every thread listens, with the bound address ("127.0.0.1:8080").
   std::function<void(const std::string&)> on_listening;
+  // Called once, from a worker thread, when every core module of the component first runs its
+  // optimized tier (Tier::Auto builds it in the background), with the number of instances
+  // created before (on the baseline tier). Called before the first such instantiation.
+  std::function<void(uint64_t)> on_optimized;
 };
 
 struct ServerStats {
   uint64_t requests = 0, errors_4xx = 0, errors_5xx = 0, traps = 0, timeouts = 0;
+  uint64_t optimized = 0;  // requests whose instance ran optimized code only
 };
 
 class HttpServerImpl;
