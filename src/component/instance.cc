@@ -59,6 +59,11 @@ struct PreMemo {
   std::vector<std::optional<TypeEntry>> types;   // Type items
   std::vector<std::optional<CompItem>> imports;  // Import items, bound through the linker
   bool imports_ok = false;                       // every import is in `imports`
+  // The same for the items of nested component instances, by the order in which the walk
+  // meets them (deterministic for one component and linker): resolved types and import
+  // descriptions that are stable.
+  std::vector<std::optional<TypeEntry>> nested_types;
+  std::vector<std::optional<ExternDesc>> nested_imports;
   // Final sizes of the root scope's index spaces (to reserve them).
   size_t n_types = 0, n_funcs = 0, n_instances = 0, n_core_instances = 0, n_core_funcs = 0;
 };
@@ -79,6 +84,14 @@ struct Scope {
   // instantiation (use).
   PreMemo* record = nullptr;
   const PreMemo* memo = nullptr;
+  // Shared by a root scope and its nested instantiations: the memo for nested items and the
+  // walk's position in it.
+  struct Walk {
+    PreMemo* record = nullptr;
+    const PreMemo* memo = nullptr;
+    size_t type_seq = 0, import_seq = 0;
+  };
+  Walk* walk = nullptr;
 
   std::vector<TypeEntry> types;
   std::vector<std::shared_ptr<Func::Data>> funcs;
@@ -1079,6 +1092,21 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
           s.types.push_back(*s.memo->types[idx]);
           break;
         }
+        if (s.parent && s.walk) {  // a nested instantiation's type
+          size_t seq = s.walk->type_seq++;
+          const PreMemo* m = s.walk->memo;
+          if (m && seq < m->nested_types.size() && m->nested_types[seq]) {
+            s.types.push_back(*m->nested_types[seq]);
+            break;
+          }
+          TRY(e, resolve_type(s, *item.type));
+          if (PreMemo* r = s.walk->record; r && stable(e)) {
+            if (r->nested_types.size() <= seq) r->nested_types.resize(seq + 1);
+            r->nested_types[seq] = e;
+          }
+          s.types.push_back(std::move(e));
+          break;
+        }
         TRY(e, resolve_type(s, *item.type));
         if (s.record && stable(e)) s.record->types[idx] = e;
         s.types.push_back(std::move(e));
@@ -1149,7 +1177,24 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
           CHECK(push_item(s, *s.memo->imports[idx]));
           break;
         }
-        TRY(desc, extern_desc(s, item.import.type, item.import.name));
+        ExternDesc desc;
+        if (s.parent && s.walk) {  // a nested instantiation's import
+          size_t seq = s.walk->import_seq++;
+          const PreMemo* m = s.walk->memo;
+          if (m && seq < m->nested_imports.size() && m->nested_imports[seq]) {
+            desc = *m->nested_imports[seq];
+          } else {
+            TRY(d, extern_desc(s, item.import.type, item.import.name));
+            if (PreMemo* r = s.walk->record; r && stable(d)) {
+              if (r->nested_imports.size() <= seq) r->nested_imports.resize(seq + 1);
+              r->nested_imports[seq] = d;
+            }
+            desc = std::move(d);
+          }
+        } else {
+          TRY(d, extern_desc(s, item.import.type, item.import.name));
+          desc = std::move(d);
+        }
         if (s.checks) CHECK(check_name(s, s.imports, item.import.name, desc, "import"));
         CompItem it;
         if (s.binder) {
@@ -1222,6 +1267,7 @@ Result<std::shared_ptr<InstanceValue>> instantiate_nested(Scope& s, const CompIt
   child.checks = s.checks;
   child.store = s.store;
   child.comp = s.comp;
+  child.walk = s.walk;
   if (s.runtime) {
     child.state = std::make_shared<InstanceState>();
     child.state->store = s.store;
@@ -1448,6 +1494,9 @@ Result<Instance> run_instantiate(engine::Store& store, const Linker::Impl& li,
     s.core_instances.reserve(memo->n_core_instances);
     s.core_funcs.reserve(memo->n_core_funcs);
   }
+  Scope::Walk walk;
+  walk.memo = memo;
+  s.walk = &walk;
   Subst m;
   Binder binder = linker_binder(li, s.state.get(), m);
   s.binder = &binder;
@@ -1474,6 +1523,9 @@ Result<InstancePre> Linker::instantiate_pre(const Component& component) const {
   s.checks = false;
   s.comp = pre->component.get();
   s.record = &pre->memo;
+  Scope::Walk walk;
+  walk.record = &pre->memo;
+  s.walk = &walk;
   InstanceState keep;
   Subst m;
   Binder binder = linker_binder(*impl_, &keep, m);
