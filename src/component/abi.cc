@@ -559,7 +559,8 @@ std::vector<std::pair<uint32_t, const Type*>> field_offsets(const Type& t) {
 Val load_list(Cx& cx, uint32_t ptr, uint32_t len, const Type& elem) {
   uint32_t a = alignment(elem), sz = elem_size(elem);
   if (ptr != align_to(ptr, a)) fail("canonical ABI: misaligned list pointer");
-  cx.mem(ptr, uint64_t(len) * sz);
+  uint8_t* src = cx.mem(ptr, uint64_t(len) * sz);
+  if (elem.kind == TypeKind::U8) return Val::bytes(std::string(reinterpret_cast<char*>(src), len));
   std::vector<Val> items;
   items.reserve(len);
   if (elem.kind == TypeKind::Record || elem.kind == TypeKind::Tuple) {
@@ -685,6 +686,14 @@ uint32_t flags_bits(const Val& v, const Type& t) {
 }
 
 std::pair<uint32_t, uint32_t> store_list(Cx& cx, const Val& v, const Type& elem) {
+  if (v.is_bytes()) {
+    if (elem.kind != TypeKind::U8) fail("a list of bytes where a list of another type is expected");
+    if (v.str.size() >= (uint64_t(1) << 32)) fail("canonical ABI: list too long");
+    auto n = static_cast<uint32_t>(v.str.size());
+    uint32_t ptr = cx.realloc(0, 0, 1, n);
+    if (n) std::memcpy(cx.mem(ptr, n), v.str.data(), n);
+    return {ptr, n};
+  }
   uint64_t sz = elem_size(elem);
   uint64_t bytes = sz * v.items.size();
   if (bytes >= (uint64_t(1) << 32)) fail("canonical ABI: list too long");

@@ -163,6 +163,27 @@ Val Val::list(std::vector<Val> items) {
   v.items = std::move(items);
   return v;
 }
+Val Val::bytes(std::string data) {
+  Val v;
+  v.kind = TypeKind::List;
+  v.bits = kBytesForm;
+  v.str = std::move(data);
+  return v;
+}
+std::vector<Val> Val::list_items() const {
+  if (!is_bytes()) return items;
+  std::vector<Val> out;
+  out.reserve(str.size());
+  for (unsigned char c : str) out.push_back(Val::u8(c));
+  return out;
+}
+std::string Val::bytes_copy() const {
+  if (is_bytes()) return str;
+  std::string out;
+  out.reserve(items.size());
+  for (const auto& b : items) out.push_back(static_cast<char>(b.bits));
+  return out;
+}
 Val Val::record(std::vector<std::pair<std::string, Val>> fields) {
   Val v;
   v.kind = TypeKind::Record;
@@ -255,6 +276,20 @@ bool Val::operator==(const Val& o) const {
       std::set<std::string> a(names.begin(), names.end()), b(o.names.begin(), o.names.end());
       return a == b;
     }
+    case TypeKind::List:
+      if (is_bytes() && o.is_bytes()) return str == o.str;
+      if (is_bytes() || o.is_bytes()) {
+        const Val& b = is_bytes() ? *this : o;
+        const Val& l = is_bytes() ? o : *this;
+        if (l.items.size() != b.str.size()) return false;
+        for (size_t i = 0; i < b.str.size(); i++) {
+          if (l.items[i].kind != TypeKind::U8 ||
+              l.items[i].bits != static_cast<unsigned char>(b.str[i]))
+            return false;
+        }
+        return true;
+      }
+      return items == o.items;
     case TypeKind::Own:
     case TypeKind::Borrow:
       if (!resource || !o.resource) return !resource && !o.resource;
@@ -315,6 +350,12 @@ Result<void> typecheck(const Val& v, const Type& t, const std::string& path) {
       if (!unicode::valid_utf8(v.str)) return mismatch(path, "string is not valid UTF-8");
       return {};
     case TypeKind::List:
+      if (v.is_bytes()) {
+        if (t.elem->kind != TypeKind::U8) {
+          return mismatch(path, "expected " + t.to_string() + ", got a list of bytes");
+        }
+        return {};
+      }
       for (size_t i = 0; i < v.items.size(); i++) {
         auto r = typecheck(v.items[i], *t.elem, path + "[" + std::to_string(i) + "]");
         if (!r) return r;

@@ -106,6 +106,16 @@ void print_to(std::string& out, const Val& v) {
       return;
     }
     case TypeKind::List:
+      if (v.is_bytes()) {
+        out += '[';
+        for (size_t i = 0; i < v.str.size(); i++) {
+          if (i) out += ", ";
+          out += std::to_string(static_cast<unsigned char>(v.str[i]));
+        }
+        out += ']';
+        return;
+      }
+      [[fallthrough]];
     case TypeKind::Tuple: {
       out += v.kind == TypeKind::List ? '[' : '(';
       for (size_t i = 0; i < v.items.size(); i++) {

@@ -49,12 +49,7 @@ bool valid_value(const std::string& v) {
   return true;
 }
 
-std::string bytes_string(const Val& v) {
-  std::string s;
-  s.reserve(v.items.size());
-  for (const auto& b : v.items) s.push_back(static_cast<char>(b.bits));
-  return s;
-}
+std::string bytes_string(const Val& v) { return v.bytes_copy(); }
 
 Val string_bytes(const std::string& s) {
   return p2::bytes_val(reinterpret_cast<const uint8_t*>(s.data()), s.size());

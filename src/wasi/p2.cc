@@ -17,13 +17,11 @@ Val own(const fc::ResourceTypePtr& rt, uint32_t rep) {
 uint32_t rep_of(const Val& v) { return v.resource ? v.resource->rep : 0; }
 
 Val bytes_val(const uint8_t* p, size_t n) {
-  std::vector<Val> items;
-  items.reserve(n);
-  for (size_t i = 0; i < n; ++i) items.push_back(Val::u8(p[i]));
-  return Val::list(std::move(items));
+  return Val::bytes(n ? std::string(reinterpret_cast<const char*>(p), n) : std::string());
 }
 
 std::vector<uint8_t> val_bytes(const Val& v) {
+  if (v.is_bytes()) return std::vector<uint8_t>(v.str.begin(), v.str.end());
   std::vector<uint8_t> out;
   out.reserve(v.items.size());
   for (const auto& b : v.items) out.push_back(static_cast<uint8_t>(b.bits));

@@ -328,7 +328,7 @@ Result<void> add_io(fc::Linker& linker, const BindingPtr& b) {
     if (!in) return host_trap("unknown input-stream");
     Val v = read_stream(*s, *in, p[1].bits, blocking);
     if (v.is_ok())
-      out[0] = Val::ok(Val::u64(v.items[0].items.size()));
+      out[0] = Val::ok(Val::u64(v.items[0].list_size()));
     else
       out[0] = std::move(v);
     return {};

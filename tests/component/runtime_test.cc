@@ -119,7 +119,7 @@ class Harness {
       auto write = [this](fc::HostContext& hc, std::span<const fc::Val> p,
                           std::span<fc::Val> r) -> fc::Result<void> {
         std::string& sink = p[0].resource->rep == 2 ? stderr_ : stdout_;
-        for (auto& b : p[1].items) sink += static_cast<char>(b.bits);
+        sink += p[1].bytes_copy();
         r[0] = *fc::wave::parse("ok", *hc.type()->results[0].second);
         return {};
       };
@@ -826,7 +826,7 @@ TEST(JcoRuntime, resource_with_lists) {
   auto objs = host_resource(h, t, "thing");
   h.fn(t, "[constructor]thing",
        [objs](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val> r) {
-         r[0] = objs->make({0, 0, "", p[0].items});
+         r[0] = objs->make({0, 0, "", p[0].list_items()});
          return fc::Result<void>();
        });
   h.fn(t, "[method]thing.foo",
@@ -836,7 +836,7 @@ TEST(JcoRuntime, resource_with_lists) {
        });
   h.fn(t, "[method]thing.bar",
        [objs](fc::HostContext&, std::span<const fc::Val> p, std::span<fc::Val>) {
-         objs->get(p[0])->list = p[1].items;
+         objs->get(p[0])->list = p[1].list_items();
          return fc::Result<void>();
        });
   h.fn(t, "[static]thing.baz",

@@ -168,6 +168,10 @@ struct Val {
   static Val chr(char32_t c) { return num(TypeKind::Char, c); }
   static Val string(std::string s);
   static Val list(std::vector<Val> items);
+  // A list<u8> held compactly: the bytes in `str`, `items` empty. The canonical ABI lifts
+  // every list<u8> this way; list<u8> values may also be built with list() of u8 Vals. Code
+  // that reads a list should use list_size() / list_items() (or bytes_view() for byte lists).
+  static Val bytes(std::string data);
   static Val record(std::vector<std::pair<std::string, Val>> fields);
   static Val tuple(std::vector<Val> items);
   static Val variant(std::string name, std::optional<Val> payload, uint32_t index = 0);
@@ -187,9 +191,16 @@ struct Val {
   bool is_some() const { return bits == 1; }
   bool is_ok() const { return bits == 0; }
   const Val* payload() const { return items.empty() ? nullptr : &items[0]; }
+  bool is_bytes() const { return kind == TypeKind::List && bits == kBytesForm; }
+  size_t list_size() const { return is_bytes() ? str.size() : items.size(); }
+  std::vector<Val> list_items() const;  // the elements as Vals, in either form
+  // The bytes of a list<u8> in either form (a copy for the list() form).
+  std::string bytes_copy() const;
   const Val* field(std::string_view name) const;
 
-  bool operator==(const Val& o) const;  // deep; floats by bits; resources by type+rep
+  bool operator==(const Val& o) const;       // deep; floats by bits; resources by type+rep; a
+                                             // list<u8> equals itself in either form
+  static constexpr uint64_t kBytesForm = 1;  // `bits` of a compact list<u8>
 
  private:
   static Val num(TypeKind k, uint64_t b) {
