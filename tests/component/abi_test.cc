@@ -342,3 +342,33 @@ TEST(Component, MalformedInputIsAnError) {
 }
 
 }  // namespace
+
+// list<u8> has a compact form (Val::bytes, what lifting produces) next to a list of u8 Vals:
+// both compare equal, print alike, expand alike, and type-check only as list<u8>.
+TEST(Val, ByteListForms) {
+  fc::Val compact = fc::Val::bytes(std::string("\x00\x7f\xff", 3));
+  fc::Val expanded = fc::Val::list({fc::Val::u8(0), fc::Val::u8(127), fc::Val::u8(255)});
+  EXPECT_TRUE(compact.is_bytes());
+  EXPECT_FALSE(expanded.is_bytes());
+  EXPECT_EQ(compact, expanded);
+  EXPECT_EQ(expanded, compact);
+  EXPECT_FALSE(compact == fc::Val::list({fc::Val::u8(0), fc::Val::u8(127)}));
+  EXPECT_FALSE(compact == fc::Val::list({fc::Val::u16(0), fc::Val::u8(127), fc::Val::u8(255)}));
+  EXPECT_EQ(compact.list_size(), 3u);
+  EXPECT_EQ(compact.list_items(), expanded.items);
+  EXPECT_EQ(expanded.bytes_copy(), compact.str);
+  EXPECT_EQ(fc::wave::print(compact), "[0, 127, 255]");
+  EXPECT_EQ(fc::wave::print(compact), fc::wave::print(expanded));
+
+  auto list_of = [](fc::TypeKind k) {
+    auto t = std::make_shared<fc::Type>();
+    t->kind = fc::TypeKind::List;
+    t->elem = fc::Type::primitive(k);
+    return t;
+  };
+  EXPECT_TRUE(fc::typecheck(compact, *list_of(fc::TypeKind::U8)));
+  auto wrong = fc::typecheck(compact, *list_of(fc::TypeKind::U16));
+  ASSERT_FALSE(wrong);
+  EXPECT_NE(wrong.error().message.find("list of bytes"), std::string::npos)
+      << wrong.error().message;
+}
