@@ -292,6 +292,8 @@ struct StoreImpl {
   std::atomic<bool> running{false};  // guest code of this store is on `thread`'s stack
   pthread_t thread{};
   uint64_t deadline_generation = 0;
+  // The current deadline as steady_clock nanoseconds (0: none), for host code that blocks.
+  std::atomic<int64_t> deadline_ns{0};
   std::deque<FuncData> funcs;
   std::deque<MemoryData> memories;
   std::deque<TableData> tables;

@@ -80,12 +80,23 @@ void Store::set_host_data(std::shared_ptr<void> data) { impl_->host_data = std::
 void* Store::host_data() const { return impl_->host_data.get(); }
 void Store::set_deadline(std::chrono::steady_clock::time_point deadline) {
   impl_->deadline_generation++;
+  impl_->deadline_ns.store(std::max<int64_t>(1, deadline.time_since_epoch().count()));
   watchdog_set(impl_.get(), deadline);
 }
-void Store::clear_deadline() { watchdog_clear(impl_.get()); }
+void Store::clear_deadline() {
+  impl_->deadline_ns.store(0);
+  watchdog_clear(impl_.get());
+}
 void Store::interrupt() {
   impl_->deadline_generation++;
-  watchdog_set(impl_.get(), std::chrono::steady_clock::now());
+  auto now = std::chrono::steady_clock::now();
+  impl_->deadline_ns.store(std::max<int64_t>(1, now.time_since_epoch().count()));
+  watchdog_set(impl_.get(), now);
+}
+std::optional<std::chrono::steady_clock::time_point> Store::deadline() const {
+  int64_t ns = impl_->deadline_ns.load();
+  if (ns == 0) return std::nullopt;
+  return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(ns));
 }
 
 // ------------------------------------------------------------------------------------------

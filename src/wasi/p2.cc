@@ -159,6 +159,14 @@ Unexpected<engine::Error> no_context() {
   return host_trap("wasi: no WASI context is bound to the calling guest's store");
 }
 
+Unexpected<engine::Error> interrupted() {
+  engine::Error e;
+  e.kind = engine::ErrorKind::Trap;
+  e.trap = engine::TrapKind::Interrupted;
+  e.message = "deadline exceeded while the guest was blocked in a wasi:io wait";
+  return Unexpected<engine::Error>(std::move(e));
+}
+
 Unexpected<engine::Error> host_trap(std::string message) {
   engine::Error e;
   e.kind = engine::ErrorKind::Trap;

@@ -165,7 +165,11 @@ Unexpected<engine::Error> host_trap(std::string message);
 // Defines every WASI 0.2 group in `linker`, store-bound (wasi::add_to_linker(linker)).
 Result<BindingPtr> define_all(fc::Linker& linker);
 // Waits (through the state's waiter) until one of `ps` is ready.
-void wait_any(State& s, const std::vector<const Pollable*>& ps);
+// Waits until one of `ps` is ready; false (nothing ready) once the deadline of `store` has
+// passed: the caller then fails with interrupted().
+bool wait_any(State& s, const std::vector<const Pollable*>& ps, const engine::Store& store);
+// The trap of a blocking call cut off by its store's deadline (TrapKind::Interrupted).
+Unexpected<engine::Error> interrupted();
 
 // Defines the interfaces of each group in `linker`.
 Result<void> add_io(fc::Linker& linker, const BindingPtr& b);

@@ -52,12 +52,12 @@ bool is_ready(const Pollable& p) {
 
 }  // namespace
 
-void wait_any(State& s, const std::vector<const Pollable*>& ps) {
+bool wait_any(State& s, const std::vector<const Pollable*>& ps, const engine::Store& store) {
   for (;;) {
     std::vector<pollfd> fds;
     std::optional<uint64_t> deadline;
     for (const auto* p : ps) {
-      if (is_ready(*p)) return;
+      if (is_ready(*p)) return true;
       if (p->kind == Pollable::Kind::Deadline)
         deadline = std::min(deadline.value_or(UINT64_MAX), p->deadline_ns);
       if (p->kind == Pollable::Kind::Readable) fds.push_back({p->fd, POLLIN, 0});
@@ -71,6 +71,12 @@ void wait_any(State& s, const std::vector<const Pollable*>& ps) {
         else  // nothing to watch: look again in a millisecond
           deadline = std::min(deadline.value_or(UINT64_MAX), monotonic_now() + 1000000);
       }
+    }
+    // The store's deadline (steady_clock is CLOCK_MONOTONIC, like monotonic_now()).
+    if (auto d = store.deadline()) {
+      auto limit = static_cast<uint64_t>(std::max<int64_t>(0, d->time_since_epoch().count()));
+      if (monotonic_now() >= limit) return false;
+      deadline = std::min(deadline.value_or(UINT64_MAX), limit);
     }
     s.c.waiter->wait(fds, deadline);
   }
@@ -286,7 +292,9 @@ Result<void> add_io(fc::Linker& linker, const BindingPtr& b) {
   })
   DEF(kPoll, "[method]pollable.block", {
     (void)out;
-    if (Pollable* pl = s->pollables.get(rep_of(p[0]))) wait_any(*s, {pl});
+    if (Pollable* pl = s->pollables.get(rep_of(p[0]))) {
+      if (!wait_any(*s, {pl}, hc.store())) return interrupted();
+    }
     return {};
   })
   DEF(kPoll, "poll", {
@@ -303,7 +311,7 @@ Result<void> add_io(fc::Linker& linker, const BindingPtr& b) {
       for (size_t i = 0; i < ps.size(); ++i)
         if (is_ready(*ps[i])) ready.push_back(Val::u32(static_cast<uint32_t>(i)));
       if (!ready.empty()) break;
-      wait_any(*s, ps);
+      if (!wait_any(*s, ps, hc.store())) return interrupted();
     }
     out[0] = Val::list(std::move(ready));
     return {};

@@ -6,8 +6,9 @@
 # dropped (they otherwise break the package merge). OUT_DIR/world.wit holds one world (one only:
 # `jco embed` 1.35 ignores --world-name and refuses a package with several worlds):
 #   js: `handler`, exports wasi:http/incoming-handler, imports wasi:http/outgoing-handler
-#   c:  `c-handler`, exports wasi:http/incoming-handler, imports only wasi:http/types and
-#       wasi:io/streams (what the C components declare by hand)
+#   c:  `c-handler`, exports wasi:http/incoming-handler, imports only wasi:http/types,
+#       wasi:io/streams, wasi:io/poll and wasi:clocks/monotonic-clock (what the C components
+#       declare by hand)
 set -e
 SRC=$1
 V=$2
@@ -35,6 +36,8 @@ package flotilla:http-tests;
 world c-handler {
   import wasi:http/types@$V;
   import wasi:io/streams@$V;
+  import wasi:io/poll@$V;
+  import wasi:clocks/monotonic-clock@$V;
   export wasi:http/incoming-handler@$V;
 }
 WIT

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # timeout: /spin never returns; with `--request-timeout 2` the server answers 503 within a few
 # seconds (measured: under 10 s), then serves the next request with 200; two spins at once too.
+# /sleep blocks in wasi:io/poll on a 60 s timer: also 503 at the deadline.
 source "$(dirname "$0")/lib.sh"
 
 flotilla_only "timeout (--request-timeout)" || { rm -rf "$work"; exit 0; }
@@ -13,6 +14,14 @@ secs=$(python3 -c "print(round($t1 - $t0, 2))")
 expect "503 after 2 s and within 10 s (took $secs s)" \
   python3 -c "import sys; sys.exit(0 if 1.5 <= $secs < 10 else 1)"
 check_http "GET / after the timeout" 200 hello "$base/"
+# A guest blocked in a wait (a 60 s timer in wasi:io/poll), not running: woken at its deadline.
+t0=$(date +%s.%N)
+check_http "GET /sleep -> 503" 503 '*' "$base/sleep"
+t1=$(date +%s.%N)
+secs=$(python3 -c "print(round($t1 - $t0, 2))")
+expect "503 for a blocked guest after 2 s and within 10 s (took $secs s)" \
+  python3 -c "import sys; sys.exit(0 if 1.5 <= $secs < 10 else 1)"
+check_http "GET / after the blocked guest" 200 hello "$base/"
 codes=$(curl -s -m 60 --parallel -o /dev/null -w '%{http_code}\n' "$base/spin?n=[1-2]" 2>/dev/null | tr '\n' ' ')
 expect "two spins at once: 503 503 (got $codes)" test "$codes" = "503 503 "
 check_http "GET / at the end" 200 hello "$base/"

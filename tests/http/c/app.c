@@ -6,6 +6,7 @@
 //   *    /status/NNN   status NNN, empty body
 //   *    /trap         __builtin_trap() (a wasm `unreachable` trap)
 //   *    /spin         endless loop on a volatile counter
+//   *    /sleep        blocks 60 s in wasi:io/poll (a monotonic-clock pollable), then 200 "slept"
 //   *    /state        200 "count=N heap=fresh|reused": N counts the requests this instance
 //                      has seen (a global) and the heap note says whether a buffer this
 //                      instance allocated earlier is still there; a fresh instance per request
@@ -200,6 +201,11 @@ EXPORT_HANDLE void handle(handle_t request, handle_t outparam) {
     __builtin_trap();
   } else if (strcmp(path, "/state") == 0) {
     state(outparam);
+  } else if (strcmp(path, "/sleep") == 0) {
+    handle_t p = clock_subscribe_duration(60ll * 1000 * 1000 * 1000);
+    pollable_block(p);
+    pollable_drop(p);
+    respond(outparam, plain_headers(), 200, "slept");
   } else if (strcmp(path, "/spin") == 0) {
     for (;;) spin_counter++;
   } else {

@@ -82,6 +82,15 @@ IO_IMPORT("[resource-drop]output-stream") void output_stream_drop(handle_t self)
 __attribute__((import_module("wasi:io/error@0.2.0"), import_name("[resource-drop]error")))
 void io_error_drop(handle_t self);
 
+// wasi:clocks/monotonic-clock.subscribe-duration(when: duration) -> own<pollable>
+__attribute__((import_module("wasi:clocks/monotonic-clock@0.2.0"),
+               import_name("subscribe-duration"))) handle_t clock_subscribe_duration(int64_t ns);
+// wasi:io/poll: pollable.block(self), [resource-drop]pollable
+__attribute__((import_module("wasi:io/poll@0.2.0"), import_name("[method]pollable.block")))
+void pollable_block(handle_t self);
+__attribute__((import_module("wasi:io/poll@0.2.0"), import_name("[resource-drop]pollable")))
+void pollable_drop(handle_t self);
+
 // Return areas: 8-aligned, big enough for every retptr above.
 typedef struct {
   _Alignas(8) uint8_t bytes[48];

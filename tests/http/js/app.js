@@ -7,6 +7,8 @@
 //   *    /trap         throws out of the export (componentize-js turns that into a wasm trap;
 //                      see README.md)
 //   *    /spin         endless loop
+//   *    /sleep        waits 60 s on a timer (setTimeout: the event loop blocks in wasi:io/poll),
+//                      then 200 "slept"
 //   *    /fetch?url=U  outgoing GET of U with fetch() (wasi:http/outgoing-handler): 200 and the
 //                      upstream body, or 502 and the error text
 //   *    /state        200 "count=N heap=fresh|reused": N counts the requests this instance
@@ -122,6 +124,9 @@ export const incomingHandler = {
       throw new Error('trap requested');
     } else if (path === '/state') {
       state(out);
+    } else if (path === '/sleep') {
+      return new Promise((resolve) => setTimeout(resolve, 60000)).then(() =>
+        respond(out, 200, [['content-type', 'text/plain']], enc.encode('slept')));
     } else if (path === '/spin') {
       let n = 0;
       for (;;) n++;

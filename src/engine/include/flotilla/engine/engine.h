@@ -316,6 +316,10 @@ class Store {
   void clear_deadline();
   // Thread-safe: ask running guest code in this store to stop.
   void interrupt();
+  // The deadline in force (interrupt(): the moment it was asked), if any. Host functions that
+  // block on the guest's behalf (WASI polls) wait no longer than this, then trap as
+  // TrapKind::Interrupted. Thread-safe.
+  std::optional<std::chrono::steady_clock::time_point> deadline() const;
 
   // Data of the embedder that rides with the store (like Wasmtime's Store<T>): host functions
   // defined once in a Linker find the state of the guest calling them through their caller's
