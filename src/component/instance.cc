@@ -7,6 +7,7 @@
 //    arguments (nested components), core modules are instantiated on the engine, canon
 //    definitions become callable functions.
 #include <functional>
+#include <set>
 
 #include "internal.h"
 #include "names.h"
@@ -93,6 +94,11 @@ struct Scope {
   size_t core_types = 0;
 
   std::vector<NamedExtern> imports;  // declared imports (component and component types)
+  // Component and instance types: the abstract resources declared so far (see
+  // TypeEntry::defined).
+  std::vector<ResourceTypePtr> defined;
+  // Resource types defined (`(type (resource ...))`) by this component.
+  std::set<const ResourceType*> local_resources;
   // Resources imported or exported so far, by name, as bound (for annotated function names).
   std::map<std::string, const ResourceType*> resource_names;
   std::shared_ptr<InstanceValue> exports = std::make_shared<InstanceValue>();
@@ -102,7 +108,10 @@ struct Scope {
 // How imports of the component being walked get their values.
 struct Binder {
   // Returns the item for an import, given its statically resolved description.
-  std::function<Result<CompItem>(const std::string& name, const ExternDesc& desc)> bind;
+  // `fresh` lists the abstract resources the import's type declares (bound by the argument).
+  std::function<Result<CompItem>(const std::string& name, const ExternDesc& desc,
+                                 const std::vector<ResourceTypePtr>& fresh)>
+      bind;
 };
 
 Unexpected<Error> out_of_bounds(const char* what, uint32_t i) {
@@ -332,6 +341,35 @@ Result<TypePtr> valtype(Scope& s, const ast::ValTypeRef& r) {
   return e.val;
 }
 
+bool contains_borrow(const Type& t) {
+  switch (t.kind) {
+    case TypeKind::Borrow:
+      return true;
+    case TypeKind::List:
+    case TypeKind::Option:
+      return contains_borrow(*t.elem);
+    case TypeKind::Result:
+      return (t.ok && contains_borrow(*t.ok)) || (t.err && contains_borrow(*t.err));
+    case TypeKind::Record:
+      for (auto& f : t.fields) {
+        if (contains_borrow(*f.type)) return true;
+      }
+      return false;
+    case TypeKind::Tuple:
+      for (auto& f : t.items) {
+        if (contains_borrow(*f)) return true;
+      }
+      return false;
+    case TypeKind::Variant:
+      for (auto& c : t.cases) {
+        if (c.type && contains_borrow(*c.type)) return true;
+      }
+      return false;
+    default:
+      return false;
+  }
+}
+
 Result<void> run_decls(Scope& s, const std::vector<ast::Decl>& decls);
 Result<void> push_alias(Scope& s, const ast::AliasDef& a);
 
@@ -425,7 +463,7 @@ Result<TypeEntry> resolve_type(Scope& s, const ast::TypeDef& td) {
         }
         default:
           if (is_primitive(dv.kind))
-            return TypeEntry{TypeEntry::Kind::Val, Type::primitive(dv.kind), {}, {}, {}, {}};
+            return TypeEntry{TypeEntry::Kind::Val, Type::primitive(dv.kind), {}, {}, {}, {}, {}};
           break;
       }
       e.kind = TypeEntry::Kind::Val;
@@ -450,7 +488,7 @@ Result<TypeEntry> resolve_type(Scope& s, const ast::TypeDef& td) {
       }
       for (auto& r : td.func.results) {
         TRY(t, valtype(s, *r.type));
-        if (t->kind == TypeKind::Borrow) return invalid("function result cannot contain a borrow");
+        if (contains_borrow(*t)) return invalid("function result cannot contain a `borrow` type");
         f->results.emplace_back(r.label, t);
       }
       e.kind = TypeEntry::Kind::Func;
@@ -463,6 +501,7 @@ Result<TypeEntry> resolve_type(Scope& s, const ast::TypeDef& td) {
       child.parent = &s;
       child.checks = s.checks;
       CHECK(run_decls(child, td.decls));
+      e.defined = std::move(child.defined);
       if (td.kind == ast::TypeDef::Kind::Instance) {
         auto d = std::make_shared<InstanceTypeDesc>();
         d->exports = std::move(child.export_descs);
@@ -489,6 +528,7 @@ Result<TypeEntry> resolve_type(Scope& s, const ast::TypeDef& td) {
       } else if (td.dtor && *td.dtor >= s.core_funcs.size()) {
         return invalid("unknown core func " + std::to_string(*td.dtor));
       }
+      s.local_resources.insert(r.get());
       e.kind = TypeEntry::Kind::Resource;
       e.res = r;
       return e;
@@ -497,7 +537,11 @@ Result<TypeEntry> resolve_type(Scope& s, const ast::TypeDef& td) {
   return invalid("unknown type definition");
 }
 
-Result<ExternDesc> extern_desc(Scope& s, const ast::ExternTypeDef& et, const std::string& name) {
+// The description of an import or export of type `et`. The abstract resources the type
+// declares are made fresh (each import of an instance type has its own resources) and
+// appended to `s.defined` and to `fresh` when given.
+Result<ExternDesc> extern_desc(Scope& s, const ast::ExternTypeDef& et, const std::string& name,
+                               std::vector<ResourceTypePtr>* fresh = nullptr) {
   ExternDesc d;
   switch (et.kind) {
     case 0x00:
@@ -517,6 +561,8 @@ Result<ExternDesc> extern_desc(Scope& s, const ast::ExternTypeDef& et, const std
       if (et.sub_resource) {
         d.kind = ExternDesc::Kind::Resource;
         d.resource = fresh_resource(name, true);
+        s.defined.push_back(d.resource);
+        if (fresh) fresh->push_back(d.resource);
         return d;
       }
       AT(t, s.types, et.index, "type");
@@ -543,6 +589,20 @@ Result<ExternDesc> extern_desc(Scope& s, const ast::ExternTypeDef& et, const std
         return invalid("`" + name + "`: not a component type");
       d.kind = ExternDesc::Kind::Component;
       d.component = t.comp;
+      if (!t.defined.empty()) {
+        // Fresh for this import (not added to s.defined: a component type's resources stay
+        // abstract until it is instantiated).
+        Subst m;
+        for (auto& r : t.defined) {
+          auto n = fresh_resource(r->name, true);
+          m[r.get()] = n;
+          if (fresh) fresh->push_back(n);
+        }
+        auto c = std::make_shared<ComponentTypeDesc>();
+        for (auto& e : t.comp->imports) c->imports.push_back({e.name, subst_desc(e.desc, m)});
+        for (auto& e : t.comp->exports) c->exports.push_back({e.name, subst_desc(e.desc, m)});
+        d.component = c;
+      }
       return d;
     }
     case 0x05: {
@@ -551,6 +611,16 @@ Result<ExternDesc> extern_desc(Scope& s, const ast::ExternTypeDef& et, const std
         return invalid("`" + name + "`: not an instance type");
       d.kind = ExternDesc::Kind::Instance;
       d.instance = t.inst;
+      if (!t.defined.empty()) {
+        Subst m;
+        for (auto& r : t.defined) {
+          auto n = fresh_resource(r->name, true);
+          m[r.get()] = n;
+          s.defined.push_back(n);
+          if (fresh) fresh->push_back(n);
+        }
+        d.instance = subst_inst(*t.inst, m);
+      }
       return d;
     }
   }
@@ -647,7 +717,7 @@ ExternDesc desc_of(const CompItem& it) {
   switch (it.sort) {
     case Sort::Func:
       d.kind = ExternDesc::Kind::Func;
-      d.func = it.func->type;
+      if (it.func) d.func = it.func->type;
       break;
     case Sort::Type:
       if (it.type.kind == TypeEntry::Kind::Resource) {
@@ -933,6 +1003,108 @@ bool needs_memory(const Type& t) {
   }
 }
 
+// ---- subtyping of instantiation arguments ----------------------------------------------------
+
+Sort sort_of(ExternDesc::Kind k) {
+  switch (k) {
+    case ExternDesc::Kind::Func:
+      return Sort::Func;
+    case ExternDesc::Kind::Instance:
+      return Sort::Instance;
+    case ExternDesc::Kind::Type:
+    case ExternDesc::Kind::Resource:
+      return Sort::Type;
+    case ExternDesc::Kind::Module:
+      return Sort::CoreModule;
+    case ExternDesc::Kind::Component:
+      return Sort::Component;
+    case ExternDesc::Kind::Value:
+      return Sort::Value;
+  }
+  return Sort::Value;
+}
+
+// Checks that a value of type `actual` may stand for one of type `expected` (value types are
+// equal: same structure, names and resources, `expected` read through `m`).
+Result<void> check_valtype(const Type& actual, const Type& expected, const Subst& m,
+                           const std::string& what) {
+  TypePtr e = subst(std::shared_ptr<const Type>(&expected, [](const Type*) {}), m);
+  if (!same_type(actual, *e)) {
+    return invalid(what + ": type mismatch: expected `" + expected.to_string() + "`, found `" +
+                   actual.to_string() + "`");
+  }
+  return {};
+}
+
+Result<void> check_functype(const FuncType& actual, const FuncType& expected, const Subst& m,
+                            const std::string& what) {
+  auto fail = [&](const std::string& why) {
+    return invalid(what + ": " + why + " (expected `" + expected.to_string() + "`, found `" +
+                   actual.to_string() + "`)");
+  };
+  if (actual.params.size() != expected.params.size()) return fail("parameter count differs");
+  for (size_t i = 0; i < actual.params.size(); i++) {
+    if (actual.params[i].first != expected.params[i].first) return fail("parameter names differ");
+    CHECK(check_valtype(*actual.params[i].second, *expected.params[i].second, m, what));
+  }
+  if (actual.results.size() != expected.results.size()) return fail("result count differs");
+  for (size_t i = 0; i < actual.results.size(); i++) {
+    if (actual.results[i].first != expected.results[i].first) return fail("result names differ");
+    CHECK(check_valtype(*actual.results[i].second, *expected.results[i].second, m, what));
+  }
+  return {};
+}
+
+// Checks that an item described by `actual` may be supplied where `expected` is imported.
+// The abstract resources in `free` (those the expected type declares) are bound in `m` to the
+// actual ones as they are met; any other resource must be the same.
+Result<void> check_subtype(const ExternDesc& actual, const ExternDesc& expected, Subst& m,
+                           const std::set<const ResourceType*>& free, const std::string& what) {
+  if (sort_of(actual.kind) != sort_of(expected.kind)) {
+    return invalid(what + ": expected " + ast::sort_name(sort_of(expected.kind)) + ", found " +
+                   ast::sort_name(sort_of(actual.kind)));
+  }
+  switch (expected.kind) {
+    case ExternDesc::Kind::Func:
+      return check_functype(actual.func, expected.func, m, what);
+    case ExternDesc::Kind::Type:
+      if (actual.kind != ExternDesc::Kind::Type)
+        return invalid(what + ": expected a defined type, found a resource");
+      if (!actual.type || !expected.type) return {};
+      return check_valtype(*actual.type, *expected.type, m, what);
+    case ExternDesc::Kind::Resource: {
+      if (actual.kind != ExternDesc::Kind::Resource)
+        return invalid(what + ": expected a resource, found a defined type");
+      const ResourceType* want = expected.resource.get();
+      if (auto it = m.find(want); it != m.end()) {
+        want = it->second.get();
+      } else if (free.count(want)) {
+        m[want] = actual.resource;
+        return {};
+      }
+      if (want != actual.resource.get()) return invalid(what + ": resource types are not the same");
+      return {};
+    }
+    case ExternDesc::Kind::Instance: {
+      if (!actual.instance || !expected.instance) return {};
+      for (auto& e : expected.instance->exports) {
+        const ExternDesc* found = nullptr;
+        for (auto& x : actual.instance->exports) {
+          if (x.name == e.name) {
+            found = &x.desc;
+            break;
+          }
+        }
+        if (!found) return invalid(what + ": missing expected export `" + e.name + "`");
+        CHECK(check_subtype(*found, e.desc, m, free, what + ", export `" + e.name + "`"));
+      }
+      return {};
+    }
+    default:
+      return {};
+  }
+}
+
 // ---- the walk ----------------------------------------------------------------------------------
 
 Result<std::shared_ptr<InstanceValue>> instantiate_nested(Scope& s, const CompItem& comp,
@@ -963,6 +1135,12 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
           for (auto& [name, idx] : ci.args) {
             if (idx >= s.core_instances.size())
               return invalid("unknown core instance " + std::to_string(idx));
+            if (s.checks) {
+              for (auto& prev : args) {
+                if (prev.first == name)
+                  return invalid("duplicate module instantiation argument named `" + name + "`");
+              }
+            }
             args.emplace_back(name, &s.core_instances[idx]);
           }
           if (s.runtime) {
@@ -1042,6 +1220,14 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
         break;
       }
       case ast::Item::Kind::Component: {
+        if (s.checks && !s.runtime && !s.binder) {
+          // Validated where it is defined, its imports standing for themselves (it may never
+          // be instantiated; an instantiation walks it again with the arguments).
+          Scope def;
+          def.parent = &s;
+          def.comp = s.comp;
+          CHECK(run_items(def, *item.component));
+        }
         CompItem it;
         it.sort = Sort::Component;
         it.component = item.component;
@@ -1056,6 +1242,9 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
           std::map<std::string, CompItem> args;
           for (auto& a : id.args) {
             TRY(x, get_item(s, a.sort, a.index));
+            if (s.checks && args.count(a.name))
+              return invalid("instantiation argument `" + a.name +
+                             "` conflicts with previous argument");
             args[a.name] = x;
           }
           TRY(v, instantiate_nested(s, comp, std::move(args)));
@@ -1131,6 +1320,11 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
             AT(te, s.types, cd.type, "type");
             if (te.kind != TypeEntry::Kind::Resource)
               return invalid("canon resource builtin on a non-resource type");
+            if (s.checks && cd.kind != ast::CanonDef::Kind::ResourceDrop &&
+                !s.local_resources.count(te.res.get())) {
+              return invalid("canon resource.new and resource.rep need a local resource type, " +
+                             std::string("not a local resource"));
+            }
             if (s.runtime) {
               TRY(core, make_resource_builtin(*s.store, cd.kind, te.res, s.state.get()));
               s.core_funcs.push_back(core);
@@ -1149,14 +1343,16 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
           CHECK(push_item(s, *s.memo->imports[idx]));
           break;
         }
-        TRY(desc, extern_desc(s, item.import.type, item.import.name));
+        std::vector<ResourceTypePtr> fresh;
+        TRY(desc, extern_desc(s, item.import.type, item.import.name, &fresh));
         if (s.checks) CHECK(check_name(s, s.imports, item.import.name, desc, "import"));
         CompItem it;
         if (s.binder) {
-          TRY(b, s.binder->bind(item.import.name, desc));
+          TRY(b, s.binder->bind(item.import.name, desc, fresh));
           it = b;
         } else {
           it = item_from_desc(item.import.name, desc);
+          if (it.sort == Sort::Component) it.type.defined = fresh;
         }
         if (s.record) {
           if (stable(desc)) {
@@ -1212,6 +1408,28 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
 // argument's resource types substituted for the import's abstract ones.
 Result<std::shared_ptr<InstanceValue>> instantiate_nested(Scope& s, const CompItem& comp,
                                                           std::map<std::string, CompItem> args) {
+  if (!comp.component && !s.runtime && comp.component_type) {
+    // An imported component, statically: the arguments are checked against its imports and
+    // the instance has the exports of its type, with fresh abstract resources.
+    const ComponentTypeDesc& ct = *comp.component_type;
+    Subst m;
+    std::set<const ResourceType*> free;
+    for (auto& r : comp.type.defined) free.insert(r.get());
+    for (auto& imp : ct.imports) {
+      auto a = args.find(imp.name);
+      if (a == args.end())
+        return invalid("missing instantiation argument named `" + imp.name + "`");
+      if (s.checks) {
+        CHECK(check_subtype(desc_of(a->second), imp.desc, m, free, "argument `" + imp.name + "`"));
+      }
+    }
+    for (auto& r : comp.type.defined) {
+      if (!m.count(r.get())) m[r.get()] = fresh_resource(r->name, true);
+    }
+    InstanceTypeDesc exports;
+    for (auto& e : ct.exports) exports.exports.push_back({e.name, subst_desc(e.desc, m)});
+    return value_from_desc(exports, "", true);
+  }
   if (!comp.component)
     return make_error(ErrorKind::Unsupported,
                       "instantiating an imported component is not supported");
@@ -1228,37 +1446,30 @@ Result<std::shared_ptr<InstanceValue>> instantiate_nested(Scope& s, const CompIt
     s.state->children.push_back(child.state);
   }
   Binder binder;
-  binder.bind = [&args](const std::string& name, const ExternDesc& desc) -> Result<CompItem> {
+  const bool checks = s.checks;
+  binder.bind = [&args, checks](const std::string& name, const ExternDesc& desc,
+                                const std::vector<ResourceTypePtr>& fresh) -> Result<CompItem> {
     auto a = args.find(name);
     if (a == args.end()) return invalid("missing instantiation argument named `" + name + "`");
     const CompItem& arg = a->second;
-    switch (desc.kind) {
-      case ExternDesc::Kind::Func:
-        if (arg.sort != Sort::Func) return invalid("argument `" + name + "` is not a function");
-        return arg;
-      case ExternDesc::Kind::Instance:
-        if (arg.sort != Sort::Instance)
-          return invalid("argument `" + name + "` is not an instance");
-        for (auto& e : desc.instance->exports) {
-          if (!arg.instance->find(e.name)) {
-            return invalid("argument `" + name + "` is missing export `" + e.name + "`");
-          }
-        }
-        return arg;
-      case ExternDesc::Kind::Type:
-      case ExternDesc::Kind::Resource:
-        if (arg.sort != Sort::Type) return invalid("argument `" + name + "` is not a type");
-        return arg;
-      case ExternDesc::Kind::Component:
-        if (arg.sort != Sort::Component)
-          return invalid("argument `" + name + "` is not a component");
-        return arg;
-      case ExternDesc::Kind::Module:
-        if (arg.sort != Sort::CoreModule) return invalid("argument `" + name + "` is not a module");
-        return arg;
-      default:
-        return invalid("unsupported import kind");
+    if (arg.sort != sort_of(desc.kind)) {
+      return invalid("argument `" + name + "`: expected " + ast::sort_name(sort_of(desc.kind)) +
+                     ", found " + ast::sort_name(arg.sort));
     }
+    if (checks && arg.sort != Sort::CoreModule && arg.sort != Sort::Component &&
+        (arg.sort != Sort::Func || arg.func)) {
+      Subst m;
+      std::set<const ResourceType*> free;
+      for (auto& r : fresh) free.insert(r.get());
+      CHECK(check_subtype(desc_of(arg), desc, m, free, "argument `" + name + "`"));
+    } else if (desc.kind == ExternDesc::Kind::Instance) {
+      for (auto& e : desc.instance->exports) {
+        if (!arg.instance->find(e.name)) {
+          return invalid("argument `" + name + "` is missing export `" + e.name + "`");
+        }
+      }
+    }
+    return arg;
   };
   child.binder = &binder;
   CHECK(run_items(child, *comp.component));
@@ -1293,7 +1504,8 @@ namespace {
 // unknown imports are kept alive by `st`.
 Binder linker_binder(const Linker::Impl& li, InstanceState* st, Subst& m) {
   Binder binder;
-  binder.bind = [&li, st, &m](const std::string& name, const ExternDesc& desc) -> Result<CompItem> {
+  binder.bind = [&li, st, &m](const std::string& name, const ExternDesc& desc,
+                              const std::vector<ResourceTypePtr>&) -> Result<CompItem> {
     CompItem it;
     switch (desc.kind) {
       case ExternDesc::Kind::Instance: {

@@ -40,6 +40,10 @@ struct TypeEntry {
   std::shared_ptr<const InstanceTypeDesc> inst;
   std::shared_ptr<const ComponentTypeDesc> comp;
   ResourceTypePtr res;
+  // Instance and component types: the abstract resources the type itself defines (its
+  // `(sub resource)` exports, and those of instance types it exports), made fresh for each
+  // import or export of the type.
+  std::vector<ResourceTypePtr> defined;
 };
 
 struct CanonContext {
