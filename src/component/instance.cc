@@ -39,6 +39,9 @@ Unexpected<Error> link_error(const std::string& msg) { return make_error(ErrorKi
 struct CoreExports {
   engine::Instance inst;
   std::vector<std::pair<std::string_view, engine::Extern>> items;
+  // Static walk: the export types, when known.
+  std::shared_ptr<const std::vector<engine::ExportType>> types;
+  bool inline_ = false;  // made of inline exports
 
   std::optional<engine::Extern> find(std::string_view name) const {
     if (inst) return inst.get_export(name);
@@ -66,6 +69,14 @@ struct PreMemo {
 
 namespace {
 
+// An entry of the core type index space: a function type or a module type (null when it
+// cannot be described, e.g. it mentions tags).
+struct CoreTypeEntry {
+  bool module = false;
+  engine::FuncType func;
+  std::shared_ptr<const CoreModuleType> mod;
+};
+
 struct Scope {
   Scope* parent = nullptr;
   bool runtime = false;
@@ -91,7 +102,12 @@ struct Scope {
   std::vector<engine::Table> core_tables;
   std::vector<engine::Memory> core_memories;
   std::vector<engine::Global> core_globals;
-  size_t core_types = 0;
+  // Static walk: types of the core items, when known (parallel to the vectors above).
+  std::vector<std::shared_ptr<const CoreModuleType>> module_types;
+  std::vector<std::optional<engine::FuncType>> core_func_types;
+  std::vector<std::optional<engine::ExternType>> core_table_types, core_memory_types,
+      core_global_types;
+  std::vector<CoreTypeEntry> core_types;
 
   std::vector<NamedExtern> imports;  // declared imports (component and component types)
   // Component and instance types: the abstract resources declared so far (see
@@ -330,6 +346,206 @@ bool stable(const TypeEntry& e) {
   return false;
 }
 
+// ---- core types -------------------------------------------------------------------------------
+
+template <typename T>
+std::optional<T> opt_at(const std::vector<std::optional<T>>& v, uint32_t i) {
+  if (i >= v.size()) return std::nullopt;
+  return v[i];
+}
+
+constexpr uint64_t kMaxPages = 65536;
+
+Result<CoreTypeEntry> resolve_core_type(Scope& s, const ast::CoreTypeDef& t) {
+  CoreTypeEntry e;
+  if (!t.module) {
+    e.func = t.func;
+    return e;
+  }
+  e.module = true;
+  std::vector<std::optional<engine::FuncType>> types;  // the module type's own type space
+  auto mt = std::make_shared<CoreModuleType>();
+  bool known = true;
+  auto extern_type = [&](const ast::CoreExternDef& d) -> Result<std::optional<engine::ExternType>> {
+    if (d.tag) {
+      known = false;
+      return std::optional<engine::ExternType>();
+    }
+    engine::ExternType x;
+    x.kind = d.kind;
+    switch (d.kind) {
+      case engine::ExternKind::Func: {
+        if (d.type_index >= types.size())
+          return invalid("type index " + std::to_string(d.type_index) + " out of bounds");
+        if (!types[d.type_index])
+          return invalid("type index " + std::to_string(d.type_index) + " is not a function type");
+        x.func = *types[d.type_index];
+        break;
+      }
+      case engine::ExternKind::Table:
+        x.table = d.table;
+        if (d.table.limits.max && *d.table.limits.max < d.table.limits.min)
+          return invalid("size minimum must not be greater than maximum");
+        break;
+      case engine::ExternKind::Memory:
+        x.memory = d.memory;
+        if (d.memory64) {
+          known = false;
+        } else if (d.memory.limits.min > kMaxPages ||
+                   (d.memory.limits.max && *d.memory.limits.max > kMaxPages)) {
+          return invalid("memory size must be at most 65536 pages (4GiB)");
+        }
+        if (d.memory.limits.max && *d.memory.limits.max < d.memory.limits.min)
+          return invalid("size minimum must not be greater than maximum");
+        if (d.shared) known = false;  // shared memories are not modelled
+        break;
+      case engine::ExternKind::Global:
+        x.global = d.global;
+        break;
+    }
+    return std::optional<engine::ExternType>(x);
+  };
+  for (const auto& d : t.decls) {
+    switch (d.kind) {
+      case ast::CoreModuleDecl::Kind::Type:
+        types.push_back(d.type->func);
+        break;
+      case ast::CoreModuleDecl::Kind::Alias: {
+        Scope* target = &s;
+        for (uint32_t i = 1; i < d.count; i++) {
+          if (!target->parent)
+            return invalid("outer alias count " + std::to_string(d.count) + " is out of bounds");
+          target = target->parent;
+        }
+        if (d.count == 0) {
+          if (d.index >= types.size())
+            return invalid("type index " + std::to_string(d.index) + " out of bounds");
+          types.push_back(types[d.index]);
+          break;
+        }
+        TRY(ct, at(target->core_types, d.index, "core type"));
+        if (ct.module)
+          return invalid("core type index " + std::to_string(d.index) +
+                         " is a module type, not a function type");
+        types.push_back(ct.func);
+        break;
+      }
+      case ast::CoreModuleDecl::Kind::Import: {
+        TRY(x, extern_type(d.ext));
+        for (auto& prev : mt->imports) {
+          if (prev.module == d.module && prev.name == d.name)
+            return invalid("duplicate import name `" + d.module + ":" + d.name + "`");
+        }
+        if (x) mt->imports.push_back({d.module, d.name, *x});
+        break;
+      }
+      case ast::CoreModuleDecl::Kind::Export: {
+        TRY(x, extern_type(d.ext));
+        for (auto& prev : mt->exports) {
+          if (prev.name == d.name) return invalid("export name `" + d.name + "` already defined");
+        }
+        if (x) mt->exports.push_back({d.name, *x});
+        break;
+      }
+    }
+  }
+  if (known) e.mod = std::move(mt);
+  return e;
+}
+
+bool limits_match(const engine::Limits& actual, const engine::Limits& expected) {
+  if (actual.min < expected.min) return false;
+  if (expected.max) return actual.max && *actual.max <= *expected.max;
+  return true;
+}
+
+// Core subtyping of extern types (an `actual` export supplied for an `expected` import).
+Result<void> check_core_extern(const engine::ExternType& actual, const engine::ExternType& expected,
+                               const std::string& what) {
+  if (actual.kind != expected.kind) {
+    return invalid(what + ": expected " + engine::extern_kind_name(expected.kind) + ", found " +
+                   engine::extern_kind_name(actual.kind));
+  }
+  switch (expected.kind) {
+    case engine::ExternKind::Func:
+      if (!(actual.func == expected.func))
+        return invalid(what + ": type mismatch, expected: " + expected.func.to_string() +
+                       ", found: " + actual.func.to_string());
+      return {};
+    case engine::ExternKind::Global:
+      if (actual.global.content != expected.global.content ||
+          actual.global.mutable_ != expected.global.mutable_)
+        return invalid(what + ": global type mismatch");
+      return {};
+    case engine::ExternKind::Table:
+      if (actual.table.element != expected.table.element)
+        return invalid(what + ": table element type mismatch");
+      if (!limits_match(actual.table.limits, expected.table.limits))
+        return invalid(what + ": mismatch in table limits");
+      return {};
+    case engine::ExternKind::Memory:
+      if (!limits_match(actual.memory.limits, expected.memory.limits))
+        return invalid(what + ": mismatch in memory limits");
+      return {};
+  }
+  return {};
+}
+
+// The arguments of a core module instantiation against the module's imports.
+Result<void> check_core_args(
+    const CoreModuleType& mt,
+    const std::vector<std::pair<std::string_view, const CoreExports*>>& args) {
+  for (const auto& imp : mt.imports) {
+    const CoreExports* arg = nullptr;
+    for (size_t k = args.size(); k-- > 0;) {
+      if (args[k].first == imp.module) {
+        arg = args[k].second;
+        break;
+      }
+    }
+    if (!arg) {
+      return invalid("missing module instantiation argument named `" + imp.module + "`");
+    }
+    if (!arg->types) continue;
+    const engine::ExportType* found = nullptr;
+    for (auto& e : *arg->types) {
+      if (e.name == imp.name) found = &e;
+    }
+    if (!found) {
+      return invalid("module instantiation argument `" + imp.module +
+                     "` does not export an item named `" + imp.name + "`");
+    }
+    CHECK(
+        check_core_extern(found->type, imp.type, "import `" + imp.module + "::" + imp.name + "`"));
+  }
+  return {};
+}
+
+// Module subtyping: the supplied module may import less (each of its imports is expected,
+// with a type the expected one matches) and export more.
+Result<void> check_module_type(const CoreModuleType& actual, const CoreModuleType& expected,
+                               const std::string& what) {
+  for (const auto& imp : actual.imports) {
+    const engine::ImportType* e = nullptr;
+    for (auto& x : expected.imports) {
+      if (x.module == imp.module && x.name == imp.name) e = &x;
+    }
+    if (!e)
+      return invalid(what + ": missing expected import `" + imp.module + "::" + imp.name + "`");
+    CHECK(check_core_extern(e->type, imp.type,
+                            what + ": import `" + imp.module + "::" + imp.name + "`"));
+  }
+  for (const auto& exp : expected.exports) {
+    const engine::ExportType* a = nullptr;
+    for (auto& x : actual.exports) {
+      if (x.name == exp.name) a = &x;
+    }
+    if (!a) return invalid(what + ": missing expected export `" + exp.name + "`");
+    CHECK(check_core_extern(a->type, exp.type, what + ": export `" + exp.name + "`"));
+  }
+  return {};
+}
+
 // ---- type resolution ------------------------------------------------------------------------
 
 Result<TypePtr> valtype(Scope& s, const ast::ValTypeRef& r) {
@@ -527,6 +743,10 @@ Result<TypeEntry> resolve_type(Scope& s, const ast::TypeDef& td) {
         s.state->resources.push_back(r);
       } else if (td.dtor && *td.dtor >= s.core_funcs.size()) {
         return invalid("unknown core func " + std::to_string(*td.dtor));
+      } else if (td.dtor && s.checks) {
+        auto t = opt_at(s.core_func_types, *td.dtor);
+        if (t && !(t->params == std::vector{engine::ValType::I32} && t->results.empty()))
+          return invalid("wrong signature for a destructor: " + t->to_string());
       }
       s.local_resources.insert(r.get());
       e.kind = TypeEntry::Kind::Resource;
@@ -544,9 +764,14 @@ Result<ExternDesc> extern_desc(Scope& s, const ast::ExternTypeDef& et, const std
                                std::vector<ResourceTypePtr>* fresh = nullptr) {
   ExternDesc d;
   switch (et.kind) {
-    case 0x00:
+    case 0x00: {
+      AT(t, s.core_types, et.index, "core type");
+      if (!t.module)
+        return invalid("core type index " + std::to_string(et.index) + " is not a module type");
       d.kind = ExternDesc::Kind::Module;
+      d.module = t.mod;
       return d;
+    }
     case 0x01: {
       AT(t, s.types, et.index, "type");
       if (t.kind != TypeEntry::Kind::Func)
@@ -668,6 +893,7 @@ CompItem item_from_desc(const std::string& name, const ExternDesc& d, bool calla
       break;
     case ExternDesc::Kind::Module:
       it.sort = Sort::CoreModule;
+      it.module_type = d.module;
       break;
     case ExternDesc::Kind::Value:
       it.sort = Sort::Value;
@@ -704,6 +930,7 @@ Result<void> push_item(Scope& s, const CompItem& it) {
       return {};
     case Sort::CoreModule:
       s.modules.push_back(it.module);
+      s.module_types.push_back(it.module_type);
       return {};
     default:
       return make_error(ErrorKind::Unsupported,
@@ -741,6 +968,7 @@ ExternDesc desc_of(const CompItem& it) {
       break;
     default:
       d.kind = ExternDesc::Kind::Module;
+      d.module = it.module_type;
       break;
   }
   return d;
@@ -772,6 +1000,7 @@ Result<CompItem> get_item(Scope& s, Sort sort, uint32_t idx) {
     case Sort::CoreModule: {
       TRY(m, at(s.modules, idx, "core module"));
       it.module = m;
+      it.module_type = s.module_types[idx];
       return it;
     }
     default:
@@ -797,18 +1026,47 @@ Result<void> push_alias(Scope& s, const ast::AliasDef& a) {
     case ast::AliasDef::Kind::CoreExport: {
       AT(ci, s.core_instances, a.instance, "core instance");
       if (!s.runtime) {
+        std::optional<engine::ExternType> t;
+        if (ci.types) {
+          for (auto& e : *ci.types) {
+            if (e.name == a.name) t = e.type;
+          }
+          if (!t) {
+            return invalid("core instance " + std::to_string(a.instance) +
+                           " has no export named `" + a.name + "`");
+          }
+        } else if (ci.inline_) {
+          bool found = false;
+          for (auto& [n, x] : ci.items) found = found || n == a.name;
+          if (!found) {
+            return invalid("core instance " + std::to_string(a.instance) +
+                           " has no export named `" + a.name + "`");
+          }
+        }
+        auto kind_is = [&](engine::ExternKind k, const char* what) -> Result<void> {
+          if (t && t->kind != k) return invalid("core export `" + a.name + "` is not a " + what);
+          return {};
+        };
         switch (a.sort) {
           case Sort::CoreFunc:
+            CHECK(kind_is(engine::ExternKind::Func, "function"));
             s.core_funcs.emplace_back();
+            s.core_func_types.push_back(t ? std::optional(t->func) : std::nullopt);
             return {};
           case Sort::CoreTable:
+            CHECK(kind_is(engine::ExternKind::Table, "table"));
             s.core_tables.emplace_back();
+            s.core_table_types.push_back(t);
             return {};
           case Sort::CoreMemory:
+            CHECK(kind_is(engine::ExternKind::Memory, "memory"));
             s.core_memories.emplace_back();
+            s.core_memory_types.push_back(t);
             return {};
           case Sort::CoreGlobal:
+            CHECK(kind_is(engine::ExternKind::Global, "global"));
             s.core_globals.emplace_back();
+            s.core_global_types.push_back(t);
             return {};
           default:
             return invalid("unsupported core export alias sort");
@@ -857,14 +1115,15 @@ Result<void> push_alias(Scope& s, const ast::AliasDef& a) {
           s.types.push_back(t);
           return {};
         }
-        case Sort::CoreType:
-          if (a.index >= target->core_types)
-            return invalid("unknown core type " + std::to_string(a.index));
-          s.core_types++;
+        case Sort::CoreType: {
+          TRY(t, at(target->core_types, a.index, "core type"));
+          s.core_types.push_back(std::move(t));
           return {};
+        }
         case Sort::CoreModule: {
           TRY(m, at(target->modules, a.index, "core module"));
           s.modules.push_back(m);
+          s.module_types.push_back(target->module_types[a.index]);
           return {};
         }
         case Sort::Component: {
@@ -924,9 +1183,11 @@ Result<void> check_name(const Scope& s, const std::vector<NamedExtern>& list,
 Result<void> run_decls(Scope& s, const std::vector<ast::Decl>& decls) {
   for (const auto& d : decls) {
     switch (d.kind) {
-      case ast::Decl::Kind::CoreType:
-        s.core_types++;
+      case ast::Decl::Kind::CoreType: {
+        TRY(t, resolve_core_type(s, *d.core_type));
+        s.core_types.push_back(std::move(t));
         break;
+      }
       case ast::Decl::Kind::Type: {
         TRY(e, resolve_type(s, *d.type));
         s.types.push_back(e);
@@ -1100,9 +1361,48 @@ Result<void> check_subtype(const ExternDesc& actual, const ExternDesc& expected,
       }
       return {};
     }
+    case ExternDesc::Kind::Module:
+      if (actual.module && expected.module)
+        return check_module_type(*actual.module, *expected.module, what);
+      return {};
     default:
       return {};
   }
+}
+
+// The canonical options of a lift or lower of `f`: memory and realloc where the ABI needs
+// them, and the core types of realloc and post-return.
+Result<void> check_canon_opts(const Scope& s, const ast::CanonOpts& o, const Func::Data& f,
+                              bool lift) {
+  if (!s.checks) return {};
+  bool params_mem = false, results_mem = false;
+  for (auto& p : f.type.params) params_mem = params_mem || needs_memory(*p.second);
+  for (auto& r : f.type.results) results_mem = results_mem || needs_memory(*r.second);
+  bool spill_params = f.flat_params.size() > 16, spill_results = f.flat_results.size() > 1;
+  bool need_memory = params_mem || results_mem || spill_params || spill_results;
+  bool need_realloc = lift ? (params_mem || spill_params) : results_mem;
+  if (need_memory && !o.memory) return invalid("canonical option `memory` is required");
+  if (need_realloc && !o.realloc) return invalid("canonical option `realloc` is required");
+  if (o.realloc && !o.memory)
+    return invalid("canonical option `realloc` requires `memory` to also be specified");
+  if (o.realloc && !s.runtime) {
+    auto t = opt_at(s.core_func_types, *o.realloc);
+    const std::vector<engine::ValType> i32x4(4, engine::ValType::I32);
+    if (t && !(t->params == i32x4 && t->results == std::vector{engine::ValType::I32})) {
+      return invalid("canonical option `realloc` uses a core function with an incorrect signature");
+    }
+  }
+  if (o.post_return) {
+    if (!lift) return invalid("canonical option `post-return` cannot be specified for lowerings");
+    if (!s.runtime) {
+      auto t = opt_at(s.core_func_types, *o.post_return);
+      if (t && !(t->params == f.lift_sig.results && t->results.empty())) {
+        return invalid(
+            "canonical option `post-return` uses a core function with an incorrect signature");
+      }
+    }
+  }
+  return {};
 }
 
 // ---- the walk ----------------------------------------------------------------------------------
@@ -1119,12 +1419,21 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
   for (size_t idx = 0; idx < c.items.size(); idx++) {
     const ast::Item& item = c.items[idx];
     switch (item.kind) {
-      case ast::Item::Kind::CoreModule:
+      case ast::Item::Kind::CoreModule: {
         s.modules.push_back(&item);
+        std::shared_ptr<const CoreModuleType> mt;
+        if (s.comp) {
+          if (auto m = s.comp->module_types.find(&item); m != s.comp->module_types.end())
+            mt = m->second;
+        }
+        s.module_types.push_back(std::move(mt));
         break;
-      case ast::Item::Kind::CoreType:
-        s.core_types++;
+      }
+      case ast::Item::Kind::CoreType: {
+        TRY(t, resolve_core_type(s, *item.core_type));
+        s.core_types.push_back(std::move(t));
         break;
+      }
       case ast::Item::Kind::CoreInstance: {
         const auto& ci = item.core_instance;
         CoreExports exports;
@@ -1143,7 +1452,14 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
             }
             args.emplace_back(name, &s.core_instances[idx]);
           }
-          if (s.runtime) {
+          if (!s.runtime) {
+            const auto& mt = s.module_types[ci.module];
+            if (mt && s.checks) CHECK(check_core_args(*mt, args));
+            if (mt) {
+              exports.types =
+                  std::shared_ptr<const std::vector<engine::ExportType>>(mt, &mt->exports);
+            }
+          } else {
             if (!mod_item)
               return make_error(ErrorKind::Unsupported, "imported core modules are not supported");
             auto mit = s.comp->modules.find(mod_item);
@@ -1182,7 +1498,37 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
           }
         } else {
           exports.items.reserve(ci.exports.size());
+          std::shared_ptr<std::vector<engine::ExportType>> types;
+          if (!s.runtime) types = std::make_shared<std::vector<engine::ExportType>>();
           for (const auto& e : ci.exports) {
+            if (types) {
+              std::optional<engine::ExternType> t;
+              switch (e.sort) {
+                case Sort::CoreFunc:
+                  if (auto f = opt_at(s.core_func_types, e.index)) {
+                    t.emplace();
+                    t->kind = engine::ExternKind::Func;
+                    t->func = *f;
+                  }
+                  break;
+                case Sort::CoreTable:
+                  t = opt_at(s.core_table_types, e.index);
+                  break;
+                case Sort::CoreMemory:
+                  t = opt_at(s.core_memory_types, e.index);
+                  break;
+                case Sort::CoreGlobal:
+                  t = opt_at(s.core_global_types, e.index);
+                  break;
+                default:
+                  break;
+              }
+              if (t) {
+                types->push_back({e.name, *t});
+              } else {
+                types.reset();
+              }
+            }
             engine::Extern x;
             switch (e.sort) {
               case Sort::CoreFunc: {
@@ -1215,6 +1561,8 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
             }
             exports.items.emplace_back(e.name, x);
           }
+          exports.types = std::move(types);
+          exports.inline_ = true;
         }
         s.core_instances.push_back(std::move(exports));
         break;
@@ -1288,10 +1636,14 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
             f->core = core;
             f->cx = cx;
             prepare(*f);
-            bool mem = false;
-            for (auto& p : f->type.params) mem = mem || needs_memory(*p.second);
-            for (auto& r : f->type.results) mem = mem || needs_memory(*r.second);
-            if (mem && !cd.opts.memory) return invalid("canonical option `memory` is required");
+            CHECK(check_canon_opts(s, cd.opts, *f, /*lift=*/true));
+            if (!s.runtime && s.checks) {
+              if (auto have = opt_at(s.core_func_types, cd.func); have && !(*have == f->lift_sig)) {
+                return invalid("lowered function type `" + have->to_string() +
+                               "` does not match the expected `" + f->lift_sig.to_string() +
+                               "` for " + f->type.to_string());
+              }
+            }
             if (s.runtime) {
               const auto& want = f->lift_sig;
               auto have = core.type();
@@ -1308,11 +1660,13 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
           case ast::CanonDef::Kind::Lower: {
             TRY(callee, at(s.funcs, cd.func, "func"));
             TRY(cx, canon_context(s, cd.opts));
+            if (callee) CHECK(check_canon_opts(s, cd.opts, *callee, /*lift=*/false));
             if (s.runtime) {
               TRY(core, make_lowered(*s.store, callee, cx));
               s.core_funcs.push_back(core);
             } else {
               s.core_funcs.emplace_back();
+              s.core_func_types.push_back(callee ? std::optional(callee->lower_sig) : std::nullopt);
             }
             break;
           }
@@ -1330,6 +1684,11 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
               s.core_funcs.push_back(core);
             } else {
               s.core_funcs.emplace_back();
+              engine::FuncType sig;
+              sig.params = {engine::ValType::I32};
+              if (cd.kind != ast::CanonDef::Kind::ResourceDrop)
+                sig.results = {engine::ValType::I32};
+              s.core_func_types.push_back(sig);
             }
             break;
           }
@@ -1456,8 +1815,7 @@ Result<std::shared_ptr<InstanceValue>> instantiate_nested(Scope& s, const CompIt
       return invalid("argument `" + name + "`: expected " + ast::sort_name(sort_of(desc.kind)) +
                      ", found " + ast::sort_name(arg.sort));
     }
-    if (checks && arg.sort != Sort::CoreModule && arg.sort != Sort::Component &&
-        (arg.sort != Sort::Func || arg.func)) {
+    if (checks && arg.sort != Sort::Component && (arg.sort != Sort::Func || arg.func)) {
       Subst m;
       std::set<const ResourceType*> free;
       for (auto& r : fresh) free.insert(r.get());
@@ -1480,6 +1838,7 @@ Result<std::shared_ptr<InstanceValue>> instantiate_nested(Scope& s, const CompIt
 
 Result<void> resolve_static(ComponentImpl& c) {
   Scope s;
+  s.comp = &c;
   CHECK(run_items(s, *c.ast));
   c.imports = std::move(s.imports);
   c.exports = std::move(s.export_descs);

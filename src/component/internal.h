@@ -93,6 +93,7 @@ struct CompItem {
   void* component_scope = nullptr;            // Component: the defining Scope (for outer aliases)
   std::shared_ptr<ComponentTypeDesc> component_type;  // Component (imported)
   const ast::Item* module = nullptr;                  // CoreModule (definition)
+  std::shared_ptr<const CoreModuleType> module_type;  // CoreModule (null when not known)
 };
 
 struct InstanceValue {
@@ -126,6 +127,9 @@ struct ComponentImpl {
   std::vector<uint8_t> bytes;
   std::shared_ptr<ast::Component> ast;
   std::map<const ast::Item*, engine::Module> modules;  // compiled core modules
+  // Types of the core modules defined in the component, by definition (validated or
+  // compiled modules; empty for compile_static). Used to type-check core instantiations.
+  std::map<const ast::Item*, std::shared_ptr<const CoreModuleType>> module_types;
   std::vector<NamedExtern> imports;
   std::vector<NamedExtern> exports;
 };
