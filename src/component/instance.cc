@@ -79,6 +79,11 @@ struct CoreTypeEntry {
 
 struct Scope {
   Scope* parent = nullptr;
+  enum class Kind { Component, ComponentType, InstanceType } kind = Kind::Component;
+  // Types that may be named by an import (imported) or an export (exported, which includes the
+  // imported ones): defined value types by identity (Type*), resources by ResourceType*
+  // (Explainer.md, external visibility of types). Only kept when validating a definition.
+  std::set<const void*> imported_named, exported_named;
   bool runtime = false;
   // Name and label validation (check_name, check_labels). Off when instantiating: the same
   // definitions were validated when the component was compiled.
@@ -182,74 +187,104 @@ bool mentions(const Type& t, const Subst& m) {
   }
 }
 
+// Substitutes resource types, memoized: a type reached twice (a named type used by a
+// function and exported) is substituted once, so identities among the types are kept.
+struct Substituter {
+  const Subst& m;
+  std::map<const Type*, TypePtr> memo;
+
+  TypePtr type(const TypePtr& t) {
+    if (!t || m.empty() || !mentions(*t, m)) return t;
+    if (auto it = memo.find(t.get()); it != memo.end()) return it->second;
+    auto n = std::make_shared<Type>(*t);
+    switch (t->kind) {
+      case TypeKind::Own:
+      case TypeKind::Borrow:
+        n->resource = m.at(t->resource.get());
+        break;
+      case TypeKind::List:
+      case TypeKind::Option:
+        n->elem = type(t->elem);
+        break;
+      case TypeKind::Result:
+        n->ok = type(t->ok);
+        n->err = type(t->err);
+        break;
+      case TypeKind::Record:
+        for (auto& f : n->fields) f.type = type(f.type);
+        break;
+      case TypeKind::Tuple:
+        for (auto& f : n->items) f = type(f);
+        break;
+      case TypeKind::Variant:
+        for (auto& c : n->cases) c.type = type(c.type);
+        break;
+      default:
+        break;
+    }
+    memo[t.get()] = n;
+    return n;
+  }
+
+  FuncType func(const FuncType& f) {
+    FuncType out = f;
+    for (auto& p : out.params) p.second = type(p.second);
+    for (auto& r : out.results) r.second = type(r.second);
+    return out;
+  }
+
+  std::vector<NamedExtern> list(const std::vector<NamedExtern>& v) {
+    std::vector<NamedExtern> out;
+    out.reserve(v.size());
+    for (auto& e : v) out.push_back({e.name, desc(e.desc)});
+    return out;
+  }
+
+  ExternDesc desc(const ExternDesc& d) {
+    ExternDesc out = d;
+    switch (d.kind) {
+      case ExternDesc::Kind::Func:
+        out.func = func(d.func);
+        break;
+      case ExternDesc::Kind::Type:
+        out.type = type(d.type);
+        break;
+      case ExternDesc::Kind::Resource:
+        if (auto it = m.find(d.resource.get()); it != m.end()) out.resource = it->second;
+        break;
+      case ExternDesc::Kind::Instance: {
+        auto i = std::make_shared<InstanceTypeDesc>();
+        i->exports = list(d.instance->exports);
+        out.instance = i;
+        break;
+      }
+      case ExternDesc::Kind::Component: {
+        auto c = std::make_shared<ComponentTypeDesc>();
+        c->imports = list(d.component->imports);
+        c->exports = list(d.component->exports);
+        out.component = c;
+        break;
+      }
+      default:
+        break;
+    }
+    return out;
+  }
+};
+
 }  // namespace
 
-TypePtr subst(const TypePtr& t, const Subst& m) {
-  if (!t || m.empty() || !mentions(*t, m)) return t;
-  auto n = std::make_shared<Type>(*t);
-  switch (t->kind) {
-    case TypeKind::Own:
-    case TypeKind::Borrow:
-      n->resource = m.at(t->resource.get());
-      break;
-    case TypeKind::List:
-    case TypeKind::Option:
-      n->elem = subst(t->elem, m);
-      break;
-    case TypeKind::Result:
-      n->ok = subst(t->ok, m);
-      n->err = subst(t->err, m);
-      break;
-    case TypeKind::Record:
-      for (auto& f : n->fields) f.type = subst(f.type, m);
-      break;
-    case TypeKind::Tuple:
-      for (auto& f : n->items) f = subst(f, m);
-      break;
-    case TypeKind::Variant:
-      for (auto& c : n->cases) c.type = subst(c.type, m);
-      break;
-    default:
-      break;
-  }
-  return n;
-}
+TypePtr subst(const TypePtr& t, const Subst& m) { return Substituter{m, {}}.type(t); }
 
-FuncType subst(const FuncType& f, const Subst& m) {
-  FuncType out = f;
-  for (auto& p : out.params) p.second = subst(p.second, m);
-  for (auto& r : out.results) r.second = subst(r.second, m);
-  return out;
-}
+FuncType subst(const FuncType& f, const Subst& m) { return Substituter{m, {}}.func(f); }
 
 namespace {
 
-ExternDesc subst_desc(const ExternDesc& d, const Subst& m);
+ExternDesc subst_desc(const ExternDesc& d, const Subst& m) { return Substituter{m, {}}.desc(d); }
 
 std::shared_ptr<const InstanceTypeDesc> subst_inst(const InstanceTypeDesc& d, const Subst& m) {
   auto out = std::make_shared<InstanceTypeDesc>();
-  for (auto& e : d.exports) out->exports.push_back({e.name, subst_desc(e.desc, m)});
-  return out;
-}
-
-ExternDesc subst_desc(const ExternDesc& d, const Subst& m) {
-  ExternDesc out = d;
-  switch (d.kind) {
-    case ExternDesc::Kind::Func:
-      out.func = subst(d.func, m);
-      break;
-    case ExternDesc::Kind::Type:
-      out.type = subst(d.type, m);
-      break;
-    case ExternDesc::Kind::Resource:
-      if (auto it = m.find(d.resource.get()); it != m.end()) out.resource = it->second;
-      break;
-    case ExternDesc::Kind::Instance:
-      out.instance = subst_inst(*d.instance, m);
-      break;
-    default:
-      break;
-  }
+  out->exports = Substituter{m, {}}.list(d.exports);
   return out;
 }
 
@@ -716,6 +751,8 @@ Result<TypeEntry> resolve_type(Scope& s, const ast::TypeDef& td) {
       Scope child;
       child.parent = &s;
       child.checks = s.checks;
+      child.kind = td.kind == ast::TypeDef::Kind::Instance ? Scope::Kind::InstanceType
+                                                           : Scope::Kind::ComponentType;
       CHECK(run_decls(child, td.decls));
       e.defined = std::move(child.defined);
       if (td.kind == ast::TypeDef::Kind::Instance) {
@@ -823,9 +860,10 @@ Result<ExternDesc> extern_desc(Scope& s, const ast::ExternTypeDef& et, const std
           m[r.get()] = n;
           if (fresh) fresh->push_back(n);
         }
+        Substituter sb{m, {}};
         auto c = std::make_shared<ComponentTypeDesc>();
-        for (auto& e : t.comp->imports) c->imports.push_back({e.name, subst_desc(e.desc, m)});
-        for (auto& e : t.comp->exports) c->exports.push_back({e.name, subst_desc(e.desc, m)});
+        c->imports = sb.list(t.comp->imports);
+        c->exports = sb.list(t.comp->exports);
         d.component = c;
       }
       return d;
@@ -1009,6 +1047,8 @@ Result<CompItem> get_item(Scope& s, Sort sort, uint32_t idx) {
   }
 }
 
+bool mentions_free_resource(const TypeEntry& e);
+
 Result<void> push_alias(Scope& s, const ast::AliasDef& a) {
   switch (a.kind) {
     case ast::AliasDef::Kind::Export: {
@@ -1112,6 +1152,19 @@ Result<void> push_alias(Scope& s, const ast::AliasDef& a) {
       switch (a.sort) {
         case Sort::Type: {
           TRY(t, at(target->types, a.index, "type"));
+          if (s.checks) {
+            // Across a component boundary only types without free resources may be aliased
+            // (resource types are generative).
+            bool boundary = false;
+            for (Scope* p = &s; p != target; p = p->parent) {
+              boundary = boundary || p->kind == Scope::Kind::Component;
+            }
+            if (boundary && mentions_free_resource(t)) {
+              return invalid("outer alias of type " + std::to_string(a.index) +
+                             " transitively refers to resources not defined in the current "
+                             "component");
+            }
+          }
           s.types.push_back(t);
           return {};
         }
@@ -1135,6 +1188,265 @@ Result<void> push_alias(Scope& s, const ast::AliasDef& a) {
           return invalid("invalid outer alias sort");
       }
     }
+  }
+  return {};
+}
+
+// ---- outer aliases
+// -------------------------------------------------------------------------------
+
+bool has_handle(const Type& t) {
+  switch (t.kind) {
+    case TypeKind::Own:
+    case TypeKind::Borrow:
+      return true;
+    case TypeKind::List:
+    case TypeKind::Option:
+      return has_handle(*t.elem);
+    case TypeKind::Result:
+      return (t.ok && has_handle(*t.ok)) || (t.err && has_handle(*t.err));
+    case TypeKind::Record:
+      for (auto& f : t.fields) {
+        if (has_handle(*f.type)) return true;
+      }
+      return false;
+    case TypeKind::Tuple:
+      for (auto& f : t.items) {
+        if (has_handle(*f)) return true;
+      }
+      return false;
+    case TypeKind::Variant:
+      for (auto& c : t.cases) {
+        if (c.type && has_handle(*c.type)) return true;
+      }
+      return false;
+    default:
+      return false;
+  }
+}
+
+using ResSet = std::set<const ResourceType*>;
+
+bool free_in(const Type& t, const ResSet& bound) {
+  switch (t.kind) {
+    case TypeKind::Own:
+    case TypeKind::Borrow:
+      return !bound.count(t.resource.get());
+    case TypeKind::List:
+    case TypeKind::Option:
+      return free_in(*t.elem, bound);
+    case TypeKind::Result:
+      return (t.ok && free_in(*t.ok, bound)) || (t.err && free_in(*t.err, bound));
+    case TypeKind::Record:
+      for (auto& f : t.fields) {
+        if (free_in(*f.type, bound)) return true;
+      }
+      return false;
+    case TypeKind::Tuple:
+      for (auto& f : t.items) {
+        if (free_in(*f, bound)) return true;
+      }
+      return false;
+    case TypeKind::Variant:
+      for (auto& c : t.cases) {
+        if (c.type && free_in(*c.type, bound)) return true;
+      }
+      return false;
+    default:
+      return false;
+  }
+}
+
+bool free_in(const std::vector<NamedExtern>& v, const ResSet& bound);
+
+bool free_in(const ExternDesc& d, const ResSet& bound) {
+  switch (d.kind) {
+    case ExternDesc::Kind::Func:
+      for (auto& p : d.func.params) {
+        if (free_in(*p.second, bound)) return true;
+      }
+      for (auto& r : d.func.results) {
+        if (free_in(*r.second, bound)) return true;
+      }
+      return false;
+    case ExternDesc::Kind::Type:
+      return d.type && free_in(*d.type, bound);
+    case ExternDesc::Kind::Resource:
+      return !bound.count(d.resource.get());
+    case ExternDesc::Kind::Instance:
+      return d.instance && free_in(d.instance->exports, bound);
+    case ExternDesc::Kind::Component:
+      return d.component &&
+             (free_in(d.component->imports, bound) || free_in(d.component->exports, bound));
+    default:
+      return false;
+  }
+}
+
+bool free_in(const std::vector<NamedExtern>& v, const ResSet& bound) {
+  for (auto& e : v) {
+    if (free_in(e.desc, bound)) return true;
+  }
+  return false;
+}
+
+// Whether a type mentions a resource type it does not itself declare.
+bool mentions_free_resource(const TypeEntry& e) {
+  ResSet bound;
+  for (auto& r : e.defined) bound.insert(r.get());
+  switch (e.kind) {
+    case TypeEntry::Kind::Resource:
+      return true;
+    case TypeEntry::Kind::Val:
+      return has_handle(*e.val);
+    case TypeEntry::Kind::Func: {
+      ExternDesc d;
+      d.func = *e.func;
+      return free_in(d, bound);
+    }
+    case TypeEntry::Kind::Instance:
+      return free_in(e.inst->exports, bound);
+    case TypeEntry::Kind::Component:
+      return free_in(e.comp->imports, bound) || free_in(e.comp->exports, bound);
+  }
+  return false;
+}
+
+// ---- external visibility of types ---------------------------------------------------------------
+
+using NameSet = std::set<const void*>;
+
+// A value type used by an imported or exported item: records, variants, enums and flags must
+// be named (imported or exported before), structural types only through their parts, handles
+// through their resource.
+bool named_valtype(const Type& t, const NameSet& set) {
+  switch (t.kind) {
+    case TypeKind::Record:
+    case TypeKind::Variant:
+    case TypeKind::Enum:
+    case TypeKind::Flags:
+      return set.count(&t) > 0;
+    case TypeKind::Tuple:
+      for (auto& i : t.items) {
+        if (!named_valtype(*i, set)) return false;
+      }
+      return true;
+    case TypeKind::List:
+    case TypeKind::Option:
+      return named_valtype(*t.elem, set);
+    case TypeKind::Result:
+      return (!t.ok || named_valtype(*t.ok, set)) && (!t.err || named_valtype(*t.err, set));
+    case TypeKind::Own:
+    case TypeKind::Borrow:
+      return set.count(t.resource.get()) > 0;
+    default:
+      return true;
+  }
+}
+
+// The parts of a defined type that is itself imported or exported.
+bool named_parts(const Type& t, const NameSet& set) {
+  switch (t.kind) {
+    case TypeKind::Record:
+      for (auto& f : t.fields) {
+        if (!named_valtype(*f.type, set)) return false;
+      }
+      return true;
+    case TypeKind::Variant:
+      for (auto& c : t.cases) {
+        if (c.type && !named_valtype(*c.type, set)) return false;
+      }
+      return true;
+    case TypeKind::Enum:
+    case TypeKind::Flags:
+      return true;
+    default:
+      return named_valtype(t, set);
+  }
+}
+
+bool named_func(const FuncType& f, const NameSet& set) {
+  for (auto& p : f.params) {
+    if (!named_valtype(*p.second, set)) return false;
+  }
+  for (auto& r : f.results) {
+    if (!named_valtype(*r.second, set)) return false;
+  }
+  return true;
+}
+
+// Checks that an import (or export) of type `d` only refers to named types, and names the
+// types it introduces (for an instance, its exported types, in order).
+bool register_named(Scope& s, bool import, const ExternDesc& d) {
+  if (s.kind == Scope::Kind::InstanceType) return true;
+  NameSet& set = import ? s.imported_named : s.exported_named;
+  switch (d.kind) {
+    case ExternDesc::Kind::Type:
+      if (!d.type) return true;
+      if (!named_parts(*d.type, set)) return false;
+      if (import) s.imported_named.insert(d.type.get());
+      s.exported_named.insert(d.type.get());
+      return true;
+    case ExternDesc::Kind::Resource:
+      if (import) s.imported_named.insert(d.resource.get());
+      s.exported_named.insert(d.resource.get());
+      return true;
+    case ExternDesc::Kind::Instance:
+      if (!d.instance) return true;
+      for (auto& e : d.instance->exports) {
+        if (!register_named(s, import, e.desc)) return false;
+      }
+      return true;
+    case ExternDesc::Kind::Func:
+      return named_func(d.func, set);
+    default:
+      return true;
+  }
+}
+
+// An exported instance type: what its exports refer to must be named.
+bool named_instance_type(const InstanceTypeDesc& d, const NameSet& set) {
+  for (auto& e : d.exports) {
+    switch (e.desc.kind) {
+      case ExternDesc::Kind::Func:
+        if (!named_func(e.desc.func, set)) return false;
+        break;
+      case ExternDesc::Kind::Type:
+        if (e.desc.type && !named_parts(*e.desc.type, set)) return false;
+        break;
+      case ExternDesc::Kind::Instance:
+        if (e.desc.instance && !named_instance_type(*e.desc.instance, set)) return false;
+        break;
+      default:
+        break;
+    }
+  }
+  return true;
+}
+
+const char* desc_kind_name(ExternDesc::Kind k) {
+  switch (k) {
+    case ExternDesc::Kind::Func:
+      return "func";
+    case ExternDesc::Kind::Instance:
+      return "instance";
+    case ExternDesc::Kind::Type:
+    case ExternDesc::Kind::Resource:
+      return "type";
+    case ExternDesc::Kind::Module:
+      return "module";
+    case ExternDesc::Kind::Component:
+      return "component";
+    case ExternDesc::Kind::Value:
+      return "value";
+  }
+  return "item";
+}
+
+Result<void> check_named(Scope& s, bool import, const ExternDesc& d) {
+  if (!register_named(s, import, d)) {
+    return invalid(std::string(desc_kind_name(d.kind)) + " not valid to be used as " +
+                   (import ? "import" : "export"));
   }
   return {};
 }
@@ -1196,6 +1508,12 @@ Result<void> run_decls(Scope& s, const std::vector<ast::Decl>& decls) {
       case ast::Decl::Kind::Alias:
         if (d.alias.kind == ast::AliasDef::Kind::CoreExport)
           return invalid("core export alias in a type");
+        if ((d.alias.kind == ast::AliasDef::Kind::Export && d.alias.sort != Sort::Type &&
+             d.alias.sort != Sort::Instance) ||
+            (d.alias.kind == ast::AliasDef::Kind::Outer && d.alias.sort != Sort::Type &&
+             d.alias.sort != Sort::CoreType)) {
+          return invalid("aliases in a type declaration may only refer to types or instances");
+        }
         CHECK(push_alias(s, d.alias));
         break;
       case ast::Decl::Kind::Import:
@@ -1204,6 +1522,7 @@ Result<void> run_decls(Scope& s, const std::vector<ast::Decl>& decls) {
         bool is_import = d.kind == ast::Decl::Kind::Import;
         auto& list = is_import ? s.imports : s.export_descs;
         if (s.checks) CHECK(check_name(s, list, d.name, desc, is_import ? "import" : "export"));
+        if (s.checks) CHECK(check_named(s, is_import, desc));
         list.push_back({d.name, desc});
         if (desc.kind == ExternDesc::Kind::Resource) s.resource_names[d.name] = desc.resource.get();
         CHECK(push_item(s, item_from_desc(d.name, desc, /*callable=*/false)));
@@ -1705,6 +2024,10 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
         std::vector<ResourceTypePtr> fresh;
         TRY(desc, extern_desc(s, item.import.type, item.import.name, &fresh));
         if (s.checks) CHECK(check_name(s, s.imports, item.import.name, desc, "import"));
+        // Visibility is a property of the definition: checked when validating it, not when
+        // instantiating it (its types then refer to the arguments).
+        const bool visibility = s.checks && !s.runtime && !s.binder;
+        if (visibility) CHECK(check_named(s, true, desc));
         CompItem it;
         if (s.binder) {
           TRY(b, s.binder->bind(item.import.name, desc, fresh));
@@ -1730,6 +2053,30 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
       case ast::Item::Kind::Export: {
         const auto& ed = item.export_;
         TRY(x, get_item(s, ed.sort, ed.index));
+        if (ed.type && s.checks && !s.runtime) {
+          // Ascription: the item must be a subtype of the ascribed type, which it then has.
+          std::vector<ResourceTypePtr> fresh;
+          TRY(adesc, extern_desc(s, *ed.type, ed.name, &fresh));
+          Subst m;
+          std::set<const ResourceType*> free;
+          for (auto& r : fresh) free.insert(r.get());
+          auto ok = check_subtype(desc_of(x), adesc, m, free, "export `" + ed.name + "`");
+          if (!ok) {
+            return invalid("ascribed type of export is not compatible with item type: " +
+                           ok.error().message);
+          }
+          ExternDesc as = subst_desc(adesc, m);
+          if (as.kind == ExternDesc::Kind::Type && x.sort == Sort::Type) {
+            x.type.val = as.type;
+          } else if (as.kind == ExternDesc::Kind::Func && x.func) {
+            auto f = std::make_shared<Func::Data>(*x.func);
+            f->type = as.func;
+            prepare(*f);
+            x.func = f;
+          } else if (as.kind == ExternDesc::Kind::Instance && x.instance) {
+            x.instance = value_from_desc(*as.instance, ed.name, true);
+          }
+        }
         if (s.checks) CHECK(check_name(s, s.export_descs, ed.name, desc_of(x), "export"));
         if (s.checks && x.sort == Sort::Type && x.type.kind == TypeEntry::Kind::Resource) {
           s.resource_names[ed.name] = x.type.res.get();
@@ -1753,7 +2100,20 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
             }
           }
         }
-        if (!s.runtime) s.export_descs.push_back({ed.name, desc_of(x)});
+        if (!s.runtime) {
+          ExternDesc d = desc_of(x);
+          if (s.checks && !s.binder) {
+            CHECK(check_named(s, false, d));
+            bool ok = true;
+            if (x.sort == Sort::Type && x.type.kind == TypeEntry::Kind::Func) {
+              ok = named_func(*x.type.func, s.exported_named);
+            } else if (x.sort == Sort::Type && x.type.kind == TypeEntry::Kind::Instance) {
+              ok = named_instance_type(*x.type.inst, s.exported_named);
+            }
+            if (!ok) return invalid("type not valid to be used as export");
+          }
+          s.export_descs.push_back({ed.name, std::move(d)});
+        }
         CHECK(push_item(s, x));
         s.exports->exports.emplace_back(ed.name, std::move(x));
         break;
@@ -1786,7 +2146,7 @@ Result<std::shared_ptr<InstanceValue>> instantiate_nested(Scope& s, const CompIt
       if (!m.count(r.get())) m[r.get()] = fresh_resource(r->name, true);
     }
     InstanceTypeDesc exports;
-    for (auto& e : ct.exports) exports.exports.push_back({e.name, subst_desc(e.desc, m)});
+    exports.exports = Substituter{m, {}}.list(ct.exports);
     return value_from_desc(exports, "", true);
   }
   if (!comp.component)
