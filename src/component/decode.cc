@@ -4,6 +4,7 @@
 #include <string>
 
 #include "ast.h"
+#include "names.h"
 #include "unicode.h"
 
 namespace flotilla::component::ast {
@@ -231,21 +232,50 @@ Result<Sort> read_sort(Reader& r) {
   }
 }
 
-// nameattributes: 0x00 name | 0x01 name | 0x02 name vec(attribute)
-Result<std::string> read_extern_name(Reader& r) {
+// An extern name and its attributes: 0x00 name | 0x01 name | 0x02 name vec(attribute), an
+// attribute being 0x00 implements | 0x01 (reserved) | 0x02 external-id, each at most once.
+struct ExternName {
+  std::string name;
+  std::optional<std::string> implements;
+};
+
+Result<ExternName> read_extern_name(Reader& r) {
+  ExternName out;
   TRY(tag, r.byte());
   if (tag > 2) return r.fail("invalid name prefix");
   TRY(n, r.name());
+  out.name = std::move(n);
   if (tag == 2) {
     TRY(count, r.u32());
+    bool seen[3] = {false, false, false};
     for (uint32_t i = 0; i < count; i++) {
       TRY(kind, r.byte());
       if (kind > 2) return r.fail("invalid name attribute");
+      if (seen[kind]) {
+        return r.fail(kind == 0 ? "duplicate 'implements' option in name"
+                                : "duplicate option in name");
+      }
+      seen[kind] = true;
       TRY(s, r.name());
-      (void)s;
+      if (kind == 0) out.implements = std::move(s);
     }
   }
-  return n;
+  return out;
+}
+
+// `implements` names the interface a plainly named instance implements.
+Result<void> check_implements(const ExternName& n, bool instance) {
+  if (!n.implements) return {};
+  auto bad = [](const std::string& why) {
+    return make_error(ErrorKind::Invalid, "invalid component: " + why);
+  };
+  if (!instance) return bad("only instances can have an `implements` attribute");
+  if (!names::is_label(n.name)) return bad("name `" + n.name + "` is not valid with `implements`");
+  const std::string& v = *n.implements;
+  if (!names::is_extern_name(v)) return bad("`implements` value `" + v + "` is not a valid name");
+  if (v.find(':') == std::string::npos || v[0] == '[')
+    return bad("`implements` value `" + v + "` must be an interface name");
+  return {};
 }
 
 Result<ExternTypeDef> read_externtype(Reader& r) {
@@ -554,7 +584,8 @@ Result<std::vector<Decl>> read_decls(Reader& r, bool component, int depth) {
         d.kind = Decl::Kind::Import;
         TRY(nm, read_extern_name(r));
         TRY(et, read_externtype(r));
-        d.name = std::move(nm);
+        CHECK(check_implements(nm, et.kind == 0x05));
+        d.name = std::move(nm.name);
         d.extern_type = et;
         break;
       }
@@ -562,7 +593,8 @@ Result<std::vector<Decl>> read_decls(Reader& r, bool component, int depth) {
         d.kind = Decl::Kind::Export;
         TRY(nm, read_extern_name(r));
         TRY(et, read_externtype(r));
-        d.name = std::move(nm);
+        CHECK(check_implements(nm, et.kind == 0x05));
+        d.name = std::move(nm.name);
         d.extern_type = et;
         break;
       }
@@ -759,8 +791,9 @@ Result<std::vector<CoreExportRef>> read_inline_exports(Reader& r, bool core) {
       e.sort = s;
     } else {
       TRY(nm, read_extern_name(r));
-      e.name = std::move(nm);
       TRY(s, read_sort(r));
+      CHECK(check_implements(nm, s == Sort::Instance));
+      e.name = std::move(nm.name);
       e.sort = s;
     }
     TRY(idx, r.u32());
@@ -935,7 +968,8 @@ Result<void> read_section(Reader& r, uint8_t id, Component& c, int depth) {
         it.kind = Item::Kind::Import;
         TRY(nm, read_extern_name(r));
         TRY(et, read_externtype(r));
-        it.import.name = std::move(nm);
+        CHECK(check_implements(nm, et.kind == 0x05));
+        it.import.name = std::move(nm.name);
         it.import.type = et;
         return {};
       });
@@ -943,8 +977,9 @@ Result<void> read_section(Reader& r, uint8_t id, Component& c, int depth) {
       return vec_items([&](Item& it) -> Result<void> {
         it.kind = Item::Kind::Export;
         TRY(nm, read_extern_name(r));
-        it.export_.name = std::move(nm);
         TRY(s, read_sort(r));
+        CHECK(check_implements(nm, s == Sort::Instance));
+        it.export_.name = std::move(nm.name);
         it.export_.sort = s;
         TRY(idx, r.u32());
         it.export_.index = idx;

@@ -121,7 +121,9 @@ struct Scope {
   // Resource types defined (`(type (resource ...))`) by this component.
   std::set<const ResourceType*> local_resources;
   // Resources imported or exported so far, by name, as bound (for annotated function names).
-  std::map<std::string, const ResourceType*> resource_names;
+  // (Imports and exports are separate namespaces.)
+  using ResourceNames = std::map<std::string, const ResourceType*>;
+  ResourceNames import_resources, export_resources;
   std::shared_ptr<InstanceValue> exports = std::make_shared<InstanceValue>();
   std::vector<NamedExtern> export_descs;
 };
@@ -1454,7 +1456,7 @@ Result<void> check_named(Scope& s, bool import, const ExternDesc& d) {
 // Checks an import or export name: its syntax, strong uniqueness within `list`, and the rules
 // of [constructor]/[method]/[static] names (a preceding resource of that name in the same
 // scope, the self parameter, the constructor's result).
-Result<void> check_name(const Scope& s, const std::vector<NamedExtern>& list,
+Result<void> check_name(const Scope::ResourceNames& resources, const std::vector<NamedExtern>& list,
                         const std::string& name, const ExternDesc& desc, const char* what) {
   std::string why;
   if (!names::is_extern_name(name, &why)) {
@@ -1473,7 +1475,7 @@ Result<void> check_name(const Scope& s, const std::vector<NamedExtern>& list,
     return invalid("`" + name + "`: annotated names are only for functions");
   }
   const ResourceType* rt = nullptr;
-  if (auto it = s.resource_names.find(a.resource); it != s.resource_names.end()) rt = it->second;
+  if (auto it = resources.find(a.resource); it != resources.end()) rt = it->second;
   if (!rt) return invalid("`" + name + "`: no preceding resource named `" + a.resource + "`");
   const FuncType& f = desc.func;
   if (a.kind == names::Annotated::Kind::Method) {
@@ -1521,10 +1523,12 @@ Result<void> run_decls(Scope& s, const std::vector<ast::Decl>& decls) {
         TRY(desc, extern_desc(s, d.extern_type, d.name));
         bool is_import = d.kind == ast::Decl::Kind::Import;
         auto& list = is_import ? s.imports : s.export_descs;
-        if (s.checks) CHECK(check_name(s, list, d.name, desc, is_import ? "import" : "export"));
+        auto& resources = is_import ? s.import_resources : s.export_resources;
+        if (s.checks)
+          CHECK(check_name(resources, list, d.name, desc, is_import ? "import" : "export"));
         if (s.checks) CHECK(check_named(s, is_import, desc));
         list.push_back({d.name, desc});
-        if (desc.kind == ExternDesc::Kind::Resource) s.resource_names[d.name] = desc.resource.get();
+        if (desc.kind == ExternDesc::Kind::Resource) resources[d.name] = desc.resource.get();
         CHECK(push_item(s, item_from_desc(d.name, desc, /*callable=*/false)));
         break;
       }
@@ -1918,9 +1922,17 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
           s.instances.push_back(v);
         } else {
           auto v = std::make_shared<InstanceValue>();
+          Scope::ResourceNames resources;
+          std::vector<NamedExtern> seen;
           for (auto& e : id.exports) {
             TRY(x, get_item(s, e.sort, e.index));
             if (v->find(e.name)) return invalid("duplicate instance export `" + e.name + "`");
+            if (s.checks && !s.runtime) {
+              ExternDesc d = desc_of(x);
+              CHECK(check_name(resources, seen, e.name, d, "export"));
+              if (d.kind == ExternDesc::Kind::Resource) resources[e.name] = d.resource.get();
+              seen.push_back({e.name, std::move(d)});
+            }
             v->exports.emplace_back(e.name, x);
           }
           s.instances.push_back(v);
@@ -2023,7 +2035,8 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
         }
         std::vector<ResourceTypePtr> fresh;
         TRY(desc, extern_desc(s, item.import.type, item.import.name, &fresh));
-        if (s.checks) CHECK(check_name(s, s.imports, item.import.name, desc, "import"));
+        if (s.checks)
+          CHECK(check_name(s.import_resources, s.imports, item.import.name, desc, "import"));
         // Visibility is a property of the definition: checked when validating it, not when
         // instantiating it (its types then refer to the arguments).
         const bool visibility = s.checks && !s.runtime && !s.binder;
@@ -2045,7 +2058,7 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
         }
         if (!s.runtime) s.imports.push_back({item.import.name, std::move(desc)});
         if (s.checks && it.sort == Sort::Type && it.type.kind == TypeEntry::Kind::Resource) {
-          s.resource_names[item.import.name] = it.type.res.get();
+          s.import_resources[item.import.name] = it.type.res.get();
         }
         CHECK(push_item(s, it));
         break;
@@ -2077,9 +2090,10 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
             x.instance = value_from_desc(*as.instance, ed.name, true);
           }
         }
-        if (s.checks) CHECK(check_name(s, s.export_descs, ed.name, desc_of(x), "export"));
+        if (s.checks)
+          CHECK(check_name(s.export_resources, s.export_descs, ed.name, desc_of(x), "export"));
         if (s.checks && x.sort == Sort::Type && x.type.kind == TypeEntry::Kind::Resource) {
-          s.resource_names[ed.name] = x.type.res.get();
+          s.export_resources[ed.name] = x.type.res.get();
         }
         if (x.sort == Sort::Type && x.type.kind == TypeEntry::Kind::Resource) {
           auto* r = const_cast<ResourceTypeImpl*>(impl_of(x.type.res));
