@@ -7,6 +7,7 @@
 //    arguments (nested components), core modules are instantiated on the engine, canon
 //    definitions become callable functions.
 #include <functional>
+#include <memory>
 #include <set>
 
 #include "internal.h"
@@ -77,8 +78,15 @@ struct CoreTypeEntry {
   std::shared_ptr<const CoreModuleType> mod;
 };
 
+struct Scope;
+// The scopes of nested component instances, kept until the whole walk ends: a component
+// defined in one is instantiated later through its exports, its outer aliases resolving in
+// the scope that defined it.
+using ScopeArena = std::vector<std::unique_ptr<Scope>>;
+
 struct Scope {
   Scope* parent = nullptr;
+  ScopeArena* arena = nullptr;
   enum class Kind { Component, ComponentType, InstanceType } kind = Kind::Component;
   // Types that may be named by an import (imported) or an export (exported, which includes the
   // imported ones): defined value types by identity (Type*), resources by ResourceType*
@@ -1194,6 +1202,18 @@ Result<void> push_alias(Scope& s, const ast::AliasDef& a) {
   return {};
 }
 
+// The export of a resource type under `name`, during validation: the same type with a new
+// identity (Explainer.md: an export introduces a new type index the naming rules refer to).
+ResourceTypePtr alias_resource(const ResourceTypePtr& r, const std::string& name) {
+  auto a = std::make_shared<ResourceTypeImpl>(name);
+  a->alias_of = r;
+  if (auto* ri = impl_of(r)) {
+    a->placeholder = ri->placeholder;
+    a->host = ri->host;
+  }
+  return a;
+}
+
 // ---- outer aliases
 // -------------------------------------------------------------------------------
 
@@ -1666,7 +1686,8 @@ Result<void> check_subtype(const ExternDesc& actual, const ExternDesc& expected,
         m[want] = actual.resource;
         return {};
       }
-      if (want != actual.resource.get()) return invalid(what + ": resource types are not the same");
+      if (want->canonical() != actual.resource->canonical())
+        return invalid(what + ": resource types are not the same");
       return {};
     }
     case ExternDesc::Kind::Instance: {
@@ -1896,6 +1917,7 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
           // be instantiated; an instantiation walks it again with the arguments).
           Scope def;
           def.parent = &s;
+          def.arena = s.arena;
           def.comp = s.comp;
           CHECK(run_items(def, *item.component));
         }
@@ -1928,6 +1950,8 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
             TRY(x, get_item(s, e.sort, e.index));
             if (v->find(e.name)) return invalid("duplicate instance export `" + e.name + "`");
             if (s.checks && !s.runtime) {
+              if (x.sort == Sort::Type && x.type.kind == TypeEntry::Kind::Resource)
+                x.type.res = alias_resource(x.type.res, e.name);
               ExternDesc d = desc_of(x);
               CHECK(check_name(resources, seen, e.name, d, "export"));
               if (d.kind == ExternDesc::Kind::Resource) resources[e.name] = d.resource.get();
@@ -2006,7 +2030,7 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
             if (te.kind != TypeEntry::Kind::Resource)
               return invalid("canon resource builtin on a non-resource type");
             if (s.checks && cd.kind != ast::CanonDef::Kind::ResourceDrop &&
-                !s.local_resources.count(te.res.get())) {
+                !s.local_resources.count(te.res->canonical())) {
               return invalid("canon resource.new and resource.rep need a local resource type, " +
                              std::string("not a local resource"));
             }
@@ -2079,7 +2103,10 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
                            ok.error().message);
           }
           ExternDesc as = subst_desc(adesc, m);
-          if (as.kind == ExternDesc::Kind::Type && x.sort == Sort::Type) {
+          if (adesc.kind == ExternDesc::Kind::Resource && free.count(adesc.resource.get())) {
+            // `(sub resource)`: the export is a new abstract type (statically).
+            x.type.res = adesc.resource;
+          } else if (as.kind == ExternDesc::Kind::Type && x.sort == Sort::Type) {
             x.type.val = as.type;
           } else if (as.kind == ExternDesc::Kind::Func && x.func) {
             auto f = std::make_shared<Func::Data>(*x.func);
@@ -2092,12 +2119,11 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
         }
         if (s.checks)
           CHECK(check_name(s.export_resources, s.export_descs, ed.name, desc_of(x), "export"));
-        if (s.checks && x.sort == Sort::Type && x.type.kind == TypeEntry::Kind::Resource) {
-          s.export_resources[ed.name] = x.type.res.get();
-        }
         if (x.sort == Sort::Type && x.type.kind == TypeEntry::Kind::Resource) {
           auto* r = const_cast<ResourceTypeImpl*>(impl_of(x.type.res));
           if (r && r->name.empty()) r->name = ed.name;
+          if (s.checks && !s.runtime) x.type.res = alias_resource(x.type.res, ed.name);
+          if (s.checks) s.export_resources[ed.name] = x.type.res.get();
         } else if (x.sort == Sort::Type && x.type.kind == TypeEntry::Kind::Val) {
           auto named = std::make_shared<Type>(*x.type.val);
           named->name = ed.name;
@@ -2167,8 +2193,11 @@ Result<std::shared_ptr<InstanceValue>> instantiate_nested(Scope& s, const CompIt
     return make_error(ErrorKind::Unsupported,
                       "instantiating an imported component is not supported");
   auto* defining = static_cast<Scope*>(comp.component_scope);
-  Scope child;
+  auto owned = std::make_unique<Scope>();
+  Scope& child = *owned;
+  if (s.arena) s.arena->push_back(std::move(owned));
   child.parent = defining;
+  child.arena = s.arena;
   child.runtime = s.runtime;
   child.checks = s.checks;
   child.store = s.store;
@@ -2204,14 +2233,18 @@ Result<std::shared_ptr<InstanceValue>> instantiate_nested(Scope& s, const CompIt
     return arg;
   };
   child.binder = &binder;
-  CHECK(run_items(child, *comp.component));
+  auto r = run_items(child, *comp.component);
+  child.binder = nullptr;
+  if (!r) return Unexpected(r.error());
   return child.exports;
 }
 
 }  // namespace
 
 Result<void> resolve_static(ComponentImpl& c) {
+  ScopeArena arena;
   Scope s;
+  s.arena = &arena;
   s.comp = &c;
   CHECK(run_items(s, *c.ast));
   c.imports = std::move(s.imports);
@@ -2377,7 +2410,9 @@ Binder linker_binder(const Linker::Impl& li, InstanceState* st, Subst& m) {
 // beforehand.
 Result<Instance> run_instantiate(engine::Store& store, const Linker::Impl& li,
                                  const std::shared_ptr<ComponentImpl>& impl, const PreMemo* memo) {
+  ScopeArena arena;
   Scope s;
+  s.arena = &arena;
   s.runtime = true;
   s.checks = false;
   s.store = &store;
@@ -2415,7 +2450,9 @@ Result<InstancePre> Linker::instantiate_pre(const Component& component) const {
   // The static walk (no store), with imports bound through this linker: records the types and
   // import bindings every instantiation would compute alike. Names were validated when the
   // component was compiled.
+  ScopeArena arena;
   Scope s;
+  s.arena = &arena;
   s.checks = false;
   s.comp = pre->component.get();
   s.record = &pre->memo;

@@ -26,6 +26,10 @@ struct ResourceTypeImpl : ResourceType {
   bool host = false;
   ResourceDtor host_dtor;
   bool placeholder = false;  // an abstract import in a static (uninstantiated) view
+  // Validation only: this type is the export of `alias_of` under a new name (same type, but
+  // a distinct identity for the naming rules).
+  ResourceTypePtr alias_of;
+  const ResourceType* canonical() const override { return alias_of ? alias_of->canonical() : this; }
 };
 
 inline const ResourceTypeImpl* impl_of(const ResourceTypePtr& p) {
