@@ -1630,12 +1630,12 @@ Sort sort_of(ExternDesc::Kind k) {
 
 // Checks that a value of type `actual` may stand for one of type `expected` (value types are
 // equal: same structure, names and resources, `expected` read through `m`).
-Result<void> check_valtype(const Type& actual, const Type& expected, const Subst& m,
+Result<void> check_valtype(const TypePtr& actual, const TypePtr& expected, const Subst& m,
                            const std::string& what) {
-  TypePtr e = subst(std::shared_ptr<const Type>(&expected, [](const Type*) {}), m);
-  if (!same_type(actual, *e)) {
-    return invalid(what + ": type mismatch: expected `" + expected.to_string() + "`, found `" +
-                   actual.to_string() + "`");
+  TypePtr e = subst(expected, m);
+  if (!same_type(*actual, *e)) {
+    return invalid(what + ": type mismatch: expected `" + expected->to_string() + "`, found `" +
+                   actual->to_string() + "`");
   }
   return {};
 }
@@ -1649,12 +1649,12 @@ Result<void> check_functype(const FuncType& actual, const FuncType& expected, co
   if (actual.params.size() != expected.params.size()) return fail("parameter count differs");
   for (size_t i = 0; i < actual.params.size(); i++) {
     if (actual.params[i].first != expected.params[i].first) return fail("parameter names differ");
-    CHECK(check_valtype(*actual.params[i].second, *expected.params[i].second, m, what));
+    CHECK(check_valtype(actual.params[i].second, expected.params[i].second, m, what));
   }
   if (actual.results.size() != expected.results.size()) return fail("result count differs");
   for (size_t i = 0; i < actual.results.size(); i++) {
     if (actual.results[i].first != expected.results[i].first) return fail("result names differ");
-    CHECK(check_valtype(*actual.results[i].second, *expected.results[i].second, m, what));
+    CHECK(check_valtype(actual.results[i].second, expected.results[i].second, m, what));
   }
   return {};
 }
@@ -1675,7 +1675,7 @@ Result<void> check_subtype(const ExternDesc& actual, const ExternDesc& expected,
       if (actual.kind != ExternDesc::Kind::Type)
         return invalid(what + ": expected a defined type, found a resource");
       if (!actual.type || !expected.type) return {};
-      return check_valtype(*actual.type, *expected.type, m, what);
+      return check_valtype(actual.type, expected.type, m, what);
     case ExternDesc::Kind::Resource: {
       if (actual.kind != ExternDesc::Kind::Resource)
         return invalid(what + ": expected a resource, found a defined type");
