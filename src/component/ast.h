@@ -66,6 +66,32 @@ struct ExternTypeDef {
   std::optional<ValTypeRef> value;  // value bound (unused)
 };
 
+// A core type definition (Binary.md core:type): a function type or a module type whose
+// declarations are resolved against its own type index space by the resolver.
+struct CoreTypeDef;
+struct CoreExternDef {
+  engine::ExternKind kind = engine::ExternKind::Func;
+  uint32_t type_index = 0;  // func
+  engine::TableType table;
+  engine::MemoryType memory;
+  engine::GlobalType global;
+  bool shared = false;  // memory
+  bool memory64 = false;
+  bool tag = false;  // a tag import or export (not modelled: the module type is left unknown)
+};
+struct CoreModuleDecl {
+  enum class Kind { Import, Type, Alias, Export } kind = Kind::Import;
+  std::string module, name;           // Import (module, name), Export (name)
+  CoreExternDef ext;                  // Import, Export
+  std::shared_ptr<CoreTypeDef> type;  // Type
+  uint32_t count = 0, index = 0;      // Alias (outer type)
+};
+struct CoreTypeDef {
+  bool module = false;
+  engine::FuncType func;              // !module
+  std::vector<CoreModuleDecl> decls;  // module
+};
+
 struct TypeDef;
 struct AliasDef {
   Sort sort = Sort::Func;
@@ -78,10 +104,11 @@ struct AliasDef {
 // A declarator inside a component type or instance type.
 struct Decl {
   enum class Kind { CoreType, Type, Alias, Import, Export } kind = Kind::Type;
-  std::shared_ptr<TypeDef> type;  // Type
-  AliasDef alias;                 // Alias
-  std::string name;               // Import, Export
-  ExternTypeDef extern_type;      // Import, Export
+  std::shared_ptr<TypeDef> type;           // Type
+  std::shared_ptr<CoreTypeDef> core_type;  // CoreType
+  AliasDef alias;                          // Alias
+  std::string name;                        // Import, Export
+  ExternTypeDef extern_type;               // Import, Export
 };
 
 struct TypeDef {
@@ -169,6 +196,7 @@ struct Item {
   InstanceDef instance;
   AliasDef alias;
   std::shared_ptr<TypeDef> type;
+  std::shared_ptr<CoreTypeDef> core_type;
   CanonDef canon;
   ImportDef import;
   ExportDef export_;

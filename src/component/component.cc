@@ -17,17 +17,6 @@ bool Component::is_component(std::span<const uint8_t> bytes) {
 
 namespace {
 
-Result<std::shared_ptr<ComponentImpl>> decode_and_resolve(std::span<const uint8_t> bytes) {
-  auto impl = std::make_shared<ComponentImpl>();
-  impl->bytes.assign(bytes.begin(), bytes.end());
-  auto ast = ast::decode(impl->bytes, 0);
-  if (!ast) return Unexpected(ast.error());
-  impl->ast = *ast;
-  auto r = resolve_static(*impl);
-  if (!r) return Unexpected(r.error());
-  return impl;
-}
-
 // Core modules in definition order, nested components included.
 void collect_modules(const ast::Component& c, std::vector<const ast::Item*>& out) {
   for (const auto& it : c.items) {
@@ -36,49 +25,86 @@ void collect_modules(const ast::Component& c, std::vector<const ast::Item*>& out
   }
 }
 
+Error in_module(Error e, const ast::Item* m) {
+  if (e.offset) *e.offset += m->module.offset;
+  e.message = "core module at byte offset " + std::to_string(m->module.offset) + ": " + e.message;
+  return e;
+}
+
+// Records the type of a core module of the component; a module of a component may not import
+// the same name twice.
+Result<void> add_module_type(ComponentImpl& impl, const ast::Item* m,
+                             const std::vector<engine::ImportType>& imports,
+                             const std::vector<engine::ExportType>& exports) {
+  for (size_t i = 0; i < imports.size(); i++) {
+    for (size_t j = 0; j < i; j++) {
+      if (imports[j].module == imports[i].module && imports[j].name == imports[i].name) {
+        return Unexpected(in_module(
+            make_error(ErrorKind::Invalid, "invalid component: duplicate import name `" +
+                                               imports[i].module + ":" + imports[i].name + "`")
+                .error(),
+            m));
+      }
+    }
+  }
+  auto t = std::make_shared<CoreModuleType>();
+  t->imports = imports;
+  t->exports = exports;
+  impl.module_types[m] = std::move(t);
+  return {};
+}
+
+enum class Mode { Static, Validate, Compile };
+
+// Decodes, validates or compiles the core modules (by mode), and resolves the component.
+Result<std::shared_ptr<ComponentImpl>> build(std::span<const uint8_t> bytes, Mode mode,
+                                             engine::Engine* engine) {
+  auto impl = std::make_shared<ComponentImpl>();
+  impl->bytes.assign(bytes.begin(), bytes.end());
+  auto ast = ast::decode(impl->bytes, 0);
+  if (!ast) return Unexpected(ast.error());
+  impl->ast = *ast;
+  if (mode != Mode::Static) {
+    std::vector<const ast::Item*> mods;
+    collect_modules(*impl->ast, mods);
+    size_t n = 0;
+    for (auto* m : mods) {
+      if (mode == Mode::Validate) {
+        auto info = engine::Module::inspect(m->module.bytes);
+        if (!info) return Unexpected(in_module(info.error(), m));
+        auto r = add_module_type(*impl, m, info->imports, info->exports);
+        if (!r) return Unexpected(r.error());
+      } else {
+        auto mod = engine::Module::compile(*engine, m->module.bytes, "core" + std::to_string(n++));
+        if (!mod) return Unexpected(in_module(mod.error(), m));
+        auto r = add_module_type(*impl, m, mod->imports(), mod->exports());
+        if (!r) return Unexpected(r.error());
+        impl->modules.emplace(m, *mod);
+      }
+    }
+  }
+  auto r = resolve_static(*impl);
+  if (!r) return Unexpected(r.error());
+  return impl;
+}
+
 }  // namespace
 
 Result<void> Component::validate(std::span<const uint8_t> bytes) {
-  auto impl = decode_and_resolve(bytes);
+  auto impl = build(bytes, Mode::Validate, nullptr);
   if (!impl) return Unexpected(impl.error());
-  std::vector<const ast::Item*> mods;
-  collect_modules(*(*impl)->ast, mods);
-  for (auto* m : mods) {
-    auto v = engine::Module::validate(m->module.bytes);
-    if (!v) {
-      Error e = v.error();
-      if (e.offset) *e.offset += m->module.offset;
-      e.message =
-          "core module at byte offset " + std::to_string(m->module.offset) + ": " + e.message;
-      return Unexpected(std::move(e));
-    }
-  }
   return {};
 }
 
 Result<Component> Component::compile_static(std::span<const uint8_t> bytes) {
-  auto impl = decode_and_resolve(bytes);
+  auto impl = build(bytes, Mode::Static, nullptr);
   if (!impl) return Unexpected(impl.error());
   return Component(*impl);
 }
 
 Result<Component> Component::compile(engine::Engine& engine, std::span<const uint8_t> bytes) {
-  auto impl = decode_and_resolve(bytes);
+  auto impl = build(bytes, Mode::Compile, &engine);
   if (!impl) return Unexpected(impl.error());
-  std::vector<const ast::Item*> mods;
-  collect_modules(*(*impl)->ast, mods);
-  size_t n = 0;
-  for (auto* m : mods) {
-    auto mod = engine::Module::compile(engine, m->module.bytes, "core" + std::to_string(n++));
-    if (!mod) {
-      Error e = mod.error();
-      if (e.offset) *e.offset += m->module.offset;
-      e.message =
-          "core module at byte offset " + std::to_string(m->module.offset) + ": " + e.message;
-      return Unexpected(std::move(e));
-    }
-    (*impl)->modules.emplace(m, *mod);
-  }
   return Component(*impl);
 }
 

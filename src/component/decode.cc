@@ -4,6 +4,7 @@
 #include <string>
 
 #include "ast.h"
+#include "names.h"
 #include "unicode.h"
 
 namespace flotilla::component::ast {
@@ -231,21 +232,50 @@ Result<Sort> read_sort(Reader& r) {
   }
 }
 
-// nameattributes: 0x00 name | 0x01 name | 0x02 name vec(attribute)
-Result<std::string> read_extern_name(Reader& r) {
+// An extern name and its attributes: 0x00 name | 0x01 name | 0x02 name vec(attribute), an
+// attribute being 0x00 implements | 0x01 (reserved) | 0x02 external-id, each at most once.
+struct ExternName {
+  std::string name;
+  std::optional<std::string> implements;
+};
+
+Result<ExternName> read_extern_name(Reader& r) {
+  ExternName out;
   TRY(tag, r.byte());
   if (tag > 2) return r.fail("invalid name prefix");
   TRY(n, r.name());
+  out.name = std::move(n);
   if (tag == 2) {
     TRY(count, r.u32());
+    bool seen[3] = {false, false, false};
     for (uint32_t i = 0; i < count; i++) {
       TRY(kind, r.byte());
       if (kind > 2) return r.fail("invalid name attribute");
+      if (seen[kind]) {
+        return r.fail(kind == 0 ? "duplicate 'implements' option in name"
+                                : "duplicate option in name");
+      }
+      seen[kind] = true;
       TRY(s, r.name());
-      (void)s;
+      if (kind == 0) out.implements = std::move(s);
     }
   }
-  return n;
+  return out;
+}
+
+// `implements` names the interface a plainly named instance implements.
+Result<void> check_implements(const ExternName& n, bool instance) {
+  if (!n.implements) return {};
+  auto bad = [](const std::string& why) {
+    return make_error(ErrorKind::Invalid, "invalid component: " + why);
+  };
+  if (!instance) return bad("only instances can have an `implements` attribute");
+  if (!names::is_label(n.name)) return bad("name `" + n.name + "` is not valid with `implements`");
+  const std::string& v = *n.implements;
+  if (!names::is_extern_name(v)) return bad("`implements` value `" + v + "` is not a valid name");
+  if (v.find(':') == std::string::npos || v[0] == '[')
+    return bad("`implements` value `" + v + "` must be an interface name");
+  return {};
 }
 
 Result<ExternTypeDef> read_externtype(Reader& r) {
@@ -297,110 +327,150 @@ Result<ExternTypeDef> read_externtype(Reader& r) {
   }
 }
 
-// --- core types (skipped structurally: module types only matter for nested module imports)
-Result<void> skip_core_valtype(Reader& r) {
+// --- core types: function types and module types (GC types are not supported)
+Result<engine::ValType> read_core_valtype(Reader& r) {
   TRY(b, r.byte());
   switch (b) {
     case 0x7f:
+      return engine::ValType::I32;
     case 0x7e:
+      return engine::ValType::I64;
     case 0x7d:
+      return engine::ValType::F32;
     case 0x7c:
+      return engine::ValType::F64;
     case 0x7b:
+      return engine::ValType::V128;
     case 0x70:
+      return engine::ValType::FuncRef;
     case 0x6f:
-      return {};
+      return engine::ValType::ExternRef;
     default:
       return r.fail("unsupported core value type");
   }
 }
-Result<void> skip_limits(Reader& r) {
+Result<void> read_limits(Reader& r, engine::Limits& l, bool* shared, bool* is64) {
   TRY(flags, r.byte());
   if (flags > 7) return r.fail("invalid limits flags");
+  if (shared) *shared = (flags & 2) != 0;
+  if (is64) *is64 = (flags & 4) != 0;
   TRY(a, r.u32());
-  (void)a;
+  l.min = a;
   if (flags & 1) {
     TRY(b, r.u32());
-    (void)b;
+    l.max = b;
   }
   return {};
 }
-Result<void> skip_core_externtype(Reader& r) {
+Result<CoreExternDef> read_core_externtype(Reader& r) {
+  CoreExternDef d;
   TRY(k, r.byte());
   switch (k) {
     case 0x00: {
+      d.kind = engine::ExternKind::Func;
       TRY(i, r.u32());
-      (void)i;
-      return {};
+      d.type_index = i;
+      return d;
     }
-    case 0x01:
-      CHECK(skip_core_valtype(r));
-      return skip_limits(r);
+    case 0x01: {
+      d.kind = engine::ExternKind::Table;
+      TRY(t, read_core_valtype(r));
+      if (t != engine::ValType::FuncRef && t != engine::ValType::ExternRef)
+        return r.fail("invalid table element type");
+      d.table.element = t;
+      CHECK(read_limits(r, d.table.limits, nullptr, nullptr));
+      return d;
+    }
     case 0x02:
-      return skip_limits(r);
+      d.kind = engine::ExternKind::Memory;
+      CHECK(read_limits(r, d.memory.limits, &d.shared, &d.memory64));
+      return d;
     case 0x03: {
-      CHECK(skip_core_valtype(r));
+      d.kind = engine::ExternKind::Global;
+      TRY(t, read_core_valtype(r));
+      d.global.content = t;
       TRY(m, r.byte());
       if (m > 1) return r.fail("invalid global mutability");
-      return {};
+      d.global.mutable_ = m == 1;
+      return d;
     }
     case 0x04: {
+      d.tag = true;
       TRY(z, r.byte());
       TRY(i, r.u32());
       (void)z;
-      (void)i;
-      return {};
+      d.type_index = i;
+      return d;
     }
     default:
       return r.fail("invalid core extern type");
   }
 }
-Result<void> skip_core_type(Reader& r, int depth) {
+Result<std::shared_ptr<CoreTypeDef>> read_core_type(Reader& r, int depth) {
   if (depth > kMaxNesting) return r.fail("types nested too deeply");
+  auto t = std::make_shared<CoreTypeDef>();
   TRY(b, r.byte());
   if (b == 0x60) {
     for (int side = 0; side < 2; side++) {
       TRY(n, r.u32());
-      for (uint32_t i = 0; i < n; i++) CHECK(skip_core_valtype(r));
+      if (n > r.remaining()) return r.fail("vector length too large");
+      for (uint32_t i = 0; i < n; i++) {
+        TRY(v, read_core_valtype(r));
+        (side == 0 ? t->func.params : t->func.results).push_back(v);
+      }
     }
-    return {};
+    return t;
   }
   if (b == 0x50) {
+    t->module = true;
     TRY(n, r.u32());
+    if (n > r.remaining()) return r.fail("vector length too large");
     for (uint32_t i = 0; i < n; i++) {
+      CoreModuleDecl d;
       TRY(k, r.byte());
       switch (k) {
         case 0x00: {
+          d.kind = CoreModuleDecl::Kind::Import;
           TRY(m, r.name());
           TRY(f, r.name());
-          (void)m;
-          (void)f;
-          CHECK(skip_core_externtype(r));
+          d.module = std::move(m);
+          d.name = std::move(f);
+          TRY(e, read_core_externtype(r));
+          d.ext = e;
           break;
         }
-        case 0x01:
-          CHECK(skip_core_type(r, depth + 1));
+        case 0x01: {
+          d.kind = CoreModuleDecl::Kind::Type;
+          TRY(sub, read_core_type(r, depth + 1));
+          if (sub->module) return r.fail("module types cannot be nested in module types");
+          d.type = std::move(sub);
           break;
+        }
         case 0x02: {
+          d.kind = CoreModuleDecl::Kind::Alias;
           TRY(s, r.byte());
           TRY(o, r.byte());
           if (s != 0x10 || o != 0x01) return r.fail("invalid core alias in module type");
           TRY(ct, r.u32());
           TRY(idx, r.u32());
-          (void)ct;
-          (void)idx;
+          d.count = ct;
+          d.index = idx;
           break;
         }
         case 0x03: {
+          d.kind = CoreModuleDecl::Kind::Export;
           TRY(nm, r.name());
-          (void)nm;
-          CHECK(skip_core_externtype(r));
+          d.name = std::move(nm);
+          TRY(e, read_core_externtype(r));
+          d.ext = e;
           break;
         }
         default:
           return r.fail("invalid module type declaration");
       }
+      t->decls.push_back(std::move(d));
     }
-    return {};
+    return t;
   }
   return r.fail("unsupported core type (GC types are not supported)");
 }
@@ -488,10 +558,12 @@ Result<std::vector<Decl>> read_decls(Reader& r, bool component, int depth) {
     Decl d;
     TRY(k, r.byte());
     switch (k) {
-      case 0x00:
+      case 0x00: {
         d.kind = Decl::Kind::CoreType;
-        CHECK(skip_core_type(r, depth + 1));
+        TRY(ct, read_core_type(r, depth + 1));
+        d.core_type = std::move(ct);
         break;
+      }
       case 0x01: {
         d.kind = Decl::Kind::Type;
         TRY(t, read_type(r, depth + 1));
@@ -512,7 +584,8 @@ Result<std::vector<Decl>> read_decls(Reader& r, bool component, int depth) {
         d.kind = Decl::Kind::Import;
         TRY(nm, read_extern_name(r));
         TRY(et, read_externtype(r));
-        d.name = std::move(nm);
+        CHECK(check_implements(nm, et.kind == 0x05));
+        d.name = std::move(nm.name);
         d.extern_type = et;
         break;
       }
@@ -520,7 +593,8 @@ Result<std::vector<Decl>> read_decls(Reader& r, bool component, int depth) {
         d.kind = Decl::Kind::Export;
         TRY(nm, read_extern_name(r));
         TRY(et, read_externtype(r));
-        d.name = std::move(nm);
+        CHECK(check_implements(nm, et.kind == 0x05));
+        d.name = std::move(nm.name);
         d.extern_type = et;
         break;
       }
@@ -717,8 +791,9 @@ Result<std::vector<CoreExportRef>> read_inline_exports(Reader& r, bool core) {
       e.sort = s;
     } else {
       TRY(nm, read_extern_name(r));
-      e.name = std::move(nm);
       TRY(s, read_sort(r));
+      CHECK(check_implements(nm, s == Sort::Instance));
+      e.name = std::move(nm.name);
       e.sort = s;
     }
     TRY(idx, r.u32());
@@ -785,7 +860,9 @@ Result<void> read_section(Reader& r, uint8_t id, Component& c, int depth) {
     case 3:
       return vec_items([&](Item& it) -> Result<void> {
         it.kind = Item::Kind::CoreType;
-        return skip_core_type(r, depth);
+        TRY(ct, read_core_type(r, depth));
+        it.core_type = std::move(ct);
+        return {};
       });
     case 4: {
       Item it;
@@ -891,7 +968,8 @@ Result<void> read_section(Reader& r, uint8_t id, Component& c, int depth) {
         it.kind = Item::Kind::Import;
         TRY(nm, read_extern_name(r));
         TRY(et, read_externtype(r));
-        it.import.name = std::move(nm);
+        CHECK(check_implements(nm, et.kind == 0x05));
+        it.import.name = std::move(nm.name);
         it.import.type = et;
         return {};
       });
@@ -899,8 +977,9 @@ Result<void> read_section(Reader& r, uint8_t id, Component& c, int depth) {
       return vec_items([&](Item& it) -> Result<void> {
         it.kind = Item::Kind::Export;
         TRY(nm, read_extern_name(r));
-        it.export_.name = std::move(nm);
         TRY(s, read_sort(r));
+        CHECK(check_implements(nm, s == Sort::Instance));
+        it.export_.name = std::move(nm.name);
         it.export_.sort = s;
         TRY(idx, r.u32());
         it.export_.index = idx;

@@ -7,6 +7,8 @@
 //    arguments (nested components), core modules are instantiated on the engine, canon
 //    definitions become callable functions.
 #include <functional>
+#include <memory>
+#include <set>
 
 #include "internal.h"
 #include "names.h"
@@ -38,6 +40,9 @@ Unexpected<Error> link_error(const std::string& msg) { return make_error(ErrorKi
 struct CoreExports {
   engine::Instance inst;
   std::vector<std::pair<std::string_view, engine::Extern>> items;
+  // Static walk: the export types, when known.
+  std::shared_ptr<const std::vector<engine::ExportType>> types;
+  bool inline_ = false;  // made of inline exports
 
   std::optional<engine::Extern> find(std::string_view name) const {
     if (inst) return inst.get_export(name);
@@ -59,19 +64,37 @@ struct PreMemo {
   std::vector<std::optional<TypeEntry>> types;   // Type items
   std::vector<std::optional<CompItem>> imports;  // Import items, bound through the linker
   bool imports_ok = false;                       // every import is in `imports`
-  // The same for the items of nested component instances, by the order in which the walk
-  // meets them (deterministic for one component and linker): resolved types and import
-  // descriptions that are stable.
+  // The same for the type definitions of nested component instances, by the order in which
+  // the walk meets them (deterministic for one component and linker), when stable.
   std::vector<std::optional<TypeEntry>> nested_types;
-  std::vector<std::optional<ExternDesc>> nested_imports;
   // Final sizes of the root scope's index spaces (to reserve them).
   size_t n_types = 0, n_funcs = 0, n_instances = 0, n_core_instances = 0, n_core_funcs = 0;
 };
 
 namespace {
 
+// An entry of the core type index space: a function type or a module type (null when it
+// cannot be described, e.g. it mentions tags).
+struct CoreTypeEntry {
+  bool module = false;
+  engine::FuncType func;
+  std::shared_ptr<const CoreModuleType> mod;
+};
+
+struct Scope;
+// The scopes of nested component instances, kept until the whole walk ends: a component
+// defined in one is instantiated later through its exports, its outer aliases resolving in
+// the scope that defined it.
+using ScopeArena = std::vector<std::unique_ptr<Scope>>;
+
 struct Scope {
   Scope* parent = nullptr;
+  ScopeArena* arena = nullptr;
+  enum class Kind { Component, ComponentType, InstanceType } kind = Kind::Component;
+  // Types that may be named by an import (imported) or an export (exported, which includes the
+  // imported ones): defined value types by identity (Type*), resources by ResourceType*
+  // (Explainer.md, external visibility of types). Only kept when validating a definition.
+  std::set<const void*> imported_named, exported_named;
   bool runtime = false;
   // Name and label validation (check_name, check_labels). Off when instantiating: the same
   // definitions were validated when the component was compiled.
@@ -89,7 +112,7 @@ struct Scope {
   struct Walk {
     PreMemo* record = nullptr;
     const PreMemo* memo = nullptr;
-    size_t type_seq = 0, import_seq = 0;
+    size_t type_seq = 0;
   };
   Walk* walk = nullptr;
 
@@ -103,11 +126,23 @@ struct Scope {
   std::vector<engine::Table> core_tables;
   std::vector<engine::Memory> core_memories;
   std::vector<engine::Global> core_globals;
-  size_t core_types = 0;
+  // Static walk: types of the core items, when known (parallel to the vectors above).
+  std::vector<std::shared_ptr<const CoreModuleType>> module_types;
+  std::vector<std::optional<engine::FuncType>> core_func_types;
+  std::vector<std::optional<engine::ExternType>> core_table_types, core_memory_types,
+      core_global_types;
+  std::vector<CoreTypeEntry> core_types;
 
   std::vector<NamedExtern> imports;  // declared imports (component and component types)
+  // Component and instance types: the abstract resources declared so far (see
+  // TypeEntry::defined).
+  std::vector<ResourceTypePtr> defined;
+  // Resource types defined (`(type (resource ...))`) by this component.
+  std::set<const ResourceType*> local_resources;
   // Resources imported or exported so far, by name, as bound (for annotated function names).
-  std::map<std::string, const ResourceType*> resource_names;
+  // (Imports and exports are separate namespaces.)
+  using ResourceNames = std::map<std::string, const ResourceType*>;
+  ResourceNames import_resources, export_resources;
   std::shared_ptr<InstanceValue> exports = std::make_shared<InstanceValue>();
   std::vector<NamedExtern> export_descs;
 };
@@ -115,7 +150,10 @@ struct Scope {
 // How imports of the component being walked get their values.
 struct Binder {
   // Returns the item for an import, given its statically resolved description.
-  std::function<Result<CompItem>(const std::string& name, const ExternDesc& desc)> bind;
+  // `fresh` lists the abstract resources the import's type declares (bound by the argument).
+  std::function<Result<CompItem>(const std::string& name, const ExternDesc& desc,
+                                 const std::vector<ResourceTypePtr>& fresh)>
+      bind;
 };
 
 Unexpected<Error> out_of_bounds(const char* what, uint32_t i) {
@@ -170,74 +208,104 @@ bool mentions(const Type& t, const Subst& m) {
   }
 }
 
+// Substitutes resource types, memoized: a type reached twice (a named type used by a
+// function and exported) is substituted once, so identities among the types are kept.
+struct Substituter {
+  const Subst& m;
+  std::map<const Type*, TypePtr> memo;
+
+  TypePtr type(const TypePtr& t) {
+    if (!t || m.empty() || !mentions(*t, m)) return t;
+    if (auto it = memo.find(t.get()); it != memo.end()) return it->second;
+    auto n = std::make_shared<Type>(*t);
+    switch (t->kind) {
+      case TypeKind::Own:
+      case TypeKind::Borrow:
+        n->resource = m.at(t->resource.get());
+        break;
+      case TypeKind::List:
+      case TypeKind::Option:
+        n->elem = type(t->elem);
+        break;
+      case TypeKind::Result:
+        n->ok = type(t->ok);
+        n->err = type(t->err);
+        break;
+      case TypeKind::Record:
+        for (auto& f : n->fields) f.type = type(f.type);
+        break;
+      case TypeKind::Tuple:
+        for (auto& f : n->items) f = type(f);
+        break;
+      case TypeKind::Variant:
+        for (auto& c : n->cases) c.type = type(c.type);
+        break;
+      default:
+        break;
+    }
+    memo[t.get()] = n;
+    return n;
+  }
+
+  FuncType func(const FuncType& f) {
+    FuncType out = f;
+    for (auto& p : out.params) p.second = type(p.second);
+    for (auto& r : out.results) r.second = type(r.second);
+    return out;
+  }
+
+  std::vector<NamedExtern> list(const std::vector<NamedExtern>& v) {
+    std::vector<NamedExtern> out;
+    out.reserve(v.size());
+    for (auto& e : v) out.push_back({e.name, desc(e.desc)});
+    return out;
+  }
+
+  ExternDesc desc(const ExternDesc& d) {
+    ExternDesc out = d;
+    switch (d.kind) {
+      case ExternDesc::Kind::Func:
+        out.func = func(d.func);
+        break;
+      case ExternDesc::Kind::Type:
+        out.type = type(d.type);
+        break;
+      case ExternDesc::Kind::Resource:
+        if (auto it = m.find(d.resource.get()); it != m.end()) out.resource = it->second;
+        break;
+      case ExternDesc::Kind::Instance: {
+        auto i = std::make_shared<InstanceTypeDesc>();
+        i->exports = list(d.instance->exports);
+        out.instance = i;
+        break;
+      }
+      case ExternDesc::Kind::Component: {
+        auto c = std::make_shared<ComponentTypeDesc>();
+        c->imports = list(d.component->imports);
+        c->exports = list(d.component->exports);
+        out.component = c;
+        break;
+      }
+      default:
+        break;
+    }
+    return out;
+  }
+};
+
 }  // namespace
 
-TypePtr subst(const TypePtr& t, const Subst& m) {
-  if (!t || m.empty() || !mentions(*t, m)) return t;
-  auto n = std::make_shared<Type>(*t);
-  switch (t->kind) {
-    case TypeKind::Own:
-    case TypeKind::Borrow:
-      n->resource = m.at(t->resource.get());
-      break;
-    case TypeKind::List:
-    case TypeKind::Option:
-      n->elem = subst(t->elem, m);
-      break;
-    case TypeKind::Result:
-      n->ok = subst(t->ok, m);
-      n->err = subst(t->err, m);
-      break;
-    case TypeKind::Record:
-      for (auto& f : n->fields) f.type = subst(f.type, m);
-      break;
-    case TypeKind::Tuple:
-      for (auto& f : n->items) f = subst(f, m);
-      break;
-    case TypeKind::Variant:
-      for (auto& c : n->cases) c.type = subst(c.type, m);
-      break;
-    default:
-      break;
-  }
-  return n;
-}
+TypePtr subst(const TypePtr& t, const Subst& m) { return Substituter{m, {}}.type(t); }
 
-FuncType subst(const FuncType& f, const Subst& m) {
-  FuncType out = f;
-  for (auto& p : out.params) p.second = subst(p.second, m);
-  for (auto& r : out.results) r.second = subst(r.second, m);
-  return out;
-}
+FuncType subst(const FuncType& f, const Subst& m) { return Substituter{m, {}}.func(f); }
 
 namespace {
 
-ExternDesc subst_desc(const ExternDesc& d, const Subst& m);
+ExternDesc subst_desc(const ExternDesc& d, const Subst& m) { return Substituter{m, {}}.desc(d); }
 
 std::shared_ptr<const InstanceTypeDesc> subst_inst(const InstanceTypeDesc& d, const Subst& m) {
   auto out = std::make_shared<InstanceTypeDesc>();
-  for (auto& e : d.exports) out->exports.push_back({e.name, subst_desc(e.desc, m)});
-  return out;
-}
-
-ExternDesc subst_desc(const ExternDesc& d, const Subst& m) {
-  ExternDesc out = d;
-  switch (d.kind) {
-    case ExternDesc::Kind::Func:
-      out.func = subst(d.func, m);
-      break;
-    case ExternDesc::Kind::Type:
-      out.type = subst(d.type, m);
-      break;
-    case ExternDesc::Kind::Resource:
-      if (auto it = m.find(d.resource.get()); it != m.end()) out.resource = it->second;
-      break;
-    case ExternDesc::Kind::Instance:
-      out.instance = subst_inst(*d.instance, m);
-      break;
-    default:
-      break;
-  }
+  out->exports = Substituter{m, {}}.list(d.exports);
   return out;
 }
 
@@ -334,6 +402,206 @@ bool stable(const TypeEntry& e) {
   return false;
 }
 
+// ---- core types -------------------------------------------------------------------------------
+
+template <typename T>
+std::optional<T> opt_at(const std::vector<std::optional<T>>& v, uint32_t i) {
+  if (i >= v.size()) return std::nullopt;
+  return v[i];
+}
+
+constexpr uint64_t kMaxPages = 65536;
+
+Result<CoreTypeEntry> resolve_core_type(Scope& s, const ast::CoreTypeDef& t) {
+  CoreTypeEntry e;
+  if (!t.module) {
+    e.func = t.func;
+    return e;
+  }
+  e.module = true;
+  std::vector<std::optional<engine::FuncType>> types;  // the module type's own type space
+  auto mt = std::make_shared<CoreModuleType>();
+  bool known = true;
+  auto extern_type = [&](const ast::CoreExternDef& d) -> Result<std::optional<engine::ExternType>> {
+    if (d.tag) {
+      known = false;
+      return std::optional<engine::ExternType>();
+    }
+    engine::ExternType x;
+    x.kind = d.kind;
+    switch (d.kind) {
+      case engine::ExternKind::Func: {
+        if (d.type_index >= types.size())
+          return invalid("type index " + std::to_string(d.type_index) + " out of bounds");
+        if (!types[d.type_index])
+          return invalid("type index " + std::to_string(d.type_index) + " is not a function type");
+        x.func = *types[d.type_index];
+        break;
+      }
+      case engine::ExternKind::Table:
+        x.table = d.table;
+        if (d.table.limits.max && *d.table.limits.max < d.table.limits.min)
+          return invalid("size minimum must not be greater than maximum");
+        break;
+      case engine::ExternKind::Memory:
+        x.memory = d.memory;
+        if (d.memory64) {
+          known = false;
+        } else if (d.memory.limits.min > kMaxPages ||
+                   (d.memory.limits.max && *d.memory.limits.max > kMaxPages)) {
+          return invalid("memory size must be at most 65536 pages (4GiB)");
+        }
+        if (d.memory.limits.max && *d.memory.limits.max < d.memory.limits.min)
+          return invalid("size minimum must not be greater than maximum");
+        if (d.shared) known = false;  // shared memories are not modelled
+        break;
+      case engine::ExternKind::Global:
+        x.global = d.global;
+        break;
+    }
+    return std::optional<engine::ExternType>(x);
+  };
+  for (const auto& d : t.decls) {
+    switch (d.kind) {
+      case ast::CoreModuleDecl::Kind::Type:
+        types.push_back(d.type->func);
+        break;
+      case ast::CoreModuleDecl::Kind::Alias: {
+        Scope* target = &s;
+        for (uint32_t i = 1; i < d.count; i++) {
+          if (!target->parent)
+            return invalid("outer alias count " + std::to_string(d.count) + " is out of bounds");
+          target = target->parent;
+        }
+        if (d.count == 0) {
+          if (d.index >= types.size())
+            return invalid("type index " + std::to_string(d.index) + " out of bounds");
+          types.push_back(types[d.index]);
+          break;
+        }
+        TRY(ct, at(target->core_types, d.index, "core type"));
+        if (ct.module)
+          return invalid("core type index " + std::to_string(d.index) +
+                         " is a module type, not a function type");
+        types.push_back(ct.func);
+        break;
+      }
+      case ast::CoreModuleDecl::Kind::Import: {
+        TRY(x, extern_type(d.ext));
+        for (auto& prev : mt->imports) {
+          if (prev.module == d.module && prev.name == d.name)
+            return invalid("duplicate import name `" + d.module + ":" + d.name + "`");
+        }
+        if (x) mt->imports.push_back({d.module, d.name, *x});
+        break;
+      }
+      case ast::CoreModuleDecl::Kind::Export: {
+        TRY(x, extern_type(d.ext));
+        for (auto& prev : mt->exports) {
+          if (prev.name == d.name) return invalid("export name `" + d.name + "` already defined");
+        }
+        if (x) mt->exports.push_back({d.name, *x});
+        break;
+      }
+    }
+  }
+  if (known) e.mod = std::move(mt);
+  return e;
+}
+
+bool limits_match(const engine::Limits& actual, const engine::Limits& expected) {
+  if (actual.min < expected.min) return false;
+  if (expected.max) return actual.max && *actual.max <= *expected.max;
+  return true;
+}
+
+// Core subtyping of extern types (an `actual` export supplied for an `expected` import).
+Result<void> check_core_extern(const engine::ExternType& actual, const engine::ExternType& expected,
+                               const std::string& what) {
+  if (actual.kind != expected.kind) {
+    return invalid(what + ": expected " + engine::extern_kind_name(expected.kind) + ", found " +
+                   engine::extern_kind_name(actual.kind));
+  }
+  switch (expected.kind) {
+    case engine::ExternKind::Func:
+      if (!(actual.func == expected.func))
+        return invalid(what + ": type mismatch, expected: " + expected.func.to_string() +
+                       ", found: " + actual.func.to_string());
+      return {};
+    case engine::ExternKind::Global:
+      if (actual.global.content != expected.global.content ||
+          actual.global.mutable_ != expected.global.mutable_)
+        return invalid(what + ": global type mismatch");
+      return {};
+    case engine::ExternKind::Table:
+      if (actual.table.element != expected.table.element)
+        return invalid(what + ": table element type mismatch");
+      if (!limits_match(actual.table.limits, expected.table.limits))
+        return invalid(what + ": mismatch in table limits");
+      return {};
+    case engine::ExternKind::Memory:
+      if (!limits_match(actual.memory.limits, expected.memory.limits))
+        return invalid(what + ": mismatch in memory limits");
+      return {};
+  }
+  return {};
+}
+
+// The arguments of a core module instantiation against the module's imports.
+Result<void> check_core_args(
+    const CoreModuleType& mt,
+    const std::vector<std::pair<std::string_view, const CoreExports*>>& args) {
+  for (const auto& imp : mt.imports) {
+    const CoreExports* arg = nullptr;
+    for (size_t k = args.size(); k-- > 0;) {
+      if (args[k].first == imp.module) {
+        arg = args[k].second;
+        break;
+      }
+    }
+    if (!arg) {
+      return invalid("missing module instantiation argument named `" + imp.module + "`");
+    }
+    if (!arg->types) continue;
+    const engine::ExportType* found = nullptr;
+    for (auto& e : *arg->types) {
+      if (e.name == imp.name) found = &e;
+    }
+    if (!found) {
+      return invalid("module instantiation argument `" + imp.module +
+                     "` does not export an item named `" + imp.name + "`");
+    }
+    CHECK(
+        check_core_extern(found->type, imp.type, "import `" + imp.module + "::" + imp.name + "`"));
+  }
+  return {};
+}
+
+// Module subtyping: the supplied module may import less (each of its imports is expected,
+// with a type the expected one matches) and export more.
+Result<void> check_module_type(const CoreModuleType& actual, const CoreModuleType& expected,
+                               const std::string& what) {
+  for (const auto& imp : actual.imports) {
+    const engine::ImportType* e = nullptr;
+    for (auto& x : expected.imports) {
+      if (x.module == imp.module && x.name == imp.name) e = &x;
+    }
+    if (!e)
+      return invalid(what + ": missing expected import `" + imp.module + "::" + imp.name + "`");
+    CHECK(check_core_extern(e->type, imp.type,
+                            what + ": import `" + imp.module + "::" + imp.name + "`"));
+  }
+  for (const auto& exp : expected.exports) {
+    const engine::ExportType* a = nullptr;
+    for (auto& x : actual.exports) {
+      if (x.name == exp.name) a = &x;
+    }
+    if (!a) return invalid(what + ": missing expected export `" + exp.name + "`");
+    CHECK(check_core_extern(a->type, exp.type, what + ": export `" + exp.name + "`"));
+  }
+  return {};
+}
+
 // ---- type resolution ------------------------------------------------------------------------
 
 Result<TypePtr> valtype(Scope& s, const ast::ValTypeRef& r) {
@@ -343,6 +611,35 @@ Result<TypePtr> valtype(Scope& s, const ast::ValTypeRef& r) {
     return invalid("type index " + std::to_string(r.index) + " is not a defined value type");
   }
   return e.val;
+}
+
+bool contains_borrow(const Type& t) {
+  switch (t.kind) {
+    case TypeKind::Borrow:
+      return true;
+    case TypeKind::List:
+    case TypeKind::Option:
+      return contains_borrow(*t.elem);
+    case TypeKind::Result:
+      return (t.ok && contains_borrow(*t.ok)) || (t.err && contains_borrow(*t.err));
+    case TypeKind::Record:
+      for (auto& f : t.fields) {
+        if (contains_borrow(*f.type)) return true;
+      }
+      return false;
+    case TypeKind::Tuple:
+      for (auto& f : t.items) {
+        if (contains_borrow(*f)) return true;
+      }
+      return false;
+    case TypeKind::Variant:
+      for (auto& c : t.cases) {
+        if (c.type && contains_borrow(*c.type)) return true;
+      }
+      return false;
+    default:
+      return false;
+  }
 }
 
 Result<void> run_decls(Scope& s, const std::vector<ast::Decl>& decls);
@@ -438,7 +735,7 @@ Result<TypeEntry> resolve_type(Scope& s, const ast::TypeDef& td) {
         }
         default:
           if (is_primitive(dv.kind))
-            return TypeEntry{TypeEntry::Kind::Val, Type::primitive(dv.kind), {}, {}, {}, {}};
+            return TypeEntry{TypeEntry::Kind::Val, Type::primitive(dv.kind), {}, {}, {}, {}, {}};
           break;
       }
       e.kind = TypeEntry::Kind::Val;
@@ -463,7 +760,7 @@ Result<TypeEntry> resolve_type(Scope& s, const ast::TypeDef& td) {
       }
       for (auto& r : td.func.results) {
         TRY(t, valtype(s, *r.type));
-        if (t->kind == TypeKind::Borrow) return invalid("function result cannot contain a borrow");
+        if (contains_borrow(*t)) return invalid("function result cannot contain a `borrow` type");
         f->results.emplace_back(r.label, t);
       }
       e.kind = TypeEntry::Kind::Func;
@@ -475,7 +772,10 @@ Result<TypeEntry> resolve_type(Scope& s, const ast::TypeDef& td) {
       Scope child;
       child.parent = &s;
       child.checks = s.checks;
+      child.kind = td.kind == ast::TypeDef::Kind::Instance ? Scope::Kind::InstanceType
+                                                           : Scope::Kind::ComponentType;
       CHECK(run_decls(child, td.decls));
+      e.defined = std::move(child.defined);
       if (td.kind == ast::TypeDef::Kind::Instance) {
         auto d = std::make_shared<InstanceTypeDesc>();
         d->exports = std::move(child.export_descs);
@@ -501,7 +801,12 @@ Result<TypeEntry> resolve_type(Scope& s, const ast::TypeDef& td) {
         s.state->resources.push_back(r);
       } else if (td.dtor && *td.dtor >= s.core_funcs.size()) {
         return invalid("unknown core func " + std::to_string(*td.dtor));
+      } else if (td.dtor && s.checks) {
+        auto t = opt_at(s.core_func_types, *td.dtor);
+        if (t && !(t->params == std::vector{engine::ValType::I32} && t->results.empty()))
+          return invalid("wrong signature for a destructor: " + t->to_string());
       }
+      s.local_resources.insert(r.get());
       e.kind = TypeEntry::Kind::Resource;
       e.res = r;
       return e;
@@ -510,12 +815,21 @@ Result<TypeEntry> resolve_type(Scope& s, const ast::TypeDef& td) {
   return invalid("unknown type definition");
 }
 
-Result<ExternDesc> extern_desc(Scope& s, const ast::ExternTypeDef& et, const std::string& name) {
+// The description of an import or export of type `et`. The abstract resources the type
+// declares are made fresh (each import of an instance type has its own resources) and
+// appended to `s.defined` and to `fresh` when given.
+Result<ExternDesc> extern_desc(Scope& s, const ast::ExternTypeDef& et, const std::string& name,
+                               std::vector<ResourceTypePtr>* fresh = nullptr) {
   ExternDesc d;
   switch (et.kind) {
-    case 0x00:
+    case 0x00: {
+      AT(t, s.core_types, et.index, "core type");
+      if (!t.module)
+        return invalid("core type index " + std::to_string(et.index) + " is not a module type");
       d.kind = ExternDesc::Kind::Module;
+      d.module = t.mod;
       return d;
+    }
     case 0x01: {
       AT(t, s.types, et.index, "type");
       if (t.kind != TypeEntry::Kind::Func)
@@ -530,6 +844,8 @@ Result<ExternDesc> extern_desc(Scope& s, const ast::ExternTypeDef& et, const std
       if (et.sub_resource) {
         d.kind = ExternDesc::Kind::Resource;
         d.resource = fresh_resource(name, true);
+        s.defined.push_back(d.resource);
+        if (fresh) fresh->push_back(d.resource);
         return d;
       }
       AT(t, s.types, et.index, "type");
@@ -556,6 +872,21 @@ Result<ExternDesc> extern_desc(Scope& s, const ast::ExternTypeDef& et, const std
         return invalid("`" + name + "`: not a component type");
       d.kind = ExternDesc::Kind::Component;
       d.component = t.comp;
+      if (!t.defined.empty()) {
+        // Fresh for this import (not added to s.defined: a component type's resources stay
+        // abstract until it is instantiated).
+        Subst m;
+        for (auto& r : t.defined) {
+          auto n = fresh_resource(r->name, true);
+          m[r.get()] = n;
+          if (fresh) fresh->push_back(n);
+        }
+        Substituter sb{m, {}};
+        auto c = std::make_shared<ComponentTypeDesc>();
+        c->imports = sb.list(t.comp->imports);
+        c->exports = sb.list(t.comp->exports);
+        d.component = c;
+      }
       return d;
     }
     case 0x05: {
@@ -564,6 +895,16 @@ Result<ExternDesc> extern_desc(Scope& s, const ast::ExternTypeDef& et, const std
         return invalid("`" + name + "`: not an instance type");
       d.kind = ExternDesc::Kind::Instance;
       d.instance = t.inst;
+      if (!t.defined.empty()) {
+        Subst m;
+        for (auto& r : t.defined) {
+          auto n = fresh_resource(r->name, true);
+          m[r.get()] = n;
+          s.defined.push_back(n);
+          if (fresh) fresh->push_back(n);
+        }
+        d.instance = subst_inst(*t.inst, m);
+      }
       return d;
     }
   }
@@ -611,6 +952,7 @@ CompItem item_from_desc(const std::string& name, const ExternDesc& d, bool calla
       break;
     case ExternDesc::Kind::Module:
       it.sort = Sort::CoreModule;
+      it.module_type = d.module;
       break;
     case ExternDesc::Kind::Value:
       it.sort = Sort::Value;
@@ -647,6 +989,7 @@ Result<void> push_item(Scope& s, const CompItem& it) {
       return {};
     case Sort::CoreModule:
       s.modules.push_back(it.module);
+      s.module_types.push_back(it.module_type);
       return {};
     default:
       return make_error(ErrorKind::Unsupported,
@@ -660,7 +1003,7 @@ ExternDesc desc_of(const CompItem& it) {
   switch (it.sort) {
     case Sort::Func:
       d.kind = ExternDesc::Kind::Func;
-      d.func = it.func->type;
+      if (it.func) d.func = it.func->type;
       break;
     case Sort::Type:
       if (it.type.kind == TypeEntry::Kind::Resource) {
@@ -684,6 +1027,7 @@ ExternDesc desc_of(const CompItem& it) {
       break;
     default:
       d.kind = ExternDesc::Kind::Module;
+      d.module = it.module_type;
       break;
   }
   return d;
@@ -715,6 +1059,7 @@ Result<CompItem> get_item(Scope& s, Sort sort, uint32_t idx) {
     case Sort::CoreModule: {
       TRY(m, at(s.modules, idx, "core module"));
       it.module = m;
+      it.module_type = s.module_types[idx];
       return it;
     }
     default:
@@ -722,6 +1067,8 @@ Result<CompItem> get_item(Scope& s, Sort sort, uint32_t idx) {
                         std::string("unsupported sort: ") + ast::sort_name(sort));
   }
 }
+
+bool mentions_free_resource(const TypeEntry& e);
 
 Result<void> push_alias(Scope& s, const ast::AliasDef& a) {
   switch (a.kind) {
@@ -740,18 +1087,47 @@ Result<void> push_alias(Scope& s, const ast::AliasDef& a) {
     case ast::AliasDef::Kind::CoreExport: {
       AT(ci, s.core_instances, a.instance, "core instance");
       if (!s.runtime) {
+        std::optional<engine::ExternType> t;
+        if (ci.types) {
+          for (auto& e : *ci.types) {
+            if (e.name == a.name) t = e.type;
+          }
+          if (!t) {
+            return invalid("core instance " + std::to_string(a.instance) +
+                           " has no export named `" + a.name + "`");
+          }
+        } else if (ci.inline_) {
+          bool found = false;
+          for (auto& [n, x] : ci.items) found = found || n == a.name;
+          if (!found) {
+            return invalid("core instance " + std::to_string(a.instance) +
+                           " has no export named `" + a.name + "`");
+          }
+        }
+        auto kind_is = [&](engine::ExternKind k, const char* what) -> Result<void> {
+          if (t && t->kind != k) return invalid("core export `" + a.name + "` is not a " + what);
+          return {};
+        };
         switch (a.sort) {
           case Sort::CoreFunc:
+            CHECK(kind_is(engine::ExternKind::Func, "function"));
             s.core_funcs.emplace_back();
+            s.core_func_types.push_back(t ? std::optional(t->func) : std::nullopt);
             return {};
           case Sort::CoreTable:
+            CHECK(kind_is(engine::ExternKind::Table, "table"));
             s.core_tables.emplace_back();
+            s.core_table_types.push_back(t);
             return {};
           case Sort::CoreMemory:
+            CHECK(kind_is(engine::ExternKind::Memory, "memory"));
             s.core_memories.emplace_back();
+            s.core_memory_types.push_back(t);
             return {};
           case Sort::CoreGlobal:
+            CHECK(kind_is(engine::ExternKind::Global, "global"));
             s.core_globals.emplace_back();
+            s.core_global_types.push_back(t);
             return {};
           default:
             return invalid("unsupported core export alias sort");
@@ -797,17 +1173,31 @@ Result<void> push_alias(Scope& s, const ast::AliasDef& a) {
       switch (a.sort) {
         case Sort::Type: {
           TRY(t, at(target->types, a.index, "type"));
+          if (s.checks) {
+            // Across a component boundary only types without free resources may be aliased
+            // (resource types are generative).
+            bool boundary = false;
+            for (Scope* p = &s; p != target; p = p->parent) {
+              boundary = boundary || p->kind == Scope::Kind::Component;
+            }
+            if (boundary && mentions_free_resource(t)) {
+              return invalid("outer alias of type " + std::to_string(a.index) +
+                             " transitively refers to resources not defined in the current "
+                             "component");
+            }
+          }
           s.types.push_back(t);
           return {};
         }
-        case Sort::CoreType:
-          if (a.index >= target->core_types)
-            return invalid("unknown core type " + std::to_string(a.index));
-          s.core_types++;
+        case Sort::CoreType: {
+          TRY(t, at(target->core_types, a.index, "core type"));
+          s.core_types.push_back(std::move(t));
           return {};
+        }
         case Sort::CoreModule: {
           TRY(m, at(target->modules, a.index, "core module"));
           s.modules.push_back(m);
+          s.module_types.push_back(target->module_types[a.index]);
           return {};
         }
         case Sort::Component: {
@@ -823,10 +1213,281 @@ Result<void> push_alias(Scope& s, const ast::AliasDef& a) {
   return {};
 }
 
+// The export of a resource type under `name`, during validation: the same type with a new
+// identity (Explainer.md: an export introduces a new type index the naming rules refer to).
+ResourceTypePtr alias_resource(const ResourceTypePtr& r, const std::string& name) {
+  auto a = std::make_shared<ResourceTypeImpl>(name);
+  a->alias_of = r;
+  if (auto* ri = impl_of(r)) {
+    a->placeholder = ri->placeholder;
+    a->host = ri->host;
+  }
+  return a;
+}
+
+// ---- outer aliases
+// -------------------------------------------------------------------------------
+
+bool has_handle(const Type& t) {
+  switch (t.kind) {
+    case TypeKind::Own:
+    case TypeKind::Borrow:
+      return true;
+    case TypeKind::List:
+    case TypeKind::Option:
+      return has_handle(*t.elem);
+    case TypeKind::Result:
+      return (t.ok && has_handle(*t.ok)) || (t.err && has_handle(*t.err));
+    case TypeKind::Record:
+      for (auto& f : t.fields) {
+        if (has_handle(*f.type)) return true;
+      }
+      return false;
+    case TypeKind::Tuple:
+      for (auto& f : t.items) {
+        if (has_handle(*f)) return true;
+      }
+      return false;
+    case TypeKind::Variant:
+      for (auto& c : t.cases) {
+        if (c.type && has_handle(*c.type)) return true;
+      }
+      return false;
+    default:
+      return false;
+  }
+}
+
+using ResSet = std::set<const ResourceType*>;
+
+bool free_in(const Type& t, const ResSet& bound) {
+  switch (t.kind) {
+    case TypeKind::Own:
+    case TypeKind::Borrow:
+      return !bound.count(t.resource.get());
+    case TypeKind::List:
+    case TypeKind::Option:
+      return free_in(*t.elem, bound);
+    case TypeKind::Result:
+      return (t.ok && free_in(*t.ok, bound)) || (t.err && free_in(*t.err, bound));
+    case TypeKind::Record:
+      for (auto& f : t.fields) {
+        if (free_in(*f.type, bound)) return true;
+      }
+      return false;
+    case TypeKind::Tuple:
+      for (auto& f : t.items) {
+        if (free_in(*f, bound)) return true;
+      }
+      return false;
+    case TypeKind::Variant:
+      for (auto& c : t.cases) {
+        if (c.type && free_in(*c.type, bound)) return true;
+      }
+      return false;
+    default:
+      return false;
+  }
+}
+
+bool free_in(const std::vector<NamedExtern>& v, const ResSet& bound);
+
+bool free_in(const ExternDesc& d, const ResSet& bound) {
+  switch (d.kind) {
+    case ExternDesc::Kind::Func:
+      for (auto& p : d.func.params) {
+        if (free_in(*p.second, bound)) return true;
+      }
+      for (auto& r : d.func.results) {
+        if (free_in(*r.second, bound)) return true;
+      }
+      return false;
+    case ExternDesc::Kind::Type:
+      return d.type && free_in(*d.type, bound);
+    case ExternDesc::Kind::Resource:
+      return !bound.count(d.resource.get());
+    case ExternDesc::Kind::Instance:
+      return d.instance && free_in(d.instance->exports, bound);
+    case ExternDesc::Kind::Component:
+      return d.component &&
+             (free_in(d.component->imports, bound) || free_in(d.component->exports, bound));
+    default:
+      return false;
+  }
+}
+
+bool free_in(const std::vector<NamedExtern>& v, const ResSet& bound) {
+  for (auto& e : v) {
+    if (free_in(e.desc, bound)) return true;
+  }
+  return false;
+}
+
+// Whether a type mentions a resource type it does not itself declare.
+bool mentions_free_resource(const TypeEntry& e) {
+  ResSet bound;
+  for (auto& r : e.defined) bound.insert(r.get());
+  switch (e.kind) {
+    case TypeEntry::Kind::Resource:
+      return true;
+    case TypeEntry::Kind::Val:
+      return has_handle(*e.val);
+    case TypeEntry::Kind::Func: {
+      ExternDesc d;
+      d.func = *e.func;
+      return free_in(d, bound);
+    }
+    case TypeEntry::Kind::Instance:
+      return free_in(e.inst->exports, bound);
+    case TypeEntry::Kind::Component:
+      return free_in(e.comp->imports, bound) || free_in(e.comp->exports, bound);
+  }
+  return false;
+}
+
+// ---- external visibility of types ---------------------------------------------------------------
+
+using NameSet = std::set<const void*>;
+
+// A value type used by an imported or exported item: records, variants, enums and flags must
+// be named (imported or exported before), structural types only through their parts, handles
+// through their resource.
+bool named_valtype(const Type& t, const NameSet& set) {
+  switch (t.kind) {
+    case TypeKind::Record:
+    case TypeKind::Variant:
+    case TypeKind::Enum:
+    case TypeKind::Flags:
+      return set.count(&t) > 0;
+    case TypeKind::Tuple:
+      for (auto& i : t.items) {
+        if (!named_valtype(*i, set)) return false;
+      }
+      return true;
+    case TypeKind::List:
+    case TypeKind::Option:
+      return named_valtype(*t.elem, set);
+    case TypeKind::Result:
+      return (!t.ok || named_valtype(*t.ok, set)) && (!t.err || named_valtype(*t.err, set));
+    case TypeKind::Own:
+    case TypeKind::Borrow:
+      return set.count(t.resource.get()) > 0;
+    default:
+      return true;
+  }
+}
+
+// The parts of a defined type that is itself imported or exported.
+bool named_parts(const Type& t, const NameSet& set) {
+  switch (t.kind) {
+    case TypeKind::Record:
+      for (auto& f : t.fields) {
+        if (!named_valtype(*f.type, set)) return false;
+      }
+      return true;
+    case TypeKind::Variant:
+      for (auto& c : t.cases) {
+        if (c.type && !named_valtype(*c.type, set)) return false;
+      }
+      return true;
+    case TypeKind::Enum:
+    case TypeKind::Flags:
+      return true;
+    default:
+      return named_valtype(t, set);
+  }
+}
+
+bool named_func(const FuncType& f, const NameSet& set) {
+  for (auto& p : f.params) {
+    if (!named_valtype(*p.second, set)) return false;
+  }
+  for (auto& r : f.results) {
+    if (!named_valtype(*r.second, set)) return false;
+  }
+  return true;
+}
+
+// Checks that an import (or export) of type `d` only refers to named types, and names the
+// types it introduces (for an instance, its exported types, in order).
+bool register_named(Scope& s, bool import, const ExternDesc& d) {
+  if (s.kind == Scope::Kind::InstanceType) return true;
+  NameSet& set = import ? s.imported_named : s.exported_named;
+  switch (d.kind) {
+    case ExternDesc::Kind::Type:
+      if (!d.type) return true;
+      if (!named_parts(*d.type, set)) return false;
+      if (import) s.imported_named.insert(d.type.get());
+      s.exported_named.insert(d.type.get());
+      return true;
+    case ExternDesc::Kind::Resource:
+      if (import) s.imported_named.insert(d.resource.get());
+      s.exported_named.insert(d.resource.get());
+      return true;
+    case ExternDesc::Kind::Instance:
+      if (!d.instance) return true;
+      for (auto& e : d.instance->exports) {
+        if (!register_named(s, import, e.desc)) return false;
+      }
+      return true;
+    case ExternDesc::Kind::Func:
+      return named_func(d.func, set);
+    default:
+      return true;
+  }
+}
+
+// An exported instance type: what its exports refer to must be named.
+bool named_instance_type(const InstanceTypeDesc& d, const NameSet& set) {
+  for (auto& e : d.exports) {
+    switch (e.desc.kind) {
+      case ExternDesc::Kind::Func:
+        if (!named_func(e.desc.func, set)) return false;
+        break;
+      case ExternDesc::Kind::Type:
+        if (e.desc.type && !named_parts(*e.desc.type, set)) return false;
+        break;
+      case ExternDesc::Kind::Instance:
+        if (e.desc.instance && !named_instance_type(*e.desc.instance, set)) return false;
+        break;
+      default:
+        break;
+    }
+  }
+  return true;
+}
+
+const char* desc_kind_name(ExternDesc::Kind k) {
+  switch (k) {
+    case ExternDesc::Kind::Func:
+      return "func";
+    case ExternDesc::Kind::Instance:
+      return "instance";
+    case ExternDesc::Kind::Type:
+    case ExternDesc::Kind::Resource:
+      return "type";
+    case ExternDesc::Kind::Module:
+      return "module";
+    case ExternDesc::Kind::Component:
+      return "component";
+    case ExternDesc::Kind::Value:
+      return "value";
+  }
+  return "item";
+}
+
+Result<void> check_named(Scope& s, bool import, const ExternDesc& d) {
+  if (!register_named(s, import, d)) {
+    return invalid(std::string(desc_kind_name(d.kind)) + " not valid to be used as " +
+                   (import ? "import" : "export"));
+  }
+  return {};
+}
+
 // Checks an import or export name: its syntax, strong uniqueness within `list`, and the rules
 // of [constructor]/[method]/[static] names (a preceding resource of that name in the same
 // scope, the self parameter, the constructor's result).
-Result<void> check_name(const Scope& s, const std::vector<NamedExtern>& list,
+Result<void> check_name(const Scope::ResourceNames& resources, const std::vector<NamedExtern>& list,
                         const std::string& name, const ExternDesc& desc, const char* what) {
   std::string why;
   if (!names::is_extern_name(name, &why)) {
@@ -845,7 +1506,7 @@ Result<void> check_name(const Scope& s, const std::vector<NamedExtern>& list,
     return invalid("`" + name + "`: annotated names are only for functions");
   }
   const ResourceType* rt = nullptr;
-  if (auto it = s.resource_names.find(a.resource); it != s.resource_names.end()) rt = it->second;
+  if (auto it = resources.find(a.resource); it != resources.end()) rt = it->second;
   if (!rt) return invalid("`" + name + "`: no preceding resource named `" + a.resource + "`");
   const FuncType& f = desc.func;
   if (a.kind == names::Annotated::Kind::Method) {
@@ -867,9 +1528,11 @@ Result<void> check_name(const Scope& s, const std::vector<NamedExtern>& list,
 Result<void> run_decls(Scope& s, const std::vector<ast::Decl>& decls) {
   for (const auto& d : decls) {
     switch (d.kind) {
-      case ast::Decl::Kind::CoreType:
-        s.core_types++;
+      case ast::Decl::Kind::CoreType: {
+        TRY(t, resolve_core_type(s, *d.core_type));
+        s.core_types.push_back(std::move(t));
         break;
+      }
       case ast::Decl::Kind::Type: {
         TRY(e, resolve_type(s, *d.type));
         s.types.push_back(e);
@@ -878,6 +1541,12 @@ Result<void> run_decls(Scope& s, const std::vector<ast::Decl>& decls) {
       case ast::Decl::Kind::Alias:
         if (d.alias.kind == ast::AliasDef::Kind::CoreExport)
           return invalid("core export alias in a type");
+        if ((d.alias.kind == ast::AliasDef::Kind::Export && d.alias.sort != Sort::Type &&
+             d.alias.sort != Sort::Instance) ||
+            (d.alias.kind == ast::AliasDef::Kind::Outer && d.alias.sort != Sort::Type &&
+             d.alias.sort != Sort::CoreType)) {
+          return invalid("aliases in a type declaration may only refer to types or instances");
+        }
         CHECK(push_alias(s, d.alias));
         break;
       case ast::Decl::Kind::Import:
@@ -885,9 +1554,12 @@ Result<void> run_decls(Scope& s, const std::vector<ast::Decl>& decls) {
         TRY(desc, extern_desc(s, d.extern_type, d.name));
         bool is_import = d.kind == ast::Decl::Kind::Import;
         auto& list = is_import ? s.imports : s.export_descs;
-        if (s.checks) CHECK(check_name(s, list, d.name, desc, is_import ? "import" : "export"));
+        auto& resources = is_import ? s.import_resources : s.export_resources;
+        if (s.checks)
+          CHECK(check_name(resources, list, d.name, desc, is_import ? "import" : "export"));
+        if (s.checks) CHECK(check_named(s, is_import, desc));
         list.push_back({d.name, desc});
-        if (desc.kind == ExternDesc::Kind::Resource) s.resource_names[d.name] = desc.resource.get();
+        if (desc.kind == ExternDesc::Kind::Resource) resources[d.name] = desc.resource.get();
         CHECK(push_item(s, item_from_desc(d.name, desc, /*callable=*/false)));
         break;
       }
@@ -946,6 +1618,148 @@ bool needs_memory(const Type& t) {
   }
 }
 
+// ---- subtyping of instantiation arguments ----------------------------------------------------
+
+Sort sort_of(ExternDesc::Kind k) {
+  switch (k) {
+    case ExternDesc::Kind::Func:
+      return Sort::Func;
+    case ExternDesc::Kind::Instance:
+      return Sort::Instance;
+    case ExternDesc::Kind::Type:
+    case ExternDesc::Kind::Resource:
+      return Sort::Type;
+    case ExternDesc::Kind::Module:
+      return Sort::CoreModule;
+    case ExternDesc::Kind::Component:
+      return Sort::Component;
+    case ExternDesc::Kind::Value:
+      return Sort::Value;
+  }
+  return Sort::Value;
+}
+
+// Checks that a value of type `actual` may stand for one of type `expected` (value types are
+// equal: same structure, names and resources, `expected` read through `m`).
+Result<void> check_valtype(const TypePtr& actual, const TypePtr& expected, const Subst& m,
+                           const std::string& what) {
+  TypePtr e = subst(expected, m);
+  if (!same_type(*actual, *e)) {
+    return invalid(what + ": type mismatch: expected `" + expected->to_string() + "`, found `" +
+                   actual->to_string() + "`");
+  }
+  return {};
+}
+
+Result<void> check_functype(const FuncType& actual, const FuncType& expected, const Subst& m,
+                            const std::string& what) {
+  auto fail = [&](const std::string& why) {
+    return invalid(what + ": " + why + " (expected `" + expected.to_string() + "`, found `" +
+                   actual.to_string() + "`)");
+  };
+  if (actual.params.size() != expected.params.size()) return fail("parameter count differs");
+  for (size_t i = 0; i < actual.params.size(); i++) {
+    if (actual.params[i].first != expected.params[i].first) return fail("parameter names differ");
+    CHECK(check_valtype(actual.params[i].second, expected.params[i].second, m, what));
+  }
+  if (actual.results.size() != expected.results.size()) return fail("result count differs");
+  for (size_t i = 0; i < actual.results.size(); i++) {
+    if (actual.results[i].first != expected.results[i].first) return fail("result names differ");
+    CHECK(check_valtype(actual.results[i].second, expected.results[i].second, m, what));
+  }
+  return {};
+}
+
+// Checks that an item described by `actual` may be supplied where `expected` is imported.
+// The abstract resources in `free` (those the expected type declares) are bound in `m` to the
+// actual ones as they are met; any other resource must be the same.
+Result<void> check_subtype(const ExternDesc& actual, const ExternDesc& expected, Subst& m,
+                           const std::set<const ResourceType*>& free, const std::string& what) {
+  if (sort_of(actual.kind) != sort_of(expected.kind)) {
+    return invalid(what + ": expected " + ast::sort_name(sort_of(expected.kind)) + ", found " +
+                   ast::sort_name(sort_of(actual.kind)));
+  }
+  switch (expected.kind) {
+    case ExternDesc::Kind::Func:
+      return check_functype(actual.func, expected.func, m, what);
+    case ExternDesc::Kind::Type:
+      if (actual.kind != ExternDesc::Kind::Type)
+        return invalid(what + ": expected a defined type, found a resource");
+      if (!actual.type || !expected.type) return {};
+      return check_valtype(actual.type, expected.type, m, what);
+    case ExternDesc::Kind::Resource: {
+      if (actual.kind != ExternDesc::Kind::Resource)
+        return invalid(what + ": expected a resource, found a defined type");
+      const ResourceType* want = expected.resource.get();
+      if (auto it = m.find(want); it != m.end()) {
+        want = it->second.get();
+      } else if (free.count(want)) {
+        m[want] = actual.resource;
+        return {};
+      }
+      if (want->canonical() != actual.resource->canonical())
+        return invalid(what + ": resource types are not the same");
+      return {};
+    }
+    case ExternDesc::Kind::Instance: {
+      if (!actual.instance || !expected.instance) return {};
+      for (auto& e : expected.instance->exports) {
+        const ExternDesc* found = nullptr;
+        for (auto& x : actual.instance->exports) {
+          if (x.name == e.name) {
+            found = &x.desc;
+            break;
+          }
+        }
+        if (!found) return invalid(what + ": missing expected export `" + e.name + "`");
+        CHECK(check_subtype(*found, e.desc, m, free, what + ", export `" + e.name + "`"));
+      }
+      return {};
+    }
+    case ExternDesc::Kind::Module:
+      if (actual.module && expected.module)
+        return check_module_type(*actual.module, *expected.module, what);
+      return {};
+    default:
+      return {};
+  }
+}
+
+// The canonical options of a lift or lower of `f`: memory and realloc where the ABI needs
+// them, and the core types of realloc and post-return.
+Result<void> check_canon_opts(const Scope& s, const ast::CanonOpts& o, const Func::Data& f,
+                              bool lift) {
+  if (!s.checks) return {};
+  bool params_mem = false, results_mem = false;
+  for (auto& p : f.type.params) params_mem = params_mem || needs_memory(*p.second);
+  for (auto& r : f.type.results) results_mem = results_mem || needs_memory(*r.second);
+  bool spill_params = f.flat_params.size() > 16, spill_results = f.flat_results.size() > 1;
+  bool need_memory = params_mem || results_mem || spill_params || spill_results;
+  bool need_realloc = lift ? (params_mem || spill_params) : results_mem;
+  if (need_memory && !o.memory) return invalid("canonical option `memory` is required");
+  if (need_realloc && !o.realloc) return invalid("canonical option `realloc` is required");
+  if (o.realloc && !o.memory)
+    return invalid("canonical option `realloc` requires `memory` to also be specified");
+  if (o.realloc && !s.runtime) {
+    auto t = opt_at(s.core_func_types, *o.realloc);
+    const std::vector<engine::ValType> i32x4(4, engine::ValType::I32);
+    if (t && !(t->params == i32x4 && t->results == std::vector{engine::ValType::I32})) {
+      return invalid("canonical option `realloc` uses a core function with an incorrect signature");
+    }
+  }
+  if (o.post_return) {
+    if (!lift) return invalid("canonical option `post-return` cannot be specified for lowerings");
+    if (!s.runtime) {
+      auto t = opt_at(s.core_func_types, *o.post_return);
+      if (t && !(t->params == f.lift_sig.results && t->results.empty())) {
+        return invalid(
+            "canonical option `post-return` uses a core function with an incorrect signature");
+      }
+    }
+  }
+  return {};
+}
+
 // ---- the walk ----------------------------------------------------------------------------------
 
 Result<std::shared_ptr<InstanceValue>> instantiate_nested(Scope& s, const CompItem& comp,
@@ -960,12 +1774,21 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
   for (size_t idx = 0; idx < c.items.size(); idx++) {
     const ast::Item& item = c.items[idx];
     switch (item.kind) {
-      case ast::Item::Kind::CoreModule:
+      case ast::Item::Kind::CoreModule: {
         s.modules.push_back(&item);
+        std::shared_ptr<const CoreModuleType> mt;
+        if (s.comp) {
+          if (auto m = s.comp->module_types.find(&item); m != s.comp->module_types.end())
+            mt = m->second;
+        }
+        s.module_types.push_back(std::move(mt));
         break;
-      case ast::Item::Kind::CoreType:
-        s.core_types++;
+      }
+      case ast::Item::Kind::CoreType: {
+        TRY(t, resolve_core_type(s, *item.core_type));
+        s.core_types.push_back(std::move(t));
         break;
+      }
       case ast::Item::Kind::CoreInstance: {
         const auto& ci = item.core_instance;
         CoreExports exports;
@@ -976,9 +1799,22 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
           for (auto& [name, idx] : ci.args) {
             if (idx >= s.core_instances.size())
               return invalid("unknown core instance " + std::to_string(idx));
+            if (s.checks) {
+              for (auto& prev : args) {
+                if (prev.first == name)
+                  return invalid("duplicate module instantiation argument named `" + name + "`");
+              }
+            }
             args.emplace_back(name, &s.core_instances[idx]);
           }
-          if (s.runtime) {
+          if (!s.runtime) {
+            const auto& mt = s.module_types[ci.module];
+            if (mt && s.checks) CHECK(check_core_args(*mt, args));
+            if (mt) {
+              exports.types =
+                  std::shared_ptr<const std::vector<engine::ExportType>>(mt, &mt->exports);
+            }
+          } else {
             if (!mod_item)
               return make_error(ErrorKind::Unsupported, "imported core modules are not supported");
             auto mit = s.comp->modules.find(mod_item);
@@ -1017,7 +1853,37 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
           }
         } else {
           exports.items.reserve(ci.exports.size());
+          std::shared_ptr<std::vector<engine::ExportType>> types;
+          if (!s.runtime) types = std::make_shared<std::vector<engine::ExportType>>();
           for (const auto& e : ci.exports) {
+            if (types) {
+              std::optional<engine::ExternType> t;
+              switch (e.sort) {
+                case Sort::CoreFunc:
+                  if (auto f = opt_at(s.core_func_types, e.index)) {
+                    t.emplace();
+                    t->kind = engine::ExternKind::Func;
+                    t->func = *f;
+                  }
+                  break;
+                case Sort::CoreTable:
+                  t = opt_at(s.core_table_types, e.index);
+                  break;
+                case Sort::CoreMemory:
+                  t = opt_at(s.core_memory_types, e.index);
+                  break;
+                case Sort::CoreGlobal:
+                  t = opt_at(s.core_global_types, e.index);
+                  break;
+                default:
+                  break;
+              }
+              if (t) {
+                types->push_back({e.name, *t});
+              } else {
+                types.reset();
+              }
+            }
             engine::Extern x;
             switch (e.sort) {
               case Sort::CoreFunc: {
@@ -1050,11 +1916,22 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
             }
             exports.items.emplace_back(e.name, x);
           }
+          exports.types = std::move(types);
+          exports.inline_ = true;
         }
         s.core_instances.push_back(std::move(exports));
         break;
       }
       case ast::Item::Kind::Component: {
+        if (s.checks && !s.runtime && !s.binder) {
+          // Validated where it is defined, its imports standing for themselves (it may never
+          // be instantiated; an instantiation walks it again with the arguments).
+          Scope def;
+          def.parent = &s;
+          def.arena = s.arena;
+          def.comp = s.comp;
+          CHECK(run_items(def, *item.component));
+        }
         CompItem it;
         it.sort = Sort::Component;
         it.component = item.component;
@@ -1069,15 +1946,28 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
           std::map<std::string, CompItem> args;
           for (auto& a : id.args) {
             TRY(x, get_item(s, a.sort, a.index));
+            if (s.checks && args.count(a.name))
+              return invalid("instantiation argument `" + a.name +
+                             "` conflicts with previous argument");
             args[a.name] = x;
           }
           TRY(v, instantiate_nested(s, comp, std::move(args)));
           s.instances.push_back(v);
         } else {
           auto v = std::make_shared<InstanceValue>();
+          Scope::ResourceNames resources;
+          std::vector<NamedExtern> seen;
           for (auto& e : id.exports) {
             TRY(x, get_item(s, e.sort, e.index));
             if (v->find(e.name)) return invalid("duplicate instance export `" + e.name + "`");
+            if (s.checks && !s.runtime) {
+              if (x.sort == Sort::Type && x.type.kind == TypeEntry::Kind::Resource)
+                x.type.res = alias_resource(x.type.res, e.name);
+              ExternDesc d = desc_of(x);
+              CHECK(check_name(resources, seen, e.name, d, "export"));
+              if (d.kind == ExternDesc::Kind::Resource) resources[e.name] = d.resource.get();
+              seen.push_back({e.name, std::move(d)});
+            }
             v->exports.emplace_back(e.name, x);
           }
           s.instances.push_back(v);
@@ -1127,10 +2017,14 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
             f->core = core;
             f->cx = cx;
             prepare(*f);
-            bool mem = false;
-            for (auto& p : f->type.params) mem = mem || needs_memory(*p.second);
-            for (auto& r : f->type.results) mem = mem || needs_memory(*r.second);
-            if (mem && !cd.opts.memory) return invalid("canonical option `memory` is required");
+            CHECK(check_canon_opts(s, cd.opts, *f, /*lift=*/true));
+            if (!s.runtime && s.checks) {
+              if (auto have = opt_at(s.core_func_types, cd.func); have && !(*have == f->lift_sig)) {
+                return invalid("lowered function type `" + have->to_string() +
+                               "` does not match the expected `" + f->lift_sig.to_string() +
+                               "` for " + f->type.to_string());
+              }
+            }
             if (s.runtime) {
               const auto& want = f->lift_sig;
               auto have = core.type();
@@ -1147,11 +2041,13 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
           case ast::CanonDef::Kind::Lower: {
             TRY(callee, at(s.funcs, cd.func, "func"));
             TRY(cx, canon_context(s, cd.opts));
+            if (callee) CHECK(check_canon_opts(s, cd.opts, *callee, /*lift=*/false));
             if (s.runtime) {
               TRY(core, make_lowered(*s.store, callee, cx));
               s.core_funcs.push_back(core);
             } else {
               s.core_funcs.emplace_back();
+              s.core_func_types.push_back(callee ? std::optional(callee->lower_sig) : std::nullopt);
             }
             break;
           }
@@ -1159,11 +2055,21 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
             AT(te, s.types, cd.type, "type");
             if (te.kind != TypeEntry::Kind::Resource)
               return invalid("canon resource builtin on a non-resource type");
+            if (s.checks && cd.kind != ast::CanonDef::Kind::ResourceDrop &&
+                !s.local_resources.count(te.res->canonical())) {
+              return invalid("canon resource.new and resource.rep need a local resource type, " +
+                             std::string("not a local resource"));
+            }
             if (s.runtime) {
               TRY(core, make_resource_builtin(*s.store, cd.kind, te.res, s.state.get()));
               s.core_funcs.push_back(core);
             } else {
               s.core_funcs.emplace_back();
+              engine::FuncType sig;
+              sig.params = {engine::ValType::I32};
+              if (cd.kind != ast::CanonDef::Kind::ResourceDrop)
+                sig.results = {engine::ValType::I32};
+              s.core_func_types.push_back(sig);
             }
             break;
           }
@@ -1177,31 +2083,21 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
           CHECK(push_item(s, *s.memo->imports[idx]));
           break;
         }
-        ExternDesc desc;
-        if (s.parent && s.walk) {  // a nested instantiation's import
-          size_t seq = s.walk->import_seq++;
-          const PreMemo* m = s.walk->memo;
-          if (m && seq < m->nested_imports.size() && m->nested_imports[seq]) {
-            desc = *m->nested_imports[seq];
-          } else {
-            TRY(d, extern_desc(s, item.import.type, item.import.name));
-            if (PreMemo* r = s.walk->record; r && stable(d)) {
-              if (r->nested_imports.size() <= seq) r->nested_imports.resize(seq + 1);
-              r->nested_imports[seq] = d;
-            }
-            desc = std::move(d);
-          }
-        } else {
-          TRY(d, extern_desc(s, item.import.type, item.import.name));
-          desc = std::move(d);
-        }
-        if (s.checks) CHECK(check_name(s, s.imports, item.import.name, desc, "import"));
+        std::vector<ResourceTypePtr> fresh;
+        TRY(desc, extern_desc(s, item.import.type, item.import.name, &fresh));
+        if (s.checks)
+          CHECK(check_name(s.import_resources, s.imports, item.import.name, desc, "import"));
+        // Visibility is a property of the definition: checked when validating it, not when
+        // instantiating it (its types then refer to the arguments).
+        const bool visibility = s.checks && !s.runtime && !s.binder;
+        if (visibility) CHECK(check_named(s, true, desc));
         CompItem it;
         if (s.binder) {
-          TRY(b, s.binder->bind(item.import.name, desc));
+          TRY(b, s.binder->bind(item.import.name, desc, fresh));
           it = b;
         } else {
           it = item_from_desc(item.import.name, desc);
+          if (it.sort == Sort::Component) it.type.defined = fresh;
         }
         if (s.record) {
           if (stable(desc)) {
@@ -1212,7 +2108,7 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
         }
         if (!s.runtime) s.imports.push_back({item.import.name, std::move(desc)});
         if (s.checks && it.sort == Sort::Type && it.type.kind == TypeEntry::Kind::Resource) {
-          s.resource_names[item.import.name] = it.type.res.get();
+          s.import_resources[item.import.name] = it.type.res.get();
         }
         CHECK(push_item(s, it));
         break;
@@ -1220,13 +2116,40 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
       case ast::Item::Kind::Export: {
         const auto& ed = item.export_;
         TRY(x, get_item(s, ed.sort, ed.index));
-        if (s.checks) CHECK(check_name(s, s.export_descs, ed.name, desc_of(x), "export"));
-        if (s.checks && x.sort == Sort::Type && x.type.kind == TypeEntry::Kind::Resource) {
-          s.resource_names[ed.name] = x.type.res.get();
+        if (ed.type && s.checks && !s.runtime) {
+          // Ascription: the item must be a subtype of the ascribed type, which it then has.
+          std::vector<ResourceTypePtr> fresh;
+          TRY(adesc, extern_desc(s, *ed.type, ed.name, &fresh));
+          Subst m;
+          std::set<const ResourceType*> free;
+          for (auto& r : fresh) free.insert(r.get());
+          auto ok = check_subtype(desc_of(x), adesc, m, free, "export `" + ed.name + "`");
+          if (!ok) {
+            return invalid("ascribed type of export is not compatible with item type: " +
+                           ok.error().message);
+          }
+          ExternDesc as = subst_desc(adesc, m);
+          if (adesc.kind == ExternDesc::Kind::Resource && free.count(adesc.resource.get())) {
+            // `(sub resource)`: the export is a new abstract type (statically).
+            x.type.res = adesc.resource;
+          } else if (as.kind == ExternDesc::Kind::Type && x.sort == Sort::Type) {
+            x.type.val = as.type;
+          } else if (as.kind == ExternDesc::Kind::Func && x.func) {
+            auto f = std::make_shared<Func::Data>(*x.func);
+            f->type = as.func;
+            prepare(*f);
+            x.func = f;
+          } else if (as.kind == ExternDesc::Kind::Instance && x.instance) {
+            x.instance = value_from_desc(*as.instance, ed.name, true);
+          }
         }
+        if (s.checks)
+          CHECK(check_name(s.export_resources, s.export_descs, ed.name, desc_of(x), "export"));
         if (x.sort == Sort::Type && x.type.kind == TypeEntry::Kind::Resource) {
           auto* r = const_cast<ResourceTypeImpl*>(impl_of(x.type.res));
           if (r && r->name.empty()) r->name = ed.name;
+          if (s.checks && !s.runtime) x.type.res = alias_resource(x.type.res, ed.name);
+          if (s.checks) s.export_resources[ed.name] = x.type.res.get();
         } else if (x.sort == Sort::Type && x.type.kind == TypeEntry::Kind::Val) {
           auto named = std::make_shared<Type>(*x.type.val);
           named->name = ed.name;
@@ -1243,7 +2166,20 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
             }
           }
         }
-        if (!s.runtime) s.export_descs.push_back({ed.name, desc_of(x)});
+        if (!s.runtime) {
+          ExternDesc d = desc_of(x);
+          if (s.checks && !s.binder) {
+            CHECK(check_named(s, false, d));
+            bool ok = true;
+            if (x.sort == Sort::Type && x.type.kind == TypeEntry::Kind::Func) {
+              ok = named_func(*x.type.func, s.exported_named);
+            } else if (x.sort == Sort::Type && x.type.kind == TypeEntry::Kind::Instance) {
+              ok = named_instance_type(*x.type.inst, s.exported_named);
+            }
+            if (!ok) return invalid("type not valid to be used as export");
+          }
+          s.export_descs.push_back({ed.name, std::move(d)});
+        }
         CHECK(push_item(s, x));
         s.exports->exports.emplace_back(ed.name, std::move(x));
         break;
@@ -1257,12 +2193,37 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
 // argument's resource types substituted for the import's abstract ones.
 Result<std::shared_ptr<InstanceValue>> instantiate_nested(Scope& s, const CompItem& comp,
                                                           std::map<std::string, CompItem> args) {
+  if (!comp.component && !s.runtime && comp.component_type) {
+    // An imported component, statically: the arguments are checked against its imports and
+    // the instance has the exports of its type, with fresh abstract resources.
+    const ComponentTypeDesc& ct = *comp.component_type;
+    Subst m;
+    std::set<const ResourceType*> free;
+    for (auto& r : comp.type.defined) free.insert(r.get());
+    for (auto& imp : ct.imports) {
+      auto a = args.find(imp.name);
+      if (a == args.end())
+        return invalid("missing instantiation argument named `" + imp.name + "`");
+      if (s.checks) {
+        CHECK(check_subtype(desc_of(a->second), imp.desc, m, free, "argument `" + imp.name + "`"));
+      }
+    }
+    for (auto& r : comp.type.defined) {
+      if (!m.count(r.get())) m[r.get()] = fresh_resource(r->name, true);
+    }
+    InstanceTypeDesc exports;
+    exports.exports = Substituter{m, {}}.list(ct.exports);
+    return value_from_desc(exports, "", true);
+  }
   if (!comp.component)
     return make_error(ErrorKind::Unsupported,
                       "instantiating an imported component is not supported");
   auto* defining = static_cast<Scope*>(comp.component_scope);
-  Scope child;
+  auto owned = std::make_unique<Scope>();
+  Scope& child = *owned;
+  if (s.arena) s.arena->push_back(std::move(owned));
   child.parent = defining;
+  child.arena = s.arena;
   child.runtime = s.runtime;
   child.checks = s.checks;
   child.store = s.store;
@@ -1274,47 +2235,44 @@ Result<std::shared_ptr<InstanceValue>> instantiate_nested(Scope& s, const CompIt
     s.state->children.push_back(child.state);
   }
   Binder binder;
-  binder.bind = [&args](const std::string& name, const ExternDesc& desc) -> Result<CompItem> {
+  const bool checks = s.checks;
+  binder.bind = [&args, checks](const std::string& name, const ExternDesc& desc,
+                                const std::vector<ResourceTypePtr>& fresh) -> Result<CompItem> {
     auto a = args.find(name);
     if (a == args.end()) return invalid("missing instantiation argument named `" + name + "`");
     const CompItem& arg = a->second;
-    switch (desc.kind) {
-      case ExternDesc::Kind::Func:
-        if (arg.sort != Sort::Func) return invalid("argument `" + name + "` is not a function");
-        return arg;
-      case ExternDesc::Kind::Instance:
-        if (arg.sort != Sort::Instance)
-          return invalid("argument `" + name + "` is not an instance");
-        for (auto& e : desc.instance->exports) {
-          if (!arg.instance->find(e.name)) {
-            return invalid("argument `" + name + "` is missing export `" + e.name + "`");
-          }
-        }
-        return arg;
-      case ExternDesc::Kind::Type:
-      case ExternDesc::Kind::Resource:
-        if (arg.sort != Sort::Type) return invalid("argument `" + name + "` is not a type");
-        return arg;
-      case ExternDesc::Kind::Component:
-        if (arg.sort != Sort::Component)
-          return invalid("argument `" + name + "` is not a component");
-        return arg;
-      case ExternDesc::Kind::Module:
-        if (arg.sort != Sort::CoreModule) return invalid("argument `" + name + "` is not a module");
-        return arg;
-      default:
-        return invalid("unsupported import kind");
+    if (arg.sort != sort_of(desc.kind)) {
+      return invalid("argument `" + name + "`: expected " + ast::sort_name(sort_of(desc.kind)) +
+                     ", found " + ast::sort_name(arg.sort));
     }
+    if (checks && arg.sort != Sort::Component && (arg.sort != Sort::Func || arg.func)) {
+      Subst m;
+      std::set<const ResourceType*> free;
+      for (auto& r : fresh) free.insert(r.get());
+      CHECK(check_subtype(desc_of(arg), desc, m, free, "argument `" + name + "`"));
+    } else if (desc.kind == ExternDesc::Kind::Instance) {
+      for (auto& e : desc.instance->exports) {
+        if (!arg.instance->find(e.name)) {
+          return invalid("argument `" + name + "` is missing export `" + e.name + "`");
+        }
+      }
+    }
+    return arg;
   };
   child.binder = &binder;
-  CHECK(run_items(child, *comp.component));
+  auto r = run_items(child, *comp.component);
+  child.binder = nullptr;
+  if (!r) return Unexpected(r.error());
   return child.exports;
 }
 
 }  // namespace
 
 Result<void> resolve_static(ComponentImpl& c) {
+  ScopeArena arena;
   Scope s;
+  s.arena = &arena;
+  s.comp = &c;
   CHECK(run_items(s, *c.ast));
   c.imports = std::move(s.imports);
   c.exports = std::move(s.export_descs);
@@ -1339,7 +2297,8 @@ namespace {
 // unknown imports are kept alive by `st`.
 Binder linker_binder(const Linker::Impl& li, InstanceState* st, Subst& m) {
   Binder binder;
-  binder.bind = [&li, st, &m](const std::string& name, const ExternDesc& desc) -> Result<CompItem> {
+  binder.bind = [&li, st, &m](const std::string& name, const ExternDesc& desc,
+                              const std::vector<ResourceTypePtr>&) -> Result<CompItem> {
     CompItem it;
     switch (desc.kind) {
       case ExternDesc::Kind::Instance: {
@@ -1478,7 +2437,9 @@ Binder linker_binder(const Linker::Impl& li, InstanceState* st, Subst& m) {
 // beforehand.
 Result<Instance> run_instantiate(engine::Store& store, const Linker::Impl& li,
                                  const std::shared_ptr<ComponentImpl>& impl, const PreMemo* memo) {
+  ScopeArena arena;
   Scope s;
+  s.arena = &arena;
   s.runtime = true;
   s.checks = false;
   s.store = &store;
@@ -1519,7 +2480,9 @@ Result<InstancePre> Linker::instantiate_pre(const Component& component) const {
   // The static walk (no store), with imports bound through this linker: records the types and
   // import bindings every instantiation would compute alike. Names were validated when the
   // component was compiled.
+  ScopeArena arena;
   Scope s;
+  s.arena = &arena;
   s.checks = false;
   s.comp = pre->component.get();
   s.record = &pre->memo;

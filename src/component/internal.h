@@ -26,6 +26,10 @@ struct ResourceTypeImpl : ResourceType {
   bool host = false;
   ResourceDtor host_dtor;
   bool placeholder = false;  // an abstract import in a static (uninstantiated) view
+  // Validation only: this type is the export of `alias_of` under a new name (same type, but
+  // a distinct identity for the naming rules).
+  ResourceTypePtr alias_of;
+  const ResourceType* canonical() const override { return alias_of ? alias_of->canonical() : this; }
 };
 
 inline const ResourceTypeImpl* impl_of(const ResourceTypePtr& p) {
@@ -40,6 +44,10 @@ struct TypeEntry {
   std::shared_ptr<const InstanceTypeDesc> inst;
   std::shared_ptr<const ComponentTypeDesc> comp;
   ResourceTypePtr res;
+  // Instance and component types: the abstract resources the type itself defines (its
+  // `(sub resource)` exports, and those of instance types it exports), made fresh for each
+  // import or export of the type.
+  std::vector<ResourceTypePtr> defined;
 };
 
 struct CanonContext {
@@ -90,6 +98,7 @@ struct CompItem {
   void* component_scope = nullptr;            // Component: the defining Scope (for outer aliases)
   std::shared_ptr<ComponentTypeDesc> component_type;  // Component (imported)
   const ast::Item* module = nullptr;                  // CoreModule (definition)
+  std::shared_ptr<const CoreModuleType> module_type;  // CoreModule (null when not known)
 };
 
 struct InstanceValue {
@@ -123,6 +132,9 @@ struct ComponentImpl {
   std::vector<uint8_t> bytes;
   std::shared_ptr<ast::Component> ast;
   std::map<const ast::Item*, engine::Module> modules;  // compiled core modules
+  // Types of the core modules defined in the component, by definition (validated or
+  // compiled modules; empty for compile_static). Used to type-check core instantiations.
+  std::map<const ast::Item*, std::shared_ptr<const CoreModuleType>> module_types;
   std::vector<NamedExtern> imports;
   std::vector<NamedExtern> exports;
 };

@@ -123,7 +123,8 @@ bool same_type(const Type& a, const Type& b) {
       return a.names == b.names;
     case TypeKind::Own:
     case TypeKind::Borrow:
-      return a.resource.get() == b.resource.get();
+      return a.resource.get() == b.resource.get() ||
+             (a.resource && b.resource && a.resource->canonical() == b.resource->canonical());
     default:
       return true;
   }

@@ -84,7 +84,7 @@ struct Origins {
 };
 
 const void* identity(const ExternDesc& d) {
-  if (d.kind == ExternDesc::Kind::Resource) return d.resource.get();
+  if (d.kind == ExternDesc::Kind::Resource) return d.resource ? d.resource->canonical() : nullptr;
   if (d.kind == ExternDesc::Kind::Type) return d.type.get();
   return nullptr;
 }

@@ -27,6 +27,12 @@ namespace flotilla::component {
 struct InstanceTypeDesc;
 struct ComponentTypeDesc;
 
+// The type of a core module: its imports and exports.
+struct CoreModuleType {
+  std::vector<engine::ImportType> imports;
+  std::vector<engine::ExportType> exports;
+};
+
 // The type of an imported or exported item.
 struct ExternDesc {
   enum class Kind { Func, Instance, Type, Resource, Module, Component, Value };
@@ -36,6 +42,7 @@ struct ExternDesc {
   std::shared_ptr<const ComponentTypeDesc> component;  // Component
   TypePtr type;                                        // Type (a defined value type)
   ResourceTypePtr resource;                            // Resource (an abstract `(sub resource)`)
+  std::shared_ptr<const CoreModuleType> module;        // Module (null when not known)
 };
 
 struct NamedExtern {

@@ -62,6 +62,9 @@ struct ResourceType {
   std::string name;
   explicit ResourceType(std::string n) : name(std::move(n)) {}
   virtual ~ResourceType() = default;
+  // The resource type this one stands for: itself, or the original of an alias (validation
+  // gives an exported resource a distinct identity for naming, the same for typing).
+  virtual const ResourceType* canonical() const { return this; }
 };
 using ResourceTypePtr = std::shared_ptr<const ResourceType>;
 
