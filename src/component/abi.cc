@@ -1240,7 +1240,6 @@ Result<std::vector<Val>> invoke(engine::Store& store, const Func::Data& f,
   return results;
 }
 
-namespace {
 bool has_handles(const Type& t) {
   switch (t.kind) {
     case TypeKind::Own:
@@ -1270,7 +1269,6 @@ bool has_handles(const Type& t) {
       return false;
   }
 }
-}  // namespace
 
 void prepare(Func::Data& f) {
   f.flat_params = flatten_list(f.type.params);

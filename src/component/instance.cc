@@ -1228,36 +1228,6 @@ ResourceTypePtr alias_resource(const ResourceTypePtr& r, const std::string& name
 // ---- outer aliases
 // -------------------------------------------------------------------------------
 
-bool has_handle(const Type& t) {
-  switch (t.kind) {
-    case TypeKind::Own:
-    case TypeKind::Borrow:
-      return true;
-    case TypeKind::List:
-    case TypeKind::Option:
-      return has_handle(*t.elem);
-    case TypeKind::Result:
-      return (t.ok && has_handle(*t.ok)) || (t.err && has_handle(*t.err));
-    case TypeKind::Record:
-      for (auto& f : t.fields) {
-        if (has_handle(*f.type)) return true;
-      }
-      return false;
-    case TypeKind::Tuple:
-      for (auto& f : t.items) {
-        if (has_handle(*f)) return true;
-      }
-      return false;
-    case TypeKind::Variant:
-      for (auto& c : t.cases) {
-        if (c.type && has_handle(*c.type)) return true;
-      }
-      return false;
-    default:
-      return false;
-  }
-}
-
 using ResSet = std::set<const ResourceType*>;
 
 bool free_in(const Type& t, const ResSet& bound) {
@@ -1331,7 +1301,7 @@ bool mentions_free_resource(const TypeEntry& e) {
     case TypeEntry::Kind::Resource:
       return true;
     case TypeEntry::Kind::Val:
-      return has_handle(*e.val);
+      return has_handles(*e.val);
     case TypeEntry::Kind::Func: {
       ExternDesc d;
       d.func = *e.func;

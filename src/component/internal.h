@@ -158,6 +158,8 @@ Result<std::vector<Val>> invoke(engine::Store& store, const Func::Data& f,
                                 std::span<const Val> args, bool check_args = true);
 // Computes the flattening of f's type (call once after setting f.type).
 void prepare(Func::Data& f);
+// Whether values of type t contain own or borrow handles.
+bool has_handles(const Type& t);
 // Creates the core function for `canon lower` of `callee` with the given options.
 Result<engine::Func> make_lowered(engine::Store& store, std::shared_ptr<Func::Data> callee,
                                   CanonContext cx);

@@ -7,20 +7,20 @@ source "$(dirname "$0")/lib.sh"
 flotilla_only "timeout (--request-timeout)" || { rm -rf "$work"; exit 0; }
 start_server --request-timeout 2 || finish
 check_http "GET / before" 200 hello "$base/"
-t0=$(date +%s.%N)
-check_http "GET /spin -> 503" 503 '*' "$base/spin"
-t1=$(date +%s.%N)
-secs=$(python3 -c "print(round($t1 - $t0, 2))")
-expect "503 after 2 s and within 10 s (took $secs s)" \
-  python3 -c "import sys; sys.exit(0 if 1.5 <= $secs < 10 else 1)"
+# timed_503 PATH WHAT: GET PATH must answer 503 after 1.5 s and within 10 s.
+timed_503() {
+  local t0 t1 secs
+  t0=$(date +%s.%N)
+  check_http "GET $1 -> 503" 503 '*' "$base$1"
+  t1=$(date +%s.%N)
+  secs=$(python3 -c "print(round($t1 - $t0, 2))")
+  expect "503 for $2 after 2 s and within 10 s (took $secs s)" \
+    python3 -c "import sys; sys.exit(0 if 1.5 <= $secs < 10 else 1)"
+}
+timed_503 /spin "a spinning guest"
 check_http "GET / after the timeout" 200 hello "$base/"
 # A guest blocked in a wait (a 60 s timer in wasi:io/poll), not running: woken at its deadline.
-t0=$(date +%s.%N)
-check_http "GET /sleep -> 503" 503 '*' "$base/sleep"
-t1=$(date +%s.%N)
-secs=$(python3 -c "print(round($t1 - $t0, 2))")
-expect "503 for a blocked guest after 2 s and within 10 s (took $secs s)" \
-  python3 -c "import sys; sys.exit(0 if 1.5 <= $secs < 10 else 1)"
+timed_503 /sleep "a blocked guest"
 check_http "GET / after the blocked guest" 200 hello "$base/"
 codes=$(curl -s -m 60 --parallel -o /dev/null -w '%{http_code}\n' "$base/spin?n=[1-2]" 2>/dev/null | tr '\n' ' ')
 expect "two spins at once: 503 503 (got $codes)" test "$codes" = "503 503 "
