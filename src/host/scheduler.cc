@@ -14,6 +14,10 @@
 #include <unordered_map>
 #include <vector>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace flotilla::host {
 
 namespace asio = boost::asio;
@@ -34,6 +38,17 @@ thread_local Task* current = nullptr;
 
 // Guard-paged stacks kept for reuse: mapping and unmapping one per task (a server starts a
 // task per request) costs more than the request's own work on some kernels.
+// AddressSanitizer keeps the poisoning of a fiber's stack frames in its shadow memory after the
+// fiber ends; a stack reused or unmapped with that left in place makes later, unrelated uses
+// of the same addresses (another fiber, a guest memory mapped there) look like stack overflows.
+void unpoison(const bctx::stack_context& sc) {
+#if defined(__SANITIZE_ADDRESS__)
+  ASAN_UNPOISON_MEMORY_REGION(static_cast<char*>(sc.sp) - sc.size, sc.size);
+#else
+  (void)sc;
+#endif
+}
+
 struct StackPool {
   std::mutex mu;
   size_t size;
@@ -42,7 +57,10 @@ struct StackPool {
   explicit StackPool(size_t s) : size(s) {}
   ~StackPool() {
     bctx::protected_fixedsize_stack alloc(size);
-    for (auto& sc : free) alloc.deallocate(sc);
+    for (auto& sc : free) {
+      unpoison(sc);
+      alloc.deallocate(sc);
+    }
   }
   bctx::stack_context take() {
     {
@@ -56,6 +74,7 @@ struct StackPool {
     return bctx::protected_fixedsize_stack(size).allocate();
   }
   void give(bctx::stack_context& sc) {
+    unpoison(sc);
     {
       std::lock_guard<std::mutex> lock(mu);
       if (free.size() < kMax) {
