@@ -5,8 +5,8 @@
 // `result`/`option`/`variant` is a discriminant plus the join of its payloads. `jco new` checks
 // every import against the WIT, so a wrong signature fails the build.
 #pragma once
-#include <stdint.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define HTTP_IMPORT(name) __attribute__((import_module("wasi:http/types@0.2.0"), import_name(name)))
 #define IO_IMPORT(name) __attribute__((import_module("wasi:io/streams@0.2.0"), import_name(name)))
@@ -19,26 +19,26 @@ HTTP_IMPORT("[constructor]fields") handle_t fields_new(void);
 // append(name: string, value: list<u8>) -> result<_, header-error>: 2 flat results -> retptr
 // {u8 is_err @0, u8 header-error @1}
 HTTP_IMPORT("[method]fields.append")
-void fields_append(handle_t self, const char *name, size_t name_len, const uint8_t *value,
-                   size_t value_len, uint8_t *ret);
+void fields_append(handle_t self, const char* name, size_t name_len, const uint8_t* value,
+                   size_t value_len, uint8_t* ret);
 // entries() -> list<tuple<string, list<u8>>>: retptr {ptr @0, len @4}; elements 16 bytes
-HTTP_IMPORT("[method]fields.entries") void fields_entries(handle_t self, void *ret);
+HTTP_IMPORT("[method]fields.entries") void fields_entries(handle_t self, void* ret);
 HTTP_IMPORT("[resource-drop]fields") void fields_drop(handle_t self);
 
 // incoming-request
 // method() -> method (variant, other(string)): retptr {u8 tag @0, ptr @4, len @8}
-HTTP_IMPORT("[method]incoming-request.method") void request_method(handle_t self, void *ret);
+HTTP_IMPORT("[method]incoming-request.method") void request_method(handle_t self, void* ret);
 // path-with-query() -> option<string>: retptr {u8 some @0, ptr @4, len @8}
 HTTP_IMPORT("[method]incoming-request.path-with-query")
-void request_path_with_query(handle_t self, void *ret);
+void request_path_with_query(handle_t self, void* ret);
 HTTP_IMPORT("[method]incoming-request.headers") handle_t request_headers(handle_t self);
 // consume() -> result<incoming-body>: retptr {u8 is_err @0, handle @4}
-HTTP_IMPORT("[method]incoming-request.consume") void request_consume(handle_t self, void *ret);
+HTTP_IMPORT("[method]incoming-request.consume") void request_consume(handle_t self, void* ret);
 HTTP_IMPORT("[resource-drop]incoming-request") void request_drop(handle_t self);
 
 // incoming-body
 // stream() -> result<input-stream>: retptr {u8 is_err @0, handle @4}
-HTTP_IMPORT("[method]incoming-body.stream") void incoming_body_stream(handle_t self, void *ret);
+HTTP_IMPORT("[method]incoming-body.stream") void incoming_body_stream(handle_t self, void* ret);
 HTTP_IMPORT("[resource-drop]incoming-body") void incoming_body_drop(handle_t self);
 
 // outgoing-response
@@ -47,7 +47,7 @@ HTTP_IMPORT("[constructor]outgoing-response") handle_t response_new(handle_t hea
 HTTP_IMPORT("[method]outgoing-response.set-status-code")
 int32_t response_set_status(handle_t self, int32_t status);
 // body() -> result<outgoing-body>: retptr {u8 is_err @0, handle @4}
-HTTP_IMPORT("[method]outgoing-response.body") void response_body(handle_t self, void *ret);
+HTTP_IMPORT("[method]outgoing-response.body") void response_body(handle_t self, void* ret);
 
 // response-outparam.set(param: response-outparam, response: result<outgoing-response,
 // error-code>): 9 flat params. error-code flattens to 7 values [i32 tag, i32, i64, i32, i32,
@@ -60,44 +60,45 @@ void outparam_set(handle_t param, int32_t is_err, int32_t a, int32_t b, int64_t 
 
 // outgoing-body
 // write() -> result<output-stream>: retptr {u8 is_err @0, handle @4}
-HTTP_IMPORT("[method]outgoing-body.write") void outgoing_body_write(handle_t self, void *ret);
+HTTP_IMPORT("[method]outgoing-body.write") void outgoing_body_write(handle_t self, void* ret);
 // finish(this: outgoing-body, trailers: option<trailers>) -> result<_, error-code>:
 // params [i32, i32 some, i32 handle], results via retptr (error-code is 8-aligned, 32 bytes;
 // the result 40 bytes: u8 is_err @0, error-code @8)
 HTTP_IMPORT("[static]outgoing-body.finish")
-void outgoing_body_finish(handle_t self, int32_t has_trailers, handle_t trailers, void *ret);
+void outgoing_body_finish(handle_t self, int32_t has_trailers, handle_t trailers, void* ret);
 
 // wasi:io/streams
 // input-stream.blocking-read(len: u64) -> result<list<u8>, stream-error>:
 // retptr {u8 is_err @0, ok: ptr @4, len @8 | err: u8 tag @4 (0 last-operation-failed, 1 closed),
 // error handle @8}
 IO_IMPORT("[method]input-stream.blocking-read")
-void input_blocking_read(handle_t self, int64_t len, void *ret);
+void input_blocking_read(handle_t self, int64_t len, void* ret);
 // output-stream.blocking-write-and-flush(contents: list<u8>) -> result<_, stream-error>
 // (at most 4096 bytes): retptr {u8 is_err @0, u8 tag @4, handle @8}
 IO_IMPORT("[method]output-stream.blocking-write-and-flush")
-void output_blocking_write_and_flush(handle_t self, const uint8_t *buf, size_t len, void *ret);
+void output_blocking_write_and_flush(handle_t self, const uint8_t* buf, size_t len, void* ret);
 IO_IMPORT("[resource-drop]input-stream") void input_stream_drop(handle_t self);
 IO_IMPORT("[resource-drop]output-stream") void output_stream_drop(handle_t self);
-__attribute__((import_module("wasi:io/error@0.2.0"), import_name("[resource-drop]error")))
-void io_error_drop(handle_t self);
+__attribute__((import_module("wasi:io/error@0.2.0"), import_name("[resource-drop]error"))) void
+io_error_drop(handle_t self);
 
 // wasi:clocks/monotonic-clock.subscribe-duration(when: duration) -> own<pollable>
 __attribute__((import_module("wasi:clocks/monotonic-clock@0.2.0"),
-               import_name("subscribe-duration"))) handle_t clock_subscribe_duration(int64_t ns);
+               import_name("subscribe-duration"))) handle_t
+clock_subscribe_duration(int64_t ns);
 // wasi:io/poll: pollable.block(self), [resource-drop]pollable
-__attribute__((import_module("wasi:io/poll@0.2.0"), import_name("[method]pollable.block")))
-void pollable_block(handle_t self);
-__attribute__((import_module("wasi:io/poll@0.2.0"), import_name("[resource-drop]pollable")))
-void pollable_drop(handle_t self);
+__attribute__((import_module("wasi:io/poll@0.2.0"), import_name("[method]pollable.block"))) void
+pollable_block(handle_t self);
+__attribute__((import_module("wasi:io/poll@0.2.0"), import_name("[resource-drop]pollable"))) void
+pollable_drop(handle_t self);
 
 // Return areas: 8-aligned, big enough for every retptr above.
 typedef struct {
   _Alignas(8) uint8_t bytes[48];
 } ret_area;
 
-static inline uint8_t ret_u8(const ret_area *r, int off) { return r->bytes[off]; }
-static inline int32_t ret_i32(const ret_area *r, int off) {
+static inline uint8_t ret_u8(const ret_area* r, int off) { return r->bytes[off]; }
+static inline int32_t ret_i32(const ret_area* r, int off) {
   int32_t v;
   __builtin_memcpy(&v, r->bytes + off, 4);
   return v;
