@@ -172,6 +172,7 @@ wabt::Features engine_features(bool simd) {
   wabt::Features f;  // defaults: Wasm 2.0 (mutable globals, sat conv, sign-ext, multi-value,
                      // bulk memory, reference types, SIMD)
   f.set_simd_enabled(simd);
+  f.set_multi_memory_enabled(true);  // memory indices on loads, stores and memory.*
   return f;
 }
 
@@ -323,6 +324,11 @@ Result<void> decode(std::span<const uint8_t> bytes, wabt::Module& module, bool s
 
 Result<ModuleMeta> build_meta(const wabt::Module& m) {
   ModuleMeta meta;
+  if (m.memories.size() > kMaxMemories) {
+    return make_error(ErrorKind::Limit, "module has " + std::to_string(m.memories.size()) +
+                                            " memories; the limit is " +
+                                            std::to_string(kMaxMemories));
+  }
   for (size_t i = m.num_func_imports; i < m.funcs.size(); ++i) {
     uint64_t n = m.funcs[i]->GetNumParamsAndLocals();
     if (n > kMaxFunctionLocals) {
@@ -581,6 +587,37 @@ std::string unsupported_in(const wabt::Module& m) {
   for (const wabt::DataSegment* ds : m.data_segments)
     if (auto r = unsupported_in(ds->offset); !r.empty()) return r;
   return {};
+}
+
+// libwabt 1.0.32 reads memory.copy's first immediate (the destination memory) into
+// `srcmemidx` and the second into `destmemidx` (its binary writer swaps them back), while its C
+// writer takes the fields by their names: with two memories the copy would run backwards.
+// Swaps them so the C writer copies from the source into the destination.
+void fix_memory_copy_order(wabt::ExprList& exprs) {
+  using ET = wabt::ExprType;
+  for (wabt::Expr& e : exprs) {
+    switch (e.type()) {
+      case ET::MemoryCopy: {
+        auto& copy = static_cast<wabt::MemoryCopyExpr&>(e);
+        std::swap(copy.srcmemidx, copy.destmemidx);
+        break;
+      }
+      case ET::Block:
+        fix_memory_copy_order(static_cast<wabt::BlockExpr&>(e).block.exprs);
+        break;
+      case ET::Loop:
+        fix_memory_copy_order(static_cast<wabt::LoopExpr&>(e).block.exprs);
+        break;
+      case ET::If: {
+        auto& i = static_cast<wabt::IfExpr&>(e);
+        fix_memory_copy_order(i.true_.exprs);
+        fix_memory_copy_order(i.false_);
+        break;
+      }
+      default:
+        break;
+    }
+  }
 }
 
 // Gives every import and export a plain generated name before C generation. The C writer puts
@@ -995,6 +1032,8 @@ Result<Generated> generate_c(std::span<const uint8_t> bytes, bool generate, bool
   out.meta = std::move(*meta);
   if (!generate) return out;
 
+  if (module.memories.size() > 1)
+    for (wabt::Func* f : module.funcs) fix_memory_copy_order(f->exprs);
   rename_for_c(module);
   wabt::GenerateNames(&module);
   (void)wabt::ApplyNames(&module);

@@ -49,6 +49,9 @@ struct ModuleMeta {
 // Functions may declare at most this many params + locals (V8's limit): more is a Limit error
 // at compile time, before any C is generated.
 inline constexpr uint64_t kMaxFunctionLocals = 50000;
+// Memories (imported and defined) a module may have: the store's limits are per memory, and in
+// guard-page mode each one is an 8 GiB reservation, so their number is capped at compile time.
+inline constexpr size_t kMaxMemories = 100;
 // Bumped whenever the generated C changes in a way the embedded runtime header does not (it is
 // part of every optimized-cache key, so old entries are not reused).
 inline constexpr int kCodegenRevision = 3;
