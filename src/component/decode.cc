@@ -406,21 +406,57 @@ Result<CoreExternDef> read_core_externtype(Reader& r) {
       return r.fail("invalid core extern type");
   }
 }
-Result<std::shared_ptr<CoreTypeDef>> read_core_type(Reader& r, int depth) {
+std::string hex_byte(uint8_t b) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string s;
+  if (b >= 16) s += kDigits[b >> 4];
+  s += kDigits[b & 15];
+  return s;
+}
+
+// The composite type of a core (GC) subtype: only function types (0x60) are modelled.
+Result<void> read_core_comptype(Reader& r, CoreTypeDef& t) {
+  TRY(b, r.byte());
+  if (b == 0x5e || b == 0x5f) return r.fail("unsupported core type (GC types are not supported)");
+  if (b != 0x60) return r.fail("invalid leading byte (0x" + hex_byte(b) + ") for core type");
+  for (int side = 0; side < 2; side++) {
+    TRY(n, r.u32());
+    if (n > r.remaining()) return r.fail("vector length too large");
+    for (uint32_t i = 0; i < n; i++) {
+      TRY(v, read_core_valtype(r));
+      (side == 0 ? t.func.params : t.func.results).push_back(v);
+    }
+  }
+  return {};
+}
+
+// A core type. `in_module_type`: a declaration of a core module type, where 0x50 starts a
+// non-final subtype (GC); elsewhere 0x50 starts a module type and a non-final subtype takes a
+// 0x00 prefix (Binary.md). A subtype without supertypes is its function type.
+Result<std::shared_ptr<CoreTypeDef>> read_core_type(Reader& r, int depth,
+                                                    bool in_module_type = false) {
   if (depth > kMaxNesting) return r.fail("types nested too deeply");
   auto t = std::make_shared<CoreTypeDef>();
-  TRY(b, r.byte());
-  if (b == 0x60) {
-    for (int side = 0; side < 2; side++) {
-      TRY(n, r.u32());
-      if (n > r.remaining()) return r.fail("vector length too large");
-      for (uint32_t i = 0; i < n; i++) {
-        TRY(v, read_core_valtype(r));
-        (side == 0 ? t->func.params : t->func.results).push_back(v);
-      }
-    }
+  TRY(b, r.peek());
+  if (b == 0x60 || b == 0x5e || b == 0x5f) {
+    CHECK(read_core_comptype(r, *t));
     return t;
   }
+  CHECK(r.byte());
+  bool sub = b == 0x4f || (in_module_type && b == 0x50);
+  if (!in_module_type && b == 0x00) {
+    TRY(b2, r.byte());
+    if (b2 != 0x50) return r.fail("invalid leading byte (0x" + hex_byte(b2) + ") for core type");
+    sub = true;
+  }
+  if (sub) {
+    TRY(n, r.u32());
+    if (n > 1) return r.fail("a core subtype has at most one supertype");
+    if (n == 1) return r.fail("unsupported core type (GC supertypes are not supported)");
+    CHECK(read_core_comptype(r, *t));
+    return t;
+  }
+  if (b == 0x4e) return r.fail("unsupported core type (GC recursion groups are not supported)");
   if (b == 0x50) {
     t->module = true;
     TRY(n, r.u32());
@@ -441,7 +477,7 @@ Result<std::shared_ptr<CoreTypeDef>> read_core_type(Reader& r, int depth) {
         }
         case 0x01: {
           d.kind = CoreModuleDecl::Kind::Type;
-          TRY(sub, read_core_type(r, depth + 1));
+          TRY(sub, read_core_type(r, depth + 1, /*in_module_type=*/true));
           if (sub->module) return r.fail("module types cannot be nested in module types");
           d.type = std::move(sub);
           break;
