@@ -101,6 +101,22 @@ ValType join(ValType a, ValType b) {
 
 const AbiLayout& layout(const Type& t);
 
+// Sizes beyond 2 GiB (only fixed-size lists of fixed-size lists reach them) are kept at
+// kHugeSize so that adding them up cannot overflow; no value that large is ever in a memory
+// that its bounds checks would let through.
+constexpr uint32_t kHugeSize = 0x80000000u;
+uint32_t clamp_size(uint64_t s) { return s > kHugeSize ? kHugeSize : static_cast<uint32_t>(s); }
+
+// A fixed-size list: its elements inline. The flattening repeats the element's; past
+// kMaxFlatParams values only "too many to flatten" matters, so the vector stops there.
+AbiLayout fixed_list_layout(const Type& t) {
+  const AbiLayout& el = layout(*t.elem);
+  AbiLayout l{clamp_size(uint64_t(el.size) * t.length), el.align, 0, {}};
+  for (uint32_t i = 0; i < t.length && l.flat.size() <= kMaxFlatParams; i++)
+    l.flat.insert(l.flat.end(), el.flat.begin(), el.flat.end());
+  return l;
+}
+
 AbiLayout scalar(uint32_t size, std::initializer_list<ValType> flat) {
   return AbiLayout{size, size, 0, std::vector<ValType>(flat)};
 }
@@ -129,8 +145,10 @@ AbiLayout compute_layout(const Type& t) {
       return scalar(8, {ValType::I64});
     case TypeKind::F64:
       return scalar(8, {ValType::F64});
-    case TypeKind::String:
     case TypeKind::List:
+      if (t.length) return fixed_list_layout(t);
+      return AbiLayout{8, 4, 0, {ValType::I32, ValType::I32}};
+    case TypeKind::String:
       return AbiLayout{8, 4, 0, {ValType::I32, ValType::I32}};
     case TypeKind::Flags: {
       uint32_t n = flags_size(t.names.size());
@@ -141,7 +159,7 @@ AbiLayout compute_layout(const Type& t) {
       AbiLayout l{0, 1, 0, {}};
       auto add = [&](const Type& f) {
         const AbiLayout& fl = layout(f);
-        l.size = align_to(l.size, fl.align) + fl.size;
+        l.size = clamp_size(uint64_t(align_to(l.size, fl.align)) + fl.size);
         l.align = std::max(l.align, fl.align);
         l.flat.insert(l.flat.end(), fl.flat.begin(), fl.flat.end());
       };
@@ -615,6 +633,7 @@ Val load(Cx& cx, uint32_t ptr, const Type& t) {
       return Val::string(load_string_range(cx, p, n));
     }
     case TypeKind::List: {
+      if (t.length) return load_list(cx, ptr, t.length, *t.elem);
       uint32_t p = load_int<uint32_t>(cx, ptr), n = load_int<uint32_t>(cx, ptr + 4);
       return load_list(cx, p, n, *t.elem);
     }
@@ -717,6 +736,28 @@ std::pair<uint32_t, uint32_t> store_list(Cx& cx, const Val& v, const Type& elem)
   return {ptr, static_cast<uint32_t>(v.items.size())};
 }
 
+void check_fixed_length(const Val& v, const Type& t) {
+  check_kind(v, TypeKind::List);
+  if (v.list_size() != t.length)
+    fail("a list of " + std::to_string(v.list_size()) + " elements where " + t.to_string() +
+         " is expected");
+  if (v.is_bytes() && t.elem->kind != TypeKind::U8)
+    fail("a list of bytes where a list of another type is expected");
+}
+
+// A fixed-size list in place: its elements one after the other at `ptr` (no allocation).
+void store_fixed_list(Cx& cx, const Val& v, const Type& t, uint32_t ptr) {
+  check_fixed_length(v, t);
+  uint64_t sz = elem_size(*t.elem);
+  uint8_t* dst = cx.mem(ptr, sz * t.length);  // the whole list is in bounds
+  if (v.is_bytes()) {
+    std::memcpy(dst, v.str.data(), v.str.size());
+    return;
+  }
+  for (uint32_t i = 0; i < t.length; i++)
+    store(cx, v.items[i], *t.elem, static_cast<uint32_t>(ptr + i * sz));
+}
+
 void store(Cx& cx, const Val& v, const Type& t, uint32_t ptr) {
   check_kind(v, t.kind);
   switch (t.kind) {
@@ -753,6 +794,10 @@ void store(Cx& cx, const Val& v, const Type& t, uint32_t ptr) {
       return;
     }
     case TypeKind::List: {
+      if (t.length) {
+        store_fixed_list(cx, v, t, ptr);
+        return;
+      }
       auto [p, n] = store_list(cx, v, *t.elem);
       store_int<uint32_t>(cx, ptr, p);
       store_int<uint32_t>(cx, ptr + 4, n);
@@ -920,6 +965,12 @@ Val lift_flat(Cx& cx, FlatIter& vi, const Type& t) {
       return Val::string(load_string_range(cx, p, n));
     }
     case TypeKind::List: {
+      if (t.length) {
+        std::vector<Val> items;
+        items.reserve(t.length);
+        for (uint32_t i = 0; i < t.length; i++) items.push_back(lift_flat(cx, vi, *t.elem));
+        return Val::list(std::move(items));
+      }
       uint32_t p = static_cast<uint32_t>(vi.next(ValType::I32));
       uint32_t n = static_cast<uint32_t>(vi.next(ValType::I32));
       return load_list(cx, p, n, *t.elem);
@@ -1027,6 +1078,15 @@ void lower_flat(Cx& cx, const Val& v, const Type& t, FlatVec& out) {
       return;
     }
     case TypeKind::List: {
+      if (t.length) {
+        check_fixed_length(v, t);
+        if (v.is_bytes()) {
+          for (unsigned char c : v.str) out.push_back(engine::Val::i32(c));
+        } else {
+          for (const Val& e : v.items) lower_flat(cx, e, *t.elem, out);
+        }
+        return;
+      }
       auto [p, n] = store_list(cx, v, *t.elem);
       out.push_back(engine::Val::i32(static_cast<int32_t>(p)));
       out.push_back(engine::Val::i32(static_cast<int32_t>(n)));

@@ -50,6 +50,8 @@ struct DefValType {
   std::vector<std::string> names;  // enum, flags
   std::optional<ValTypeRef> a, b;  // list/option elem (a); result ok (a) / err (b)
   uint32_t index = 0;              // own/borrow: resource type index
+  uint32_t length = 0;             // list: a fixed-size list of this many elements (0: any)
+  bool map = false;                // list: map<a, b>, a list<tuple<a, b>> (same ABI)
 };
 
 struct FuncTypeDef {

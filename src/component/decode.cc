@@ -44,6 +44,7 @@ const char* sort_name(Sort s) {
 namespace {
 
 constexpr int kMaxNesting = 100;  // nested components / types
+constexpr uint32_t kMaxFixedListLength = (1u << 28) - 1;
 
 class Reader {
  public:
@@ -686,8 +687,25 @@ Result<std::shared_ptr<TypeDef>> read_type(Reader& r, int depth) {
       t->val.a = e;
       return t;
     }
-    case -0x19:  // 0x67 fixed-size list
-      return r.fail("fixed-size lists are not supported");
+    case -0x19: {  // 0x67 fixed-size list
+      t->val.kind = TypeKind::List;
+      TRY(e, read_valtype(r));
+      TRY(n, r.u32());
+      if (n == 0) return r.fail("fixed-size list length must be at least 1");
+      if (n > kMaxFixedListLength) return r.fail("fixed-size list length is too large");
+      t->val.a = e;
+      t->val.length = n;
+      return t;
+    }
+    case -0x1d: {  // 0x63 map
+      t->val.kind = TypeKind::List;
+      t->val.map = true;
+      TRY(k, read_valtype(r));
+      TRY(v, read_valtype(r));
+      t->val.a = k;
+      t->val.b = v;
+      return t;
+    }
     case -0x11: {  // 0x6f tuple
       t->val.kind = TypeKind::Tuple;
       TRY(n, r.u32());

@@ -705,6 +705,20 @@ Result<TypeEntry> resolve_type(Scope& s, const ast::TypeDef& td) {
           }
           break;
         case TypeKind::List:
+          if (dv.map) {  // map<K, V>: a list<tuple<K, V>> with scalar or string keys
+            TRY(k, valtype(s, *dv.a));
+            TRY(v, valtype(s, *dv.b));
+            if (!is_primitive(k->kind) || k->kind == TypeKind::F32 || k->kind == TypeKind::F64)
+              return invalid("map key type must be a boolean, integer, char or string type");
+            auto pair = std::make_shared<Type>();
+            pair->kind = TypeKind::Tuple;
+            pair->items = {k, v};
+            t->elem = pair;
+            t->map = true;
+            break;
+          }
+          t->length = dv.length;
+          [[fallthrough]];
         case TypeKind::Option: {
           TRY(x, valtype(s, *dv.a));
           t->elem = x;
@@ -1562,8 +1576,9 @@ Result<CanonContext> canon_context(Scope& s, const ast::CanonOpts& o) {
 bool needs_memory(const Type& t) {
   switch (t.kind) {
     case TypeKind::String:
-    case TypeKind::List:
       return true;
+    case TypeKind::List:  // a fixed-size list is stored inline
+      return !t.length || needs_memory(*t.elem);
     case TypeKind::Record:
       for (auto& f : t.fields) {
         if (needs_memory(*f.type)) return true;

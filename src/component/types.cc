@@ -41,6 +41,9 @@ std::string Type::to_string() const {
   if (!name.empty() && kind != TypeKind::Own && kind != TypeKind::Borrow) return name;
   switch (kind) {
     case TypeKind::List:
+      if (map && elem && elem->items.size() == 2)
+        return "map<" + ref(elem->items[0]) + ", " + ref(elem->items[1]) + ">";
+      if (length) return "list<" + ref(elem) + ", " + std::to_string(length) + ">";
       return "list<" + ref(elem) + ">";
     case TypeKind::Option:
       return "option<" + ref(elem) + ">";
@@ -92,6 +95,7 @@ bool same_type(const Type& a, const Type& b) {
   };
   switch (a.kind) {
     case TypeKind::List:
+      return a.length == b.length && a.map == b.map && same_ptr(a.elem, b.elem);
     case TypeKind::Option:
       return same_ptr(a.elem, b.elem);
     case TypeKind::Result:
@@ -351,6 +355,10 @@ Result<void> typecheck(const Val& v, const Type& t, const std::string& path) {
       if (!unicode::valid_utf8(v.str)) return mismatch(path, "string is not valid UTF-8");
       return {};
     case TypeKind::List:
+      if (t.length && v.list_size() != t.length) {
+        return mismatch(path, "expected " + t.to_string() + ", got a list of " +
+                                  std::to_string(v.list_size()) + " elements");
+      }
       if (v.is_bytes()) {
         if (t.elem->kind != TypeKind::U8) {
           return mismatch(path, "expected " + t.to_string() + ", got a list of bytes");

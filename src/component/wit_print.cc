@@ -31,6 +31,9 @@ std::string type_ref(const Type& t) {
   if (!t.name.empty() && !is_primitive(t.kind)) return id(t.name);
   switch (t.kind) {
     case TypeKind::List:
+      if (t.map && t.elem->items.size() == 2)
+        return "map<" + type_ref(*t.elem->items[0]) + ", " + type_ref(*t.elem->items[1]) + ">";
+      if (t.length) return "list<" + type_ref(*t.elem) + ", " + std::to_string(t.length) + ">";
       return "list<" + type_ref(*t.elem) + ">";
     case TypeKind::Option:
       return "option<" + type_ref(*t.elem) + ">";

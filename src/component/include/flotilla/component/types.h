@@ -112,6 +112,8 @@ struct Type {
   std::vector<std::string> names;  // enum cases, flags
   TypePtr ok, err;                 // result (either may be null)
   ResourceTypePtr resource;        // own, borrow
+  uint32_t length = 0;             // list: fixed-size list<elem, length> when not 0
+  bool map = false;                // list: map<K, V>, whose elem is tuple<K, V> (same ABI)
   // The interface-level name of this type when it was exported under one (`(export "point"
   // (type (eq N)))`), used when printing WIT; empty for anonymous types.
   std::string name;
