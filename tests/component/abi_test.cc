@@ -372,3 +372,71 @@ TEST(Val, ByteListForms) {
   EXPECT_NE(wrong.error().message.find("list of bytes"), std::string::npos)
       << wrong.error().message;
 }
+
+// Fixed-size lists (list<T, N>): flattened element by element, stored inline, spilled to
+// memory past 16 flat values, and checked for their length.
+class FixedLists : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    comp_ = std::make_unique<fc::Component>(load("fixedlists.wasm"));
+    fc::Linker linker;
+    auto i = fc::instantiate(store_, linker, *comp_);
+    ASSERT_TRUE(i) << i.error().to_string();
+    inst_ = *i;
+  }
+  static fc::Val u32s(std::vector<uint32_t> xs) {
+    std::vector<fc::Val> items;
+    for (uint32_t x : xs) items.push_back(fc::Val::u32(x));
+    return fc::Val::list(std::move(items));
+  }
+  fe::Store store_{engine()};
+  std::unique_ptr<fc::Component> comp_;
+  fc::Instance inst_;
+};
+
+TEST_F(FixedLists, FlatParamsAndResultsThroughMemory) {
+  auto f = inst_.get_func("sum4");
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->type().to_string(), "func(l: list<u32, 4>) -> u32");
+  auto r = call(store_, inst_, "sum4", {u32s({1, 2, 3, 4})});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].as_u64(), 10u);
+  auto m = call(store_, inst_, "make3", {fc::Val::u16(7)});
+  ASSERT_EQ(m.size(), 1u);
+  auto items = m[0].list_items();
+  ASSERT_EQ(items.size(), 3u);
+  EXPECT_EQ(items[0].as_u64(), 7u);
+  EXPECT_EQ(items[2].as_u64(), 9u);
+}
+
+TEST_F(FixedLists, SpilledParamsAndBytes) {
+  std::string bytes;
+  for (int i = 1; i <= 20; i++) bytes += static_cast<char>(i);
+  auto r = call(store_, inst_, "sum20", {fc::Val::bytes(bytes)});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].as_u64(), 210u);
+  std::vector<fc::Val> items;
+  for (int i = 0; i < 20; i++) items.push_back(fc::Val::u8(2));
+  r = call(store_, inst_, "sum20", {fc::Val::list(std::move(items))});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].as_u64(), 40u);
+}
+
+TEST_F(FixedLists, InsideARecord) {
+  auto r = call(store_, inst_, "rec", {fc::Val::u8(3)});
+  ASSERT_EQ(r.size(), 1u);
+  ASSERT_EQ(r[0].items.size(), 2u);
+  EXPECT_EQ(r[0].items[0].as_u64(), 3u);
+  auto b = r[0].items[1].list_items();
+  ASSERT_EQ(b.size(), 2u);
+  EXPECT_EQ(b[0].as_u64(), 30u);
+  EXPECT_EQ(b[1].as_u64(), 300u);
+}
+
+TEST_F(FixedLists, WrongLengthIsRefused) {
+  auto e = call_error(store_, inst_, "sum4", {u32s({1, 2, 3})});
+  EXPECT_NE(e.message.find("list"), std::string::npos) << e.message;
+  std::string short_bytes(19, '\1');
+  call_error(store_, inst_, "sum20", {fc::Val::bytes(short_bytes)});
+  call_error(store_, inst_, "sum4", {u32s({1, 2, 3, 4, 5})});
+}
