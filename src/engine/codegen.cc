@@ -168,11 +168,11 @@ std::string errors_text(const wabt::Errors& errors, std::optional<uint64_t>* off
   return out;
 }
 
-wabt::Features engine_features(bool simd) {
+wabt::Features engine_features(bool simd, bool multi_memory) {
   wabt::Features f;  // defaults: Wasm 2.0 (mutable globals, sat conv, sign-ext, multi-value,
                      // bulk memory, reference types, SIMD)
   f.set_simd_enabled(simd);
-  f.set_multi_memory_enabled(true);  // memory indices on loads, stores and memory.*
+  f.set_multi_memory_enabled(multi_memory);  // memory indices on loads, stores, memory.*
   return f;
 }
 
@@ -283,10 +283,11 @@ class StructureCheck : public wabt::BinaryReaderNop {
   std::vector<bool> if_stack_;  // per open block: an `if` still waiting for its `else`
 };
 
-Result<void> decode(std::span<const uint8_t> bytes, wabt::Module& module, bool simd,
-                    bool validate) {
+Result<void> decode(std::span<const uint8_t> bytes, wabt::Module& module, bool simd, bool validate,
+                    bool multi_memory) {
   wabt::Errors errors;
-  wabt::ReadBinaryOptions opts(engine_features(simd), nullptr, /*read_debug_names=*/false,
+  wabt::ReadBinaryOptions opts(engine_features(simd, multi_memory), nullptr,
+                               /*read_debug_names=*/false,
                                /*stop_on_first_error=*/true,
                                /*fail_on_custom_section_error=*/true);
   if (bytes.empty()) {
@@ -312,7 +313,7 @@ Result<void> decode(std::span<const uint8_t> bytes, wabt::Module& module, bool s
     return Unexpected(std::move(e));
   }
   if (validate) {
-    wabt::ValidateOptions vopts(engine_features(simd));
+    wabt::ValidateOptions vopts(engine_features(simd, multi_memory));
     if (wabt::Failed(wabt::ValidateModule(&module, &errors, vopts))) {
       Error e{ErrorKind::Invalid, {}, {}, {}, {}};
       e.message = "invalid module: " + errors_text(errors, &e.offset);
@@ -658,24 +659,42 @@ void replace_all(std::string& s, std::string_view from, std::string_view to) {
   }
 }
 
-// Makes the active data segments of a module's own memory conditional: init_memories
-// allocates the memory through flot_allocate_memory_image, which says whether the memory came
-// from the module's prepared image (memory_image.cc) with the segments already in it. Only for
-// a single allocation (the module's one memory); an imported memory is left as it is.
+// Makes the active data segments of a module's own memories conditional: init_memories
+// creates each defined memory through flot_allocate_memory_image, which says whether that
+// memory came from the module's prepared image (memory_image.cc) with its segments already in
+// it. Segments of imported memories are left as they are.
 void make_data_conditional(std::string& c) {
   size_t fn = c.find("\nstatic void init_memories(");
   if (fn == std::string::npos) return;
   size_t end = c.find("\n}\n", fn);
   if (end == std::string::npos) return;
-  constexpr std::string_view kAlloc = "\n  wasm_rt_allocate_memory(";
-  size_t alloc = c.find(kAlloc, fn);
-  if (alloc == std::string::npos || alloc > end) return;
-  if (size_t next = c.find(kAlloc, alloc + 1); next != std::string::npos && next < end) return;
-  size_t eol = c.find('\n', alloc + 1);
-  if (eol > end || c.compare(eol - 2, 2, ");") != 0) return;
-  c.insert(end + 1, "  }\n");  // before the function's closing brace
-  std::string args = c.substr(alloc + kAlloc.size(), eol - 2 - (alloc + kAlloc.size()));
-  c.replace(alloc + 1, eol - alloc - 1, "  if (!flot_allocate_memory_image(" + args + ")) {");
+  constexpr std::string_view kAlloc = "  wasm_rt_allocate_memory(&instance->";
+  constexpr std::string_view kLoad = "  LOAD_DATA(instance->";
+  std::vector<std::string> defined;  // the memories init_memories creates, in order
+  std::string out;
+  for (size_t pos = fn + 1; pos <= end;) {
+    size_t eol = c.find('\n', pos);
+    std::string_view line(c.data() + pos, eol - pos);
+    pos = eol + 1;
+    size_t comma = line.find(',');
+    if (line.starts_with(kAlloc) && line.ends_with(");") && comma != std::string_view::npos) {
+      std::string k = std::to_string(defined.size());
+      defined.emplace_back(line.substr(kAlloc.size(), comma - kAlloc.size()));
+      out += "  const u32 flot_image_" + k + " = flot_allocate_memory_image(";
+      out += line.substr(kAlloc.size() - std::string_view("&instance->").size());
+      out += " (void)flot_image_" + k + ";";
+    } else if (line.starts_with(kLoad) && comma != std::string_view::npos) {
+      auto sym = line.substr(kLoad.size(), comma - kLoad.size());
+      auto it = std::find(defined.begin(), defined.end(), sym);
+      if (it != defined.end())
+        out += "  if (!flot_image_" + std::to_string(it - defined.begin()) + ")";
+      out += line;
+    } else {
+      out += line;
+    }
+    out += '\n';
+  }
+  c.replace(fn + 1, end + 1 - (fn + 1), out);
 }
 
 // Rewrites of the C writer's output:
@@ -988,14 +1007,15 @@ std::vector<std::string> split_translation_unit(const std::string& src, size_t p
   return units;
 }
 
-Result<Generated> generate_c(std::span<const uint8_t> bytes, bool generate, bool validate) {
+Result<Generated> generate_c(std::span<const uint8_t> bytes, bool generate, bool validate,
+                             bool multi_memory) {
   if (!validate && generate) return make_error(ErrorKind::Usage, "C needs validated input");
   wabt::Module module;
-  auto decoded = decode(bytes, module, /*simd=*/false, validate);
+  auto decoded = decode(bytes, module, /*simd=*/false, validate, multi_memory);
   if (!decoded) {
     // Distinguish "uses SIMD" from "broken": retry with SIMD enabled.
     wabt::Module with_simd;
-    auto again = decode(bytes, with_simd, /*simd=*/true, /*validate=*/true);
+    auto again = decode(bytes, with_simd, /*simd=*/true, /*validate=*/true, multi_memory);
     if (again) {
       return make_error(ErrorKind::Unsupported,
                         "module uses SIMD (v128), which this engine does not execute yet");

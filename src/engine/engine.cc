@@ -278,8 +278,8 @@ std::string EngineImpl::cache_key(std::span<const uint8_t> bytes) {
                        std::to_string(kCodegenRevision) + "\n" + cc_id() + "\n";
     for (const auto& f : config.cc_flags) salt += f + " ";
     for (const auto& f : fixed_cc_flags()) salt += f + " ";
-    salt +=
-        "split " + std::to_string(config.split_bytes) + (config.guard_pages ? " guard" : "") + "\n";
+    salt += "split " + std::to_string(config.split_bytes) + (config.guard_pages ? " guard" : "") +
+            (config.multi_memory ? "" : " single-memory") + "\n";
     salt += "\n";
     salt += detail::kRuntimeHeader;
     crypto_generichash_init(&salt_state, nullptr, 0, kKeyBytes);
@@ -379,7 +379,8 @@ Result<Module> Module::compile(Engine& engine, std::span<const uint8_t> bytes, s
       meta_path.replace_extension(".meta");
       std::optional<ModuleMeta> meta = read_meta_file(meta_path);
       if (!meta) {
-        if (auto known = generate_c(bytes, /*generate=*/false, /*validate=*/false)) {
+        if (auto known =
+                generate_c(bytes, /*generate=*/false, /*validate=*/false, e->config.multi_memory)) {
           meta = std::move(known->meta);
           write_meta_file(meta_path, *meta);
         }
@@ -389,16 +390,16 @@ Result<Module> Module::compile(Engine& engine, std::span<const uint8_t> bytes, s
           m->meta = std::move(*meta);
           m->code = std::move(*code);
           m->c_source = std::make_shared<const std::string>();
-          if (e->config.memory_image) m->image = build_memory_image(bytes, m->meta);
+          if (e->config.memory_image) m->images = build_memory_images(bytes, m->meta);
           return Module(m);
         }
       }
     }
   }
-  auto gen = generate_c(bytes, /*generate=*/true);
+  auto gen = generate_c(bytes, /*generate=*/true, /*validate=*/true, e->config.multi_memory);
   if (!gen) return Unexpected(gen.error());
   m->meta = std::move(gen->meta);
-  if (e->config.memory_image) m->image = build_memory_image(bytes, m->meta);
+  if (e->config.memory_image) m->images = build_memory_images(bytes, m->meta);
   auto src = std::make_shared<const std::string>(std::move(gen->c_source));
   m->c_source = src;
 
@@ -451,6 +452,12 @@ Result<void> Module::validate(std::span<const uint8_t> bytes) {
   return {};
 }
 
+Result<void> Module::validate(const Engine& engine, std::span<const uint8_t> bytes) {
+  auto gen = generate_c(bytes, /*generate=*/false, /*validate=*/true, engine.config().multi_memory);
+  if (!gen) return Unexpected(gen.error());
+  return {};
+}
+
 Result<Module::Info> Module::inspect(std::span<const uint8_t> bytes) {
   auto gen = generate_c(bytes, /*generate=*/false);
   if (!gen) return Unexpected(gen.error());
@@ -465,7 +472,7 @@ Result<Tier> Module::compile_to_cache(Engine& engine, std::span<const uint8_t> b
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
   if (progress) progress({"decode", since()});
-  auto gen = generate_c(bytes, /*generate=*/true);
+  auto gen = generate_c(bytes, /*generate=*/true, /*validate=*/true, e->config.multi_memory);
   if (!gen) return Unexpected(gen.error());
   if (progress) progress({"codegen", since()});
   auto code = build_optimized(*e, e->cache_key(bytes), gen->c_source, gen->meta, progress, t0);

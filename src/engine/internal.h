@@ -54,7 +54,7 @@ inline constexpr uint64_t kMaxFunctionLocals = 50000;
 inline constexpr size_t kMaxMemories = 100;
 // Bumped whenever the generated C changes in a way the embedded runtime header does not (it is
 // part of every optimized-cache key, so old entries are not reused).
-inline constexpr int kCodegenRevision = 3;
+inline constexpr int kCodegenRevision = 4;
 // Native bytes a param or local may take in a generated frame (a v128, or an i64 plus a
 // temporary), and a frame's fixed part.
 inline constexpr uint64_t kFrameBytesPerLocal = 16;
@@ -73,7 +73,8 @@ struct Generated {
 // Decodes (and, unless `validate` is false, validates) a module; with `generate`, also writes
 // its C translation unit. `validate = false` is only for bytes known valid (an optimized-cache
 // entry exists for them: the key is a cryptographic hash of the bytes).
-Result<Generated> generate_c(std::span<const uint8_t> bytes, bool generate, bool validate = true);
+Result<Generated> generate_c(std::span<const uint8_t> bytes, bool generate, bool validate = true,
+                             bool multi_memory = true);
 
 // ------------------------------------------------------------------------------------------
 // Initial memory images (memory_image.cc)
@@ -81,8 +82,9 @@ Result<Generated> generate_c(std::span<const uint8_t> bytes, bool generate, bool
 // Linear memories up to this size are kept in a pool of zeroed mappings (runtime.cc).
 inline constexpr uint64_t kMemoryPoolMaxBytes = uint64_t(1) << 20;
 
-// A module's only (defined) linear memory as instantiation leaves it: the initial pages with
-// every active data segment applied, in a sealed memfd that instances map copy-on-write.
+// A linear memory a module defines, as instantiation leaves it: the initial pages with every
+// active data segment of that memory applied, in a sealed memfd that instances map
+// copy-on-write.
 struct MemoryImage {
   int fd = -1;
   uint64_t pages = 0;
@@ -93,11 +95,18 @@ struct MemoryImage {
   ~MemoryImage();
 };
 
-// The image of a module (its bytes, already validated, and interface), or null when the module
-// does not qualify: no memory or an imported one, an active segment whose offset is not an
-// i32.const or that is out of bounds, no active data, or a memory small enough for the pool.
-std::shared_ptr<const MemoryImage> build_memory_image(std::span<const uint8_t> bytes,
-                                                      const ModuleMeta& meta);
+// The images of a module's defined memories, in their order (the order init_memories creates
+// them in); null where a memory does not qualify: an active segment of it out of bounds, no
+// active data for it, or small enough for the pool.
+struct MemoryImages {
+  std::vector<std::unique_ptr<const MemoryImage>> memories;
+};
+
+// The images of a module (its bytes, already validated, and interface), or null when no memory
+// qualifies (also when the module has no memory of its own, or an active segment whose offset
+// is not an i32.const).
+std::shared_ptr<const MemoryImages> build_memory_images(std::span<const uint8_t> bytes,
+                                                        const ModuleMeta& meta);
 
 // ------------------------------------------------------------------------------------------
 // Compiled code (compiler.cc)
@@ -175,8 +184,8 @@ struct ModuleImpl {
   mutable std::mutex mu;
   mutable std::condition_variable cv;
   std::shared_ptr<Code> code;
-  std::shared_ptr<const MemoryImage> image;  // null: instances replay their data segments
-  bool optimizing = false;                   // background build queued or running
+  std::shared_ptr<const MemoryImages> images;  // null: instances replay their data segments
+  bool optimizing = false;                     // background build queued or running
   std::string optimize_error;
 
   std::shared_ptr<Code> current() const {
@@ -201,9 +210,10 @@ struct CallFrame {
   CallFrame* prev = nullptr;
   Error host_error;  // set when a host function failed
   bool has_host_error = false;
-  // Instantiation only: the image the module's memory is created from (taken by the runtime's
-  // allocate_memory_image, so at most one memory uses it).
-  const MemoryImage* image = nullptr;
+  // Instantiation only: the images the module's memories are created from, one per defined
+  // memory in order (each call of the runtime's allocate_memory_image takes the next one).
+  const std::unique_ptr<const MemoryImage>* images = nullptr;
+  size_t images_left = 0;
   // What a resource-limit trap ran into ("memory of 8 pages exceeds the limit of 4"): plain
   // characters, since the trap longjmps over any C++ object.
   char detail[128];  // NOLINT: set by guarded_call (no zeroing on the call path)

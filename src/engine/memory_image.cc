@@ -74,32 +74,38 @@ struct Segment {
   std::span<const uint8_t> data;
 };
 
-// The module's only memory's initial pages and its active segments, when the image applies.
+// A defined memory's initial pages and its active segments.
 struct Plan {
   uint64_t pages = 0;
+  bool usable = true;  // false: more initial pages than a 32-bit memory can have
   std::vector<Segment> segments;
 };
 
-std::optional<Plan> plan_image(std::span<const uint8_t> bytes, const ModuleMeta& meta) {
-  for (const auto& imp : meta.imports)
-    if (imp.type.kind == ExternKind::Memory) return std::nullopt;  // imported: not ours to fill
+// Plans for the module's defined memories, in order, or nullopt when no image can apply.
+std::optional<std::vector<Plan>> plan_images(std::span<const uint8_t> bytes,
+                                             const ModuleMeta& meta) {
+  uint64_t imported = 0;  // memory indices below this are imports: not ours to fill
+  for (const auto& imp : meta.imports) imported += imp.type.kind == ExternKind::Memory;
   if (bytes.size() < 8) return std::nullopt;
   Reader r{bytes.data() + 8, bytes.data() + bytes.size()};
-  std::optional<uint64_t> pages;
-  Plan plan;
+  std::vector<Plan> plans;
   while (!r.at_end()) {
     uint8_t id = r.byte();
     uint64_t size = r.uleb(32);
     auto body = r.take(size);
     if (!r.ok) return std::nullopt;
     Reader s{body.data(), body.data() + body.size()};
-    if (id == 5) {                               // memory section
-      if (s.uleb(32) != 1) return std::nullopt;  // none, or several memories
-      uint8_t flags = s.byte();
-      if (flags > 1) return std::nullopt;  // shared or 64-bit
-      pages = s.uleb(32);
-      if (flags == 1) (void)s.uleb(32);
-      if (!s.ok) return std::nullopt;
+    if (id == 5) {  // memory section
+      uint64_t n = s.uleb(32);
+      if (n == 0 || n > kMaxMemories) return std::nullopt;
+      plans.resize(n);
+      for (Plan& plan : plans) {
+        uint8_t flags = s.byte();
+        if (flags > 1) return std::nullopt;  // shared or 64-bit: limits not read here
+        plan.pages = s.uleb(32);
+        if (flags == 1) (void)s.uleb(32);
+        plan.usable = plan.pages <= 65536;
+      }
     } else if (id == 11) {  // data section
       uint64_t n = s.uleb(32);
       for (uint64_t i = 0; i < n && s.ok; ++i) {
@@ -108,7 +114,7 @@ std::optional<Plan> plan_image(std::span<const uint8_t> bytes, const ModuleMeta&
           (void)s.take(s.uleb(32));
           continue;
         }
-        if (flags == 2 && s.uleb(32) != 0) return std::nullopt;
+        uint64_t memidx = flags == 2 ? s.uleb(32) : 0;
         if (flags > 2) return std::nullopt;
         // Only `i32.const N; end` offsets: anything else depends on imported globals.
         if (s.byte() != 0x41) return std::nullopt;
@@ -116,23 +122,31 @@ std::optional<Plan> plan_image(std::span<const uint8_t> bytes, const ModuleMeta&
         if (s.byte() != 0x0b) return std::nullopt;
         auto data = s.take(s.uleb(32));
         if (!s.ok) return std::nullopt;
-        plan.segments.push_back({offset, data});
+        if (memidx < imported) continue;  // an imported memory's: always replayed
+        if (memidx - imported >= plans.size()) return std::nullopt;
+        plans[memidx - imported].segments.push_back({offset, data});
       }
     }
     if (!s.ok) return std::nullopt;
   }
-  if (!pages || *pages > 65536) return std::nullopt;
-  plan.pages = *pages;
+  if (plans.empty()) return std::nullopt;
+  return plans;
+}
+
+// Whether `plan` gets an image: some data, every segment in bounds (one out of bounds traps at
+// instantiation: keep replaying them so it still does), and too large for the memory pool.
+bool wants_image(const Plan& plan) {
+  if (!plan.usable || plan.pages * kPage <= kMemoryPoolMaxBytes) return false;
   uint64_t limit = plan.pages * kPage;
   bool any = false;
   for (const auto& seg : plan.segments) {
-    // A segment out of bounds traps at instantiation: keep replaying them so it still does.
-    if (seg.offset > limit || seg.data.size() > limit - seg.offset) return std::nullopt;
+    if (seg.offset > limit || seg.data.size() > limit - seg.offset) return false;
     any |= !seg.data.empty();
   }
-  if (!any) return std::nullopt;
-  return plan;
+  return any;
 }
+
+std::unique_ptr<const MemoryImage> build_image(const Plan& plan);
 
 }  // namespace
 
@@ -140,15 +154,29 @@ MemoryImage::~MemoryImage() {
   if (fd >= 0) close(fd);
 }
 
-std::shared_ptr<const MemoryImage> build_memory_image(std::span<const uint8_t> bytes,
-                                                      const ModuleMeta& meta) {
-  auto plan = plan_image(bytes, meta);
-  // Small memories come zeroed from the memory pool, where replaying segments is cheaper than
-  // mapping and unmapping an image (runtime.cc).
-  if (!plan || plan->pages * kPage <= kMemoryPoolMaxBytes) return nullptr;
-  auto image = std::make_shared<MemoryImage>();
-  image->pages = plan->pages;
-  image->bytes = plan->pages * kPage;
+std::shared_ptr<const MemoryImages> build_memory_images(std::span<const uint8_t> bytes,
+                                                        const ModuleMeta& meta) {
+  auto plans = plan_images(bytes, meta);
+  if (!plans) return nullptr;
+  auto images = std::make_shared<MemoryImages>();
+  bool any = false;
+  for (const Plan& plan : *plans) {
+    // Small memories come zeroed from the memory pool, where replaying segments is cheaper than
+    // mapping and unmapping an image (runtime.cc).
+    auto image = wants_image(plan) ? build_image(plan) : nullptr;
+    any |= image != nullptr;
+    images->memories.push_back(std::move(image));
+  }
+  if (!any) return nullptr;
+  return images;
+}
+
+namespace {
+
+std::unique_ptr<const MemoryImage> build_image(const Plan& plan) {
+  auto image = std::make_unique<MemoryImage>();
+  image->pages = plan.pages;
+  image->bytes = plan.pages * kPage;
   image->fd = memfd_create("flotilla-memory-image", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (image->fd < 0) return nullptr;
   if (ftruncate(image->fd, static_cast<off_t>(image->bytes)) != 0) return nullptr;
@@ -180,7 +208,7 @@ std::shared_ptr<const MemoryImage> build_memory_image(std::span<const uint8_t> b
     iov.clear();
     return true;
   };
-  for (const auto& seg : plan->segments) {
+  for (const auto& seg : plan.segments) {
     if (seg.data.empty()) continue;
     if (iov.empty() || seg.offset < run_end || seg.offset - run_end > sizeof kZeros) {
       if (!flush()) return nullptr;
@@ -198,4 +226,5 @@ std::shared_ptr<const MemoryImage> build_memory_image(std::span<const uint8_t> b
   return image;
 }
 
+}  // namespace
 }  // namespace flotilla::engine

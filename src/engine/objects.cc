@@ -492,7 +492,10 @@ Result<Instance> Instance::create(Store& store, const Module& module,
     InstanceData* d;
   } thunk{desc, &d};
   CallFrame frame;
-  frame.image = module.impl()->image.get();
+  if (const MemoryImages* images = module.impl()->images.get()) {
+    frame.images = images->memories.data();
+    frame.images_left = images->memories.size();
+  }
   d.created = true;
   int trap = guarded_call(
       s, frame,

@@ -124,8 +124,12 @@ void rt_allocate_memory_guarded(wasm_rt_memory_t* m, uint32_t initial, uint32_t 
 // one (and the store's limits allow the size), else as allocate_memory.
 uint32_t allocate_memory_image(wasm_rt_memory_t* m, uint32_t initial, uint32_t max, bool guarded) {
   CallFrame* f = t_frame;
-  const MemoryImage* image = f ? f->image : nullptr;
-  if (f) f->image = nullptr;  // one memory per image
+  const MemoryImage* image = nullptr;
+  if (f && f->images_left) {  // the next defined memory's image (or null)
+    image = f->images->get();
+    ++f->images;
+    --f->images_left;
+  }
   if (!image || image->pages != initial) {
     allocate_memory(m, initial, max, guarded);
     return 0;
@@ -732,7 +736,7 @@ Result<void> memory_allocate(wasm_rt_memory_t* m, uint64_t initial, uint64_t max
 // an inaccessible anonymous reservation of the maximum size (guard-page mode: kGuardReserve),
 // so growth commits more of the reservation like a guarded memory and never moves or remaps
 // the file mapping. Pages are copied only when written and faulted in only when touched.
-// Never pooled: they are larger than kPoolMaxBytes (build_memory_image) and reserved apart.
+// Never pooled: they are larger than kPoolMaxBytes (build_memory_images) and reserved apart.
 Result<void> memory_allocate_image(wasm_rt_memory_t* m, const MemoryImage& image, uint64_t max,
                                    uint64_t limit_pages, bool guarded) {
   *m = wasm_rt_memory_t{};

@@ -205,10 +205,13 @@ struct Config {
   // out-of-bounds accesses fault into a trap. Faster code; costlier instantiation. Memories
   // created in stores of this engine are all reserved this way.
   bool guard_pages = false;
-  // Modules whose one linear memory is their own and larger than the small-memory pool (1 MiB)
-  // keep an image of it as initialised (active data segments applied, i32.const offsets in
-  // bounds), and instances map that image copy-on-write instead of copying the segments.
+  // Each linear memory a module defines that is larger than the small-memory pool (1 MiB) keeps
+  // an image of it as initialised (active data segments applied, i32.const offsets in bounds),
+  // and instances map that image copy-on-write instead of copying the segments.
   bool memory_image = true;
+  // Multi-memory (Wasm 3.0): several memories per module, memory indices on loads, stores and
+  // memory instructions. Off: Wasm 2.0 validation (at most one memory).
+  bool multi_memory = true;
 };
 
 // Progress reports from long compilations (optimized tier).
@@ -251,8 +254,9 @@ class Module {
   static Result<Module> compile(Engine& engine, std::span<const uint8_t> bytes,
                                 std::string name = "module");
   static Result<Module> from_file(Engine& engine, const std::filesystem::path& path);
-  // Decode + validate only.
+  // Decode + validate only (with the default Config's features, or with `engine`'s).
   static Result<void> validate(std::span<const uint8_t> bytes);
+  static Result<void> validate(const Engine& engine, std::span<const uint8_t> bytes);
   // Decode + validate, and describe the imports and exports (no compilation).
   struct Info {
     std::vector<ImportType> imports;
