@@ -220,6 +220,48 @@ TEST_P(MemoryImage, StoreLimitStillApplies) {
   EXPECT_EQ(i32(tight, ok, "grow", {V::i32(1)}), kPages);
 }
 
+// Several memories: each defined memory that qualifies has its own image; the small one and
+// the imported one get their segments replayed.
+TEST_P(MemoryImage, OneImagePerDefinedMemory) {
+  auto m = compile("imagemulti");
+  auto text = [](const fe::Memory& mem, uint64_t at, size_t n) {
+    return std::string(reinterpret_cast<const char*>(mem.data()) + at, n);
+  };
+  int before = image_mappings();
+  fe::Store other(engine_);
+  std::vector<fe::Memory> imported;
+  std::vector<fe::Instance> insts;
+  for (fe::Store* s : {&store_, &store_, &other}) {
+    auto mem = fe::Memory::create(*s, {{1, std::nullopt}});
+    ASSERT_TRUE(mem) << mem.error().to_string();
+    fe::Linker linker;
+    ASSERT_TRUE(linker.define("env", "mem", *mem));
+    auto inst = linker.instantiate(*s, m);
+    ASSERT_TRUE(inst) << inst.error().to_string();
+    imported.push_back(*mem);
+    insts.push_back(*inst);
+  }
+  EXPECT_EQ(image_mappings() - before, GetParam().image ? 6 : 0);
+  for (size_t i = 0; i < insts.size(); ++i) {
+    EXPECT_EQ(imported[i].data()[8], 'I');
+    EXPECT_EQ(text(*insts[i].get_memory("a"), 0, 5), "Alpha");
+    EXPECT_EQ(text(*insts[i].get_memory("s"), 0, 5), "small");
+    EXPECT_EQ(text(*insts[i].get_memory("b"), 1572860, 4), "beta");
+    EXPECT_EQ(insts[i].get_memory("b")->pages(), 24u);
+  }
+  fe::Store& s0 = store_;
+  ASSERT_TRUE(call(s0, insts[0], "store_a", {V::i32(1), V::i32('X')}));
+  ASSERT_TRUE(call(s0, insts[0], "store_b", {V::i32(1572860), V::i32('Y')}));
+  EXPECT_EQ(i32(s0, insts[0], "load_a", {V::i32(1)}), 'X');
+  EXPECT_EQ(i32(s0, insts[1], "load_a", {V::i32(1)}), 'l');
+  EXPECT_EQ(i32(s0, insts[1], "load_b", {V::i32(1572860)}), 'b');
+  EXPECT_EQ(i32(other, insts[2], "load_b", {V::i32(1572860)}), 'b');
+  EXPECT_EQ(i32(s0, insts[0], "grow_b", {V::i32(6)}), 24);
+  EXPECT_EQ(i32(s0, insts[0], "load_b", {V::i32(1572860)}), 'Y');
+  EXPECT_EQ(i32(s0, insts[0], "load_b", {V::i32(29 * 65536)}), 0);
+  EXPECT_EQ(i32(s0, insts[0], "grow_b", {V::i32(1)}), -1);
+}
+
 std::string image_variant_name(const ::testing::TestParamInfo<ImageVariant>& info) {
   return std::string(fe::tier_name(info.param.variant.tier)) +
          (info.param.variant.guard_pages ? "_guard" : "") +

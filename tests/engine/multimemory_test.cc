@@ -192,6 +192,27 @@ TEST(MultiMemoryLimits, TooManyMemories) {
   EXPECT_TRUE(inst) << inst.error().to_string();
 }
 
+// Config::multi_memory off: Wasm 2.0 validation, one memory at most.
+TEST(MultiMemoryLimits, DisabledByConfig) {
+  fe::Config c;
+  c.tier = fe::Tier::Baseline;
+  c.cache_dir = cache_dir();
+  c.multi_memory = false;
+  fe::Engine engine(c);
+  auto bytes = wasm("multimemory");
+  EXPECT_FALSE(fe::Module::validate(engine, bytes));
+  EXPECT_TRUE(fe::Module::validate(bytes));  // the default Config has it on
+  auto m = fe::Module::compile(engine, bytes, "multimemory");
+  ASSERT_FALSE(m);
+  // A memory index on a load is an alignment field with bit 6 set in Wasm 2.0.
+  EXPECT_EQ(m.error().kind, fe::ErrorKind::Malformed) << m.error().to_string();
+  auto two = fe::Module::compile(engine, module_with_memories(2), "two");
+  ASSERT_FALSE(two);
+  EXPECT_EQ(two.error().kind, fe::ErrorKind::Invalid) << two.error().to_string();
+  EXPECT_TRUE(fe::Module::compile(engine, module_with_memories(1), "one"));
+  EXPECT_TRUE(fe::Module::compile(engine, wasm("basic"), "basic"));
+}
+
 INSTANTIATE_TEST_SUITE_P(Tiers, MultiMemory, FLOTILLA_ALL_TIERS, variant_name);
 
 }  // namespace
