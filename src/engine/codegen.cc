@@ -14,6 +14,7 @@
 #include <wabt/validator.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <set>
 #include <sstream>
@@ -662,7 +663,8 @@ void replace_all(std::string& s, std::string_view from, std::string_view to) {
 // Makes the active data segments of a module's own memories conditional: init_memories
 // creates each defined memory through flot_allocate_memory_image, which says whether that
 // memory came from the module's prepared image (memory_image.cc) with its segments already in
-// it. Segments of imported memories are left as they are.
+// it. Consecutive segments of one memory share one `if` (a single-memory module has one, however
+// many segments it has); segments of imported memories are left as they are.
 void make_data_conditional(std::string& c) {
   size_t fn = c.find("\nstatic void init_memories(");
   if (fn == std::string::npos) return;
@@ -672,28 +674,40 @@ void make_data_conditional(std::string& c) {
   constexpr std::string_view kLoad = "  LOAD_DATA(instance->";
   std::vector<std::string> defined;  // the memories init_memories creates, in order
   std::string out;
+  out.reserve(end - fn + 256);
+  size_t open = SIZE_MAX;  // the memory whose `if` block is open
+  auto close = [&] {
+    if (open != SIZE_MAX) out += "  }\n";
+    open = SIZE_MAX;
+  };
   for (size_t pos = fn + 1; pos <= end;) {
     size_t eol = c.find('\n', pos);
     std::string_view line(c.data() + pos, eol - pos);
     pos = eol + 1;
     size_t comma = line.find(',');
+    size_t mem = SIZE_MAX;  // the defined memory this line loads into
+    if (line.starts_with(kLoad) && comma != std::string_view::npos) {
+      auto it = std::find(defined.begin(), defined.end(),
+                          line.substr(kLoad.size(), comma - kLoad.size()));
+      if (it != defined.end()) mem = static_cast<size_t>(it - defined.begin());
+    }
+    if (mem != open) close();
     if (line.starts_with(kAlloc) && line.ends_with(");") && comma != std::string_view::npos) {
       std::string k = std::to_string(defined.size());
       defined.emplace_back(line.substr(kAlloc.size(), comma - kAlloc.size()));
       out += "  const u32 flot_image_" + k + " = flot_allocate_memory_image(";
       out += line.substr(kAlloc.size() - std::string_view("&instance->").size());
-      out += " (void)flot_image_" + k + ";";
-    } else if (line.starts_with(kLoad) && comma != std::string_view::npos) {
-      auto sym = line.substr(kLoad.size(), comma - kLoad.size());
-      auto it = std::find(defined.begin(), defined.end(), sym);
-      if (it != defined.end())
-        out += "  if (!flot_image_" + std::to_string(it - defined.begin()) + ")";
-      out += line;
-    } else {
-      out += line;
+      out += " (void)flot_image_" + k + ";\n";
+      continue;
     }
+    if (mem != SIZE_MAX && mem != open) {
+      out += "  if (!flot_image_" + std::to_string(mem) + ") {\n";
+      open = mem;
+    }
+    out += line;
     out += '\n';
   }
+  close();
   c.replace(fn + 1, end + 1 - (fn + 1), out);
 }
 
