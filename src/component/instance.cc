@@ -149,6 +149,10 @@ struct Scope {
 
 // How imports of the component being walked get their values.
 struct Binder {
+  // A nested instantiation's arguments, by name. When instantiating (no checks), imports are
+  // bound to them directly: their descriptions and the arguments' types were checked when the
+  // component was validated.
+  const std::map<std::string, CompItem>* args = nullptr;
   // Returns the item for an import, given its statically resolved description.
   // `fresh` lists the abstract resources the import's type declares (bound by the argument).
   std::function<Result<CompItem>(const std::string& name, const ExternDesc& desc,
@@ -2053,6 +2057,20 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
           CHECK(push_item(s, *s.memo->imports[idx]));
           break;
         }
+        if (s.runtime && !s.checks && s.binder && s.binder->args) {
+          auto a = s.binder->args->find(item.import.name);
+          if (a == s.binder->args->end())
+            return invalid("missing instantiation argument named `" + item.import.name + "`");
+          static constexpr Sort kSortOfKind[] = {Sort::CoreModule, Sort::Func,      Sort::Value,
+                                                 Sort::Type,       Sort::Component, Sort::Instance};
+          const uint8_t k = item.import.type.kind;
+          if (k >= std::size(kSortOfKind) || a->second.sort != kSortOfKind[k]) {
+            return invalid("argument `" + item.import.name + "` is not a " +
+                           (k < std::size(kSortOfKind) ? ast::sort_name(kSortOfKind[k]) : "value"));
+          }
+          CHECK(push_item(s, a->second));
+          break;
+        }
         std::vector<ResourceTypePtr> fresh;
         TRY(desc, extern_desc(s, item.import.type, item.import.name, &fresh));
         if (s.checks)
@@ -2205,6 +2223,7 @@ Result<std::shared_ptr<InstanceValue>> instantiate_nested(Scope& s, const CompIt
     s.state->children.push_back(child.state);
   }
   Binder binder;
+  binder.args = &args;
   const bool checks = s.checks;
   binder.bind = [&args, checks](const std::string& name, const ExternDesc& desc,
                                 const std::vector<ResourceTypePtr>& fresh) -> Result<CompItem> {
