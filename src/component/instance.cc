@@ -44,6 +44,27 @@ struct CoreExports {
   std::shared_ptr<const std::vector<engine::ExportType>> types;
   bool inline_ = false;  // made of inline exports
 
+  // The export at `i` (engine export order, or the order of inline exports).
+  std::optional<engine::Extern> at(uint32_t i) const {
+    if (inst) return inst.export_at(i);
+    if (i < items.size()) return items[i].second;
+    return std::nullopt;
+  }
+  // Position of the export `name` when it is known statically, or -1.
+  int64_t position(std::string_view name) const {
+    if (types) {
+      for (size_t i = 0; i < types->size(); ++i) {
+        if ((*types)[i].name == name) return static_cast<int64_t>(i);
+      }
+      return -1;
+    }
+    if (inline_) {
+      for (size_t i = 0; i < items.size(); ++i) {
+        if (items[i].first == name) return static_cast<int64_t>(i);
+      }
+    }
+    return -1;
+  }
   std::optional<engine::Extern> find(std::string_view name) const {
     if (inst) return inst.get_export(name);
     for (auto& [n, x] : items) {
@@ -67,6 +88,15 @@ struct PreMemo {
   // The same for the type definitions of nested component instances, by the order in which
   // the walk meets them (deterministic for one component and linker), when stable.
   std::vector<std::optional<TypeEntry>> nested_types;
+  // Where each import of each core instantiation comes from, by the walk order of core
+  // instantiations: (core instance index, export position), or empty when not known
+  // statically. Likewise the export position of each core export alias (-1: unknown).
+  struct CoreLink {
+    uint32_t instance;
+    uint32_t position;
+  };
+  std::vector<std::vector<CoreLink>> core_links;
+  std::vector<int64_t> core_aliases;
   // Final sizes of the root scope's index spaces (to reserve them).
   size_t n_types = 0, n_funcs = 0, n_instances = 0, n_core_instances = 0, n_core_funcs = 0;
 };
@@ -113,6 +143,7 @@ struct Scope {
     PreMemo* record = nullptr;
     const PreMemo* memo = nullptr;
     size_t type_seq = 0;
+    size_t core_inst_seq = 0, core_alias_seq = 0;
   };
   Walk* walk = nullptr;
 
@@ -1090,7 +1121,12 @@ Result<void> push_alias(Scope& s, const ast::AliasDef& a) {
     }
     case ast::AliasDef::Kind::CoreExport: {
       AT(ci, s.core_instances, a.instance, "core instance");
+      const size_t seq = s.walk ? s.walk->core_alias_seq++ : SIZE_MAX;
       if (!s.runtime) {
+        if (PreMemo* r = s.walk ? s.walk->record : nullptr) {
+          if (r->core_aliases.size() <= seq) r->core_aliases.resize(seq + 1, -1);
+          r->core_aliases[seq] = ci.position(a.name);
+        }
         std::optional<engine::ExternType> t;
         if (ci.types) {
           for (auto& e : *ci.types) {
@@ -1137,7 +1173,13 @@ Result<void> push_alias(Scope& s, const ast::AliasDef& a) {
             return invalid("unsupported core export alias sort");
         }
       }
-      auto found = ci.find(a.name);
+      const PreMemo* memo = s.walk ? s.walk->memo : nullptr;
+      std::optional<engine::Extern> found;
+      if (memo && seq < memo->core_aliases.size() && memo->core_aliases[seq] >= 0) {
+        found = ci.at(static_cast<uint32_t>(memo->core_aliases[seq]));
+      } else {
+        found = ci.find(a.name);
+      }
       if (!found)
         return invalid("core instance " + std::to_string(a.instance) + " has no export named `" +
                        a.name + "`");
@@ -1781,12 +1823,34 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
             }
             args.emplace_back(name, &s.core_instances[idx]);
           }
+          const size_t seq = s.walk ? s.walk->core_inst_seq++ : SIZE_MAX;
           if (!s.runtime) {
             const auto& mt = s.module_types[ci.module];
             if (mt && s.checks) CHECK(check_core_args(*mt, args));
             if (mt) {
               exports.types =
                   std::shared_ptr<const std::vector<engine::ExportType>>(mt, &mt->exports);
+            }
+            if (PreMemo* r = s.walk ? s.walk->record : nullptr; r && mt) {
+              std::vector<PreMemo::CoreLink> links;
+              for (const auto& imp : mt->imports) {
+                int64_t pos = -1;
+                uint32_t from = 0;
+                for (size_t k = ci.args.size(); k-- > 0;) {  // the last argument of that name
+                  if (ci.args[k].first == imp.module) {
+                    from = ci.args[k].second;
+                    pos = s.core_instances[from].position(imp.name);
+                    break;
+                  }
+                }
+                if (pos < 0) {
+                  links.clear();
+                  break;
+                }
+                links.push_back({from, static_cast<uint32_t>(pos)});
+              }
+              if (r->core_links.size() <= seq) r->core_links.resize(seq + 1);
+              if (links.size() == mt->imports.size()) r->core_links[seq] = std::move(links);
             }
           } else {
             if (!mod_item)
@@ -1797,9 +1861,21 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
             const engine::Module& m = mit->second;
             std::vector<engine::Extern> imports;
             imports.reserve(m.imports().size());
+            const PreMemo* memo = s.walk ? s.walk->memo : nullptr;
+            if (memo && seq < memo->core_links.size() && !memo->core_links[seq].empty() &&
+                memo->core_links[seq].size() == m.imports().size()) {
+              for (const auto& l : memo->core_links[seq]) {
+                std::optional<engine::Extern> x;
+                if (l.instance < s.core_instances.size())
+                  x = s.core_instances[l.instance].at(l.position);
+                if (!x) return link_error("core module import: the linked export is missing");
+                imports.push_back(*x);
+              }
+            }
             const CoreExports* arg = nullptr;  // of the previous import (usually the same)
             std::string_view arg_name;
             for (const auto& imp : m.imports()) {
+              if (imports.size() == m.imports().size()) break;  // linked from the memo
               if (!arg || arg_name != imp.module) {
                 arg = nullptr;
                 for (size_t k = args.size(); k-- > 0;) {  // the last argument of that name

@@ -581,7 +581,11 @@ std::optional<Extern> Instance::get_export(std::string_view name) const {
   const auto& idx = data_->module->meta.export_index;
   auto it = idx.find(name);
   if (it == idx.end()) return std::nullopt;
-  uint32_t i = it->second;
+  return export_at(it->second);
+}
+
+std::optional<Extern> Instance::export_at(uint32_t i) const {
+  if (!data_ || !data_->live || i >= data_->exports.size()) return std::nullopt;
   if (!data_->export_ready[i]) {
     data_->exports[i] = materialize(*data_, i);
     data_->export_ready[i] = true;
