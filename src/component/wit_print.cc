@@ -31,6 +31,8 @@ std::string type_ref(const Type& t) {
   if (!t.name.empty() && !is_primitive(t.kind)) return id(t.name);
   switch (t.kind) {
     case TypeKind::List:
+      if (t.map && t.elem->items.size() == 2)
+        return "map<" + type_ref(*t.elem->items[0]) + ", " + type_ref(*t.elem->items[1]) + ">";
       return "list<" + type_ref(*t.elem) + ">";
     case TypeKind::Option:
       return "option<" + type_ref(*t.elem) + ">";
@@ -47,6 +49,9 @@ std::string type_ref(const Type& t) {
       return id(t.resource ? t.resource->name : "?");
     case TypeKind::Borrow:
       return "borrow<" + id(t.resource ? t.resource->name : "?") + ">";
+    case TypeKind::Stream:
+    case TypeKind::Future:
+      return std::string(type_kind_name(t.kind)) + (t.elem ? "<" + type_ref(*t.elem) + ">" : "");
     default:
       if (!t.name.empty()) return id(t.name);
       return t.to_string();
