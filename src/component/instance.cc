@@ -1681,6 +1681,7 @@ Result<void> check_functype(const FuncType& actual, const FuncType& expected, co
     return invalid(what + ": " + why + " (expected `" + expected.to_string() + "`, found `" +
                    actual.to_string() + "`)");
   };
+  if (actual.async != expected.async) return fail("one is async, the other is not");
   if (actual.params.size() != expected.params.size()) return fail("parameter count differs");
   for (size_t i = 0; i < actual.params.size(); i++) {
     if (actual.params[i].first != expected.params[i].first) return fail("parameter names differ");
@@ -2224,6 +2225,15 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
                 return invalid("lowered function type `" + have->to_string() +
                                "` does not match the expected `" + f->lift_sig.to_string() +
                                "` for " + f->type.to_string());
+              }
+            }
+            if (s.runtime && cx.callback) {
+              auto cb = cx.callback.type();
+              const std::vector<engine::ValType> i32x3(3, engine::ValType::I32);
+              if (!(cb.params == i32x3 && cb.results == std::vector{engine::ValType::I32})) {
+                return invalid(
+                    "canonical option `callback` uses a core function with an incorrect "
+                    "signature");
               }
             }
             if (s.runtime) {

@@ -80,7 +80,7 @@ std::string results_text(const FuncType& f) {
 }
 
 std::string func_text(const std::string& name, const FuncType& f) {
-  return id(name) + ": func" + params_text(f, 0) + results_text(f);
+  return id(name) + (f.async ? ": async func" : ": func") + params_text(f, 0) + results_text(f);
 }
 
 // Where each named type / resource was first exported (interface name), for `use`.
@@ -146,12 +146,12 @@ std::string resource_block(const std::string& name, const std::vector<NamedExter
       members.push_back("constructor" + params_text(f.desc.func, 0) + ";");
     } else if (n.rfind("[method]" + name + ".", 0) == 0) {
       std::string m = n.substr(9 + name.size());
-      members.push_back(id(m) + ": func" + params_text(f.desc.func, 1) + results_text(f.desc.func) +
-                        ";");
+      members.push_back(id(m) + (f.desc.func.async ? ": async func" : ": func") +
+                        params_text(f.desc.func, 1) + results_text(f.desc.func) + ";");
     } else if (n.rfind("[static]" + name + ".", 0) == 0) {
       std::string m = n.substr(9 + name.size());
-      members.push_back(id(m) + ": static func" + params_text(f.desc.func, 0) +
-                        results_text(f.desc.func) + ";");
+      members.push_back(id(m) + (f.desc.func.async ? ": static async func" : ": static func") +
+                        params_text(f.desc.func, 0) + results_text(f.desc.func) + ";");
     }
   }
   if (members.empty()) return ind + "resource " + id(name) + ";\n";
