@@ -46,13 +46,6 @@ struct AbiTrap {
 }
 [[noreturn]] void fail_with(Error e) { throw AbiTrap{std::move(e)}; }
 
-// Streams, futures and error contexts are decoded and typed, but passing their handles between
-// component instances (or to the host) is not implemented: the call traps.
-[[noreturn]] void unsupported_async_value(const Type& t) {
-  fail("not implemented: passing a `" + t.to_string() +
-       "` value across a component boundary (async value types)");
-}
-
 using engine::ValType;
 using FlatVec = boost::container::small_vector<engine::Val, 17>;
 using Enc = ast::CanonOpts::Encoding;
@@ -343,6 +336,20 @@ Val lift_borrow(Cx& cx, const Type& t, uint32_t i) {
   r->rep = (*h)->rep;
   r->owned = false;
   return Val::borrow(std::move(r));
+}
+
+// Streams, futures and error contexts (async.cc moves the ends between handle tables).
+Val lift_async(Cx& cx, const Type& t, uint32_t i) {
+  if (!cx.opts.inst) fail("canonical ABI: no instance to lift a `" + t.to_string() + "` from");
+  auto v = lift_async_value(cx.opts.inst, t, i);
+  if (!v) fail_with(v.error());
+  return std::move(*v);
+}
+uint32_t lower_async(Cx& cx, const Val& v, const Type& t) {
+  if (!cx.opts.inst) fail("canonical ABI: no instance to lower a `" + t.to_string() + "` into");
+  auto i = lower_async_value(cx.opts.inst, v, t);
+  if (!i) fail_with(i.error());
+  return *i;
 }
 
 uint32_t lower_handle(Cx& cx, const Val& v, const Type& t) {
@@ -681,7 +688,7 @@ Val load(Cx& cx, uint32_t ptr, const Type& t) {
     case TypeKind::ErrorContext:
     case TypeKind::Stream:
     case TypeKind::Future:
-      unsupported_async_value(t);
+      return lift_async(cx, t, load_int<uint32_t>(cx, ptr));
   }
   fail("unreachable");
 }
@@ -834,7 +841,8 @@ void store(Cx& cx, const Val& v, const Type& t, uint32_t ptr) {
     case TypeKind::ErrorContext:
     case TypeKind::Stream:
     case TypeKind::Future:
-      unsupported_async_value(t);
+      store_int<uint32_t>(cx, ptr, lower_async(cx, v, t));
+      return;
   }
 }
 
@@ -986,7 +994,7 @@ Val lift_flat(Cx& cx, FlatIter& vi, const Type& t) {
     case TypeKind::ErrorContext:
     case TypeKind::Stream:
     case TypeKind::Future:
-      unsupported_async_value(t);
+      return lift_async(cx, t, static_cast<uint32_t>(vi.next(ValType::I32)));
   }
   fail("unreachable");
 }
@@ -1102,7 +1110,8 @@ void lower_flat(Cx& cx, const Val& v, const Type& t, FlatVec& out) {
     case TypeKind::ErrorContext:
     case TypeKind::Stream:
     case TypeKind::Future:
-      unsupported_async_value(t);
+      out.push_back(engine::Val::i32(static_cast<int32_t>(lower_async(cx, v, t))));
+      return;
   }
 }
 
@@ -1447,6 +1456,37 @@ Result<void> store_string_at(engine::Store& store, const CanonContext& cx_opts,
     return {};
   } catch (AbiTrap& t) {
     return Unexpected(std::move(t.error));
+  }
+}
+
+uint32_t abi_elem_size(const Type& t) { return elem_size(t); }
+uint32_t abi_alignment(const Type& t) { return alignment(t); }
+
+Result<void> copy_elems(engine::Store& st, const CanonContext& src, uint32_t src_ptr,
+                        const CanonContext& dst, uint32_t dst_ptr, const TypePtr& t, uint32_t n) {
+  CallFrame frame{next_frame_id(), {}};
+  InstanceState* dst_inst = dst.inst;
+  try {
+    const uint32_t size = elem_size(*t);
+    std::vector<Val> vals;
+    vals.reserve(n);
+    {
+      Cx scx(st, src, frame);
+      for (uint32_t k = 0; k < n; k++) vals.push_back(load(scx, src_ptr + k * size, *t));
+    }
+    Cx dcx(st, dst, frame);
+    if (dst_inst) dst_inst->may_leave = false;  // realloc may not call out
+    for (uint32_t k = 0; k < n; k++) {
+      store(dcx, vals[k], *t, dst_ptr + k * size);
+      dcx.refresh();
+    }
+    if (dst_inst) dst_inst->may_leave = true;
+    end_frame(frame);
+    return {};
+  } catch (AbiTrap& e) {
+    if (dst_inst) dst_inst->may_leave = true;
+    end_frame(frame);
+    return Unexpected(std::move(e.error));
   }
 }
 

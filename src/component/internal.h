@@ -213,6 +213,13 @@ Result<std::string> lift_string_at(engine::Store& store, const CanonContext& cx,
                                    uint32_t units);
 Result<void> store_string_at(engine::Store& store, const CanonContext& cx, const std::string& s,
                              uint32_t out);
+// Size and alignment of a value of type t in memory (CanonicalABI.md elem_size, alignment).
+uint32_t abi_elem_size(const Type& t);
+uint32_t abi_alignment(const Type& t);
+// Moves n values of type t from memory at src_ptr (options src) to memory at dst_ptr (options
+// dst): stream and future copies. Realloc of dst may run.
+Result<void> copy_elems(engine::Store& store, const CanonContext& src, uint32_t src_ptr,
+                        const CanonContext& dst, uint32_t dst_ptr, const TypePtr& t, uint32_t n);
 // Core function type of `canon lift` (lower = false) or `canon lower` of `f` with the `async`
 // option.
 engine::FuncType async_core_sig(const Func::Data& f, bool lower, bool callback);
@@ -235,6 +242,10 @@ void builtin_sig(Builtin& b);
 Result<engine::Func> make_builtin(engine::Store& store, std::shared_ptr<const Builtin> b);
 // `canon lift ... async (callback ...)`: runs the callback loop from the first packed result.
 Result<void> run_callback_loop(engine::Store& store, const Func::Data& f, uint32_t packed);
+// Lifting a stream, future or error-context value (handle i of inst) into a Val, and lowering
+// one into inst's handle table (CanonicalABI.md lift_stream/future, lift_error_context...).
+Result<Val> lift_async_value(InstanceState* inst, const Type& t, uint32_t i);
+Result<uint32_t> lower_async_value(InstanceState* inst, const Val& v, const Type& t);
 // Tasks: entered around every call of a lifted function.
 void enter_task(InstanceState* inst, Task& task, const Func::Data& f);
 void leave_task(InstanceState* inst, Task& task);
