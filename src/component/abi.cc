@@ -1537,7 +1537,20 @@ Result<void> run_dtor(engine::Store& store, const ResourceTypeImpl& rt, uint32_t
   if (!rt.dtor) return {};
   engine::Val args[1] = {engine::Val::i32(static_cast<int32_t>(rep))};
   std::span<engine::Val> none;
-  return rt.dtor.call(store, args, none);
+  if (!rt.owner) return rt.dtor.call(store, args, none);
+  // The destructor runs as a synchronously lifted call of its instance (a task: context
+  // storage, thread.index).
+  static const Func::Data kDtor = [] {
+    Func::Data d;
+    d.name = "resource destructor";
+    d.kind = Func::Data::Kind::Lifted;
+    return d;
+  }();
+  Task task;
+  enter_task(rt.owner, task, kDtor);
+  auto r = rt.dtor.call(store, args, none);
+  leave_task(rt.owner, task);
+  return r;
 }
 
 Result<engine::Func> make_resource_builtin(engine::Store& store, ast::CanonDef::Kind kind,

@@ -192,7 +192,7 @@ std::string interface_body(const InstanceTypeDesc& d, const Origins& origins,
       if (it != origins.iface.end() && it->second != self) continue;
     }
     if (e.desc.kind == ExternDesc::Kind::Type) {
-      blocks.push_back(type_def(e.name, *e.desc.type, ind));
+      if (e.desc.type) blocks.push_back(type_def(e.name, *e.desc.type, ind));
     } else if (e.desc.kind == ExternDesc::Kind::Resource) {
       blocks.push_back(resource_block(e.name, d.exports, ind));
     }
@@ -207,7 +207,7 @@ std::string interface_body(const InstanceTypeDesc& d, const Origins& origins,
 }
 
 void record_origins(const NamedExtern& e, Origins& o) {
-  if (e.desc.kind != ExternDesc::Kind::Instance) return;
+  if (e.desc.kind != ExternDesc::Kind::Instance || !e.desc.instance) return;
   for (auto& x : e.desc.instance->exports) {
     const void* key = identity(x.desc);
     if (key && !o.iface.count(key)) o.iface[key] = e.name;
@@ -222,7 +222,7 @@ std::string item_text(const char* kw, const NamedExtern& e, const std::vector<Na
   }
   switch (e.desc.kind) {
     case ExternDesc::Kind::Instance:
-      if (e.name.find(':') != std::string::npos)
+      if (e.name.find(':') != std::string::npos || !e.desc.instance)
         return std::string("  ") + kw + " " + e.name + ";\n";
       return std::string("  ") + kw + " " + id(e.name) + ": interface {\n" +
              interface_body(*e.desc.instance, origins, e.name, "    ") + "  }\n";
@@ -230,6 +230,7 @@ std::string item_text(const char* kw, const NamedExtern& e, const std::vector<Na
       if (e.name.rfind("[", 0) == 0) return "";  // printed inside its resource
       return std::string("  ") + kw + " " + func_text(e.name, e.desc.func) + ";\n";
     case ExternDesc::Kind::Type:
+      if (!e.desc.type) return "  // type " + id(e.name) + ": unknown\n";
       return type_def(e.name, *e.desc.type, "  ");
     case ExternDesc::Kind::Resource:
       return resource_block(e.name, all, "  ");
