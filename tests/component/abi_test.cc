@@ -393,6 +393,25 @@ TEST_F(Async, BuiltinsWork) {
   EXPECT_EQ(r[0].bits, 9u);
 }
 
+// Stream ends and error contexts move between instances (wat/async_pass.wat); the host gets a
+// stream as an opaque value.
+TEST(AsyncPass, StreamsAndErrorContextsCrossInstances) {
+  auto comp = load("async_pass.wasm");
+  fc::Linker linker;
+  fe::Store store(engine());
+  auto i = fc::instantiate(store, linker, comp);
+  ASSERT_TRUE(i) << i.error().to_string();
+  auto r = call(store, *i, "run", {});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].bits, 55u);
+  r = call(store, *i, "start", {});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].kind, fc::TypeKind::Stream);
+  auto f = i->get_func("start");
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->type().results[0].second->to_string(), "stream<u32>");
+}
+
 TEST(AsyncMisuse, TrapsNameTheRule) {
   struct Case {
     const char* func;
