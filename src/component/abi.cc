@@ -1644,6 +1644,11 @@ Result<void> call_flat(engine::Store& store, const Func::Data& f, std::span<cons
   InstanceState* inst = f.cx.inst;
   if (!inst->may_enter) return trap("cannot enter component instance (reentrance)");
   if (f.cx.async) return make_error(ErrorKind::Usage, "TypedFunc of an async-lifted function");
+  if (f.type.async && inst->backpressure > 0) {
+    return trap(
+        "cannot enter component instance: backpressure is set (waiting for it is not "
+        "implemented)");
+  }
   Task task;
   enter_task(inst, task, f);
   struct TaskExit {

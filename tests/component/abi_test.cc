@@ -376,6 +376,8 @@ TEST_F(Async, LiftsReturnThroughTaskReturn) {
   auto f = inst_.get_func("inc");
   ASSERT_TRUE(f);
   EXPECT_TRUE(f->type().async);
+  std::string wit = comp_->wit();
+  EXPECT_NE(wit.find("inc: async func(x: u32) -> u32;"), std::string::npos) << wit;
 }
 
 TEST_F(Async, BuiltinsWork) {
@@ -410,6 +412,8 @@ TEST(AsyncPass, StreamsAndErrorContextsCrossInstances) {
   auto f = i->get_func("start");
   ASSERT_TRUE(f);
   EXPECT_EQ(f->type().results[0].second->to_string(), "stream<u32>");
+  std::string wit = comp.wit();
+  EXPECT_NE(wit.find("start: func() -> stream<u32>;"), std::string::npos) << wit;
 }
 
 TEST(AsyncMisuse, TrapsNameTheRule) {
