@@ -221,6 +221,9 @@ bool mentions(const Type& t, const Subst& m) {
     case TypeKind::List:
     case TypeKind::Option:
       return mentions(*t.elem, m);
+    case TypeKind::Stream:
+    case TypeKind::Future:
+      return t.elem && mentions(*t.elem, m);
     case TypeKind::Result:
       return (t.ok && mentions(*t.ok, m)) || (t.err && mentions(*t.err, m));
     case TypeKind::Record:
@@ -260,6 +263,8 @@ struct Substituter {
         break;
       case TypeKind::List:
       case TypeKind::Option:
+      case TypeKind::Stream:
+      case TypeKind::Future:
         n->elem = type(t->elem);
         break;
       case TypeKind::Result:
@@ -363,6 +368,9 @@ bool stable(const Type& t) {
     case TypeKind::List:
     case TypeKind::Option:
       return stable(*t.elem);
+    case TypeKind::Stream:
+    case TypeKind::Future:
+      return t.elem ? stable(*t.elem) : true;
     case TypeKind::Result:
       return (!t.ok || stable(*t.ok)) && (!t.err || stable(*t.err));
     case TypeKind::Record:
@@ -648,6 +656,11 @@ Result<TypePtr> valtype(Scope& s, const ast::ValTypeRef& r) {
   return e.val;
 }
 
+// Binary.md <keytype>: the primitive types other than floats, and error-context excluded.
+bool is_map_key(const Type& t) {
+  return is_primitive(t.kind) && t.kind != TypeKind::F32 && t.kind != TypeKind::F64;
+}
+
 bool contains_borrow(const Type& t) {
   switch (t.kind) {
     case TypeKind::Borrow:
@@ -655,6 +668,9 @@ bool contains_borrow(const Type& t) {
     case TypeKind::List:
     case TypeKind::Option:
       return contains_borrow(*t.elem);
+    case TypeKind::Stream:
+    case TypeKind::Future:
+      return t.elem && contains_borrow(*t.elem);
     case TypeKind::Result:
       return (t.ok && contains_borrow(*t.ok)) || (t.err && contains_borrow(*t.err));
     case TypeKind::Record:
@@ -740,11 +756,37 @@ Result<TypeEntry> resolve_type(Scope& s, const ast::TypeDef& td) {
           }
           break;
         case TypeKind::List:
+          if (dv.map) {  // map<K, V>: a list of (K, V) tuples
+            TRY(k, valtype(s, *dv.a));
+            TRY(v, valtype(s, *dv.b));
+            if (s.checks && !is_map_key(*k))
+              return invalid("map key type `" + k->to_string() + "` is not a valid key type");
+            auto entry = std::make_shared<Type>();
+            entry->kind = TypeKind::Tuple;
+            entry->items = {k, v};
+            t->elem = entry;
+            t->map = true;
+            break;
+          }
+          [[fallthrough]];
         case TypeKind::Option: {
           TRY(x, valtype(s, *dv.a));
           t->elem = x;
           break;
         }
+        case TypeKind::Stream:
+        case TypeKind::Future:
+          if (dv.a) {
+            TRY(x, valtype(s, *dv.a));
+            if (s.checks && contains_borrow(*x)) {
+              return invalid(std::string(type_kind_name(dv.kind)) +
+                             " element type cannot contain a `borrow` type");
+            }
+            if (s.checks && dv.kind == TypeKind::Stream && x->kind == TypeKind::Char)
+              return invalid("`stream<char>` is not valid at this time");
+            t->elem = x;
+          }
+          break;
         case TypeKind::Result:
           if (dv.a) {
             TRY(x, valtype(s, *dv.a));
@@ -769,7 +811,7 @@ Result<TypeEntry> resolve_type(Scope& s, const ast::TypeDef& td) {
           break;
         }
         default:
-          if (is_primitive(dv.kind))
+          if (is_primitive(dv.kind) || dv.kind == TypeKind::ErrorContext)
             return TypeEntry{TypeEntry::Kind::Val, Type::primitive(dv.kind), {}, {}, {}, {}, {}};
           break;
       }
@@ -789,6 +831,7 @@ Result<TypeEntry> resolve_type(Scope& s, const ast::TypeDef& td) {
         CHECK(check_labels(ls, "function result"));
       }
       auto f = std::make_shared<FuncType>();
+      f->async = td.func.async;
       for (auto& p : td.func.params) {
         TRY(t, valtype(s, *p.type));
         f->params.emplace_back(p.label, t);
@@ -1284,6 +1327,9 @@ bool free_in(const Type& t, const ResSet& bound) {
     case TypeKind::List:
     case TypeKind::Option:
       return free_in(*t.elem, bound);
+    case TypeKind::Stream:
+    case TypeKind::Future:
+      return t.elem && free_in(*t.elem, bound);
     case TypeKind::Result:
       return (t.ok && free_in(*t.ok, bound)) || (t.err && free_in(*t.err, bound));
     case TypeKind::Record:
@@ -1383,6 +1429,9 @@ bool named_valtype(const Type& t, const NameSet& set) {
     case TypeKind::List:
     case TypeKind::Option:
       return named_valtype(*t.elem, set);
+    case TypeKind::Stream:
+    case TypeKind::Future:
+      return !t.elem || named_valtype(*t.elem, set);
     case TypeKind::Result:
       return (!t.ok || named_valtype(*t.ok, set)) && (!t.err || named_valtype(*t.err, set));
     case TypeKind::Own:
@@ -1602,6 +1651,11 @@ Result<CanonContext> canon_context(Scope& s, const ast::CanonOpts& o) {
     TRY(f, at(s.core_funcs, *o.post_return, "core func"));
     cx.post_return = f;
   }
+  cx.async = o.async;
+  if (o.callback) {
+    TRY(f, at(s.core_funcs, *o.callback, "core func"));
+    cx.callback = f;
+  }
   return cx;
 }
 
@@ -1673,6 +1727,7 @@ Result<void> check_functype(const FuncType& actual, const FuncType& expected, co
     return invalid(what + ": " + why + " (expected `" + expected.to_string() + "`, found `" +
                    actual.to_string() + "`)");
   };
+  if (actual.async != expected.async) return fail("one is async, the other is not");
   if (actual.params.size() != expected.params.size()) return fail("parameter count differs");
   for (size_t i = 0; i < actual.params.size(); i++) {
     if (actual.params[i].first != expected.params[i].first) return fail("parameter names differ");
@@ -1746,10 +1801,29 @@ Result<void> check_subtype(const ExternDesc& actual, const ExternDesc& expected,
 Result<void> check_canon_opts(const Scope& s, const ast::CanonOpts& o, const Func::Data& f,
                               bool lift) {
   if (!s.checks) return {};
+  if (o.async && !f.type.async)
+    return invalid("canonical option `async` requires an async function type");
+  if (o.async && o.post_return)
+    return invalid("canonical option `post-return` cannot be used with `async`");
+  if (o.callback && !o.async) return invalid("canonical option `callback` requires `async`");
+  if (o.callback && !lift)
+    return invalid("canonical option `callback` cannot be specified for lowerings");
+  if (o.callback && !s.runtime) {
+    auto t = opt_at(s.core_func_types, *o.callback);
+    const std::vector<engine::ValType> i32x3(3, engine::ValType::I32);
+    if (t && !(t->params == i32x3 && t->results == std::vector{engine::ValType::I32})) {
+      return invalid(
+          "canonical option `callback` uses a core function with an incorrect signature");
+    }
+  }
+  if (o.async && !lift && !o.memory) return invalid("canonical option `memory` is required");
   bool params_mem = false, results_mem = false;
   for (auto& p : f.type.params) params_mem = params_mem || needs_memory(*p.second);
   for (auto& r : f.type.results) results_mem = results_mem || needs_memory(*r.second);
-  bool spill_params = f.flat_params.size() > 16, spill_results = f.flat_results.size() > 1;
+  const size_t max_params = o.async && !lift ? 4 : 16;
+  const size_t max_results = o.async ? (lift ? 16 : 0) : 1;
+  bool spill_params = f.flat_params.size() > max_params,
+       spill_results = f.flat_results.size() > max_results;
   bool need_memory = params_mem || results_mem || spill_params || spill_results;
   bool need_realloc = lift ? (params_mem || spill_params) : results_mem;
   if (need_memory && !o.memory) return invalid("canonical option `memory` is required");
@@ -1772,6 +1846,162 @@ Result<void> check_canon_opts(const Scope& s, const ast::CanonOpts& o, const Fun
             "canonical option `post-return` uses a core function with an incorrect signature");
       }
     }
+  }
+  return {};
+}
+
+// ---- async and thread built-ins -----------------------------------------------------------------
+
+// Validates a `canon` built-in other than lift, lower and resource.* (CanonicalABI.md,
+// "Canonical definitions") and adds its core function: its type when walking statically, the
+// built-in itself at run time.
+Result<void> canon_builtin(Scope& s, const ast::CanonDef& cd) {
+  using K = ast::CanonDef::Kind;
+  auto b = std::make_shared<Builtin>();
+  b->kind = cd.kind;
+  b->flag = cd.flag;
+  b->index = cd.index;
+  const std::string what = std::string("canon ") + ast::canon_name(cd.kind);
+  const auto& o = cd.opts;
+  if (o.memory) CHECK(at(s.core_memories, *o.memory, "core memory"));
+  if (o.realloc) CHECK(at(s.core_funcs, *o.realloc, "core func"));
+  if (o.post_return) CHECK(at(s.core_funcs, *o.post_return, "core func"));
+  if (o.callback) CHECK(at(s.core_funcs, *o.callback, "core func"));
+  TRY(cx, canon_context(s, o));
+  b->cx = cx;
+  auto no_opts = [&](bool memory_ok, bool realloc_ok, bool encoding_ok, bool async_ok) {
+    if (!s.checks) return Result<void>{};
+    if ((o.memory && !memory_ok) || (o.realloc && !realloc_ok) || o.post_return || o.callback ||
+        (o.async && !async_ok) || (o.encoding != ast::CanonOpts::Encoding::Utf8 && !encoding_ok)) {
+      return Result<void>(invalid(what + ": canonical option not allowed here"));
+    }
+    if (o.realloc && !o.memory)
+      return Result<void>(
+          invalid("canonical option `realloc` requires `memory` to also be specified"));
+    if (o.realloc && !s.runtime) {
+      auto t = opt_at(s.core_func_types, *o.realloc);
+      const std::vector<engine::ValType> i32x4(4, engine::ValType::I32);
+      if (t && !(t->params == i32x4 && t->results == std::vector{engine::ValType::I32})) {
+        return Result<void>(
+            invalid("canonical option `realloc` uses a core function with an incorrect signature"));
+      }
+    }
+    return Result<void>{};
+  };
+  switch (cd.kind) {
+    case K::TaskReturn: {
+      CHECK(no_opts(true, false, true, false));
+      for (auto& r : cd.results) {
+        TRY(t, valtype(s, *r.type));
+        if (s.checks && contains_borrow(*t))
+          return invalid("function result cannot contain a `borrow` type");
+        b->results.emplace_back(r.label, t);
+      }
+      b->results_tuple = [&] {
+        auto t = std::make_shared<Type>();
+        t->kind = TypeKind::Tuple;
+        for (auto& [n, ty] : b->results) t->items.push_back(ty);
+        return t;
+      }();
+      builtin_sig(*b);
+      if (s.checks && !o.memory) {
+        bool need = false;
+        for (auto& [n, t] : b->results) need = need || needs_memory(*t);
+        Func::Data probe;
+        probe.type.params = b->results;
+        prepare(probe);
+        need = need || probe.flat_params.size() > 16;
+        if (need) return invalid("canonical option `memory` is required");
+      }
+      break;
+    }
+    case K::ContextGet:
+    case K::ContextSet:
+      if (cd.core_type != engine::ValType::I32)
+        return invalid(what + ": only i32 context slots are supported");
+      if (cd.index >= 2) return invalid(what + ": context slot index must be less than 2");
+      break;
+    case K::StreamNew:
+    case K::StreamRead:
+    case K::StreamWrite:
+    case K::StreamCancelRead:
+    case K::StreamCancelWrite:
+    case K::StreamDropReadable:
+    case K::StreamDropWritable:
+    case K::FutureNew:
+    case K::FutureRead:
+    case K::FutureWrite:
+    case K::FutureCancelRead:
+    case K::FutureCancelWrite:
+    case K::FutureDropReadable:
+    case K::FutureDropWritable: {
+      const bool stream = cd.kind <= K::StreamDropWritable;
+      AT(te, s.types, cd.type, "type");
+      const TypeKind want = stream ? TypeKind::Stream : TypeKind::Future;
+      if (te.kind != TypeEntry::Kind::Val || !te.val || te.val->kind != want) {
+        return invalid(what + ": type index " + std::to_string(cd.type) + " is not a " +
+                       (stream ? "stream" : "future") + " type");
+      }
+      b->type = te.val;
+      const bool copy = cd.kind == K::StreamRead || cd.kind == K::StreamWrite ||
+                        cd.kind == K::FutureRead || cd.kind == K::FutureWrite;
+      if (copy) {
+        const bool read = cd.kind == K::StreamRead || cd.kind == K::FutureRead;
+        CHECK(no_opts(true, true, true, true));
+        if (s.checks && b->type->elem) {
+          if (!o.memory) return invalid("canonical option `memory` is required");
+          if (read && needs_memory(*b->type->elem) && !o.realloc)
+            return invalid("canonical option `realloc` is required");
+        }
+      }
+      break;
+    }
+    case K::ErrorContextNew:
+    case K::ErrorContextDebugMessage: {
+      const bool debug = cd.kind == K::ErrorContextDebugMessage;
+      CHECK(no_opts(true, debug, true, false));
+      if (s.checks && !o.memory) return invalid("canonical option `memory` is required");
+      if (s.checks && debug && !o.realloc) return invalid("canonical option `realloc` is required");
+      break;
+    }
+    case K::WaitableSetWait:
+    case K::WaitableSetPoll:
+      break;  // memory index checked above
+    case K::ThreadNewIndirect:
+    case K::ThreadSpawnIndirect:
+    case K::ThreadSpawnRef: {
+      AT(ct, s.core_types, cd.type, "core type");
+      if (s.checks && (ct.module || !(ct.func.params == std::vector{engine::ValType::I32} &&
+                                      ct.func.results.empty()))) {
+        return invalid(what + ": the function type must be (func (param i32))");
+      }
+      if (cd.kind != K::ThreadSpawnRef) {
+        if (cd.index >= s.core_tables.size()) return out_of_bounds("core table", cd.index);
+        if (!s.runtime) {
+          auto t = opt_at(s.core_table_types, cd.index);
+          if (t && t->table.element != engine::ValType::FuncRef)
+            return invalid(what + ": the table must be a table of funcref");
+        }
+      }
+      if (cd.kind != K::ThreadNewIndirect) {
+        return make_error(ErrorKind::Unsupported,
+                          what + " (shared-everything threads) is not supported");
+      }
+      break;
+    }
+    case K::ThreadAvailableParallelism:
+      return make_error(ErrorKind::Unsupported,
+                        what + " (shared-everything threads) is not supported");
+    default:
+      break;
+  }
+  builtin_sig(*b);
+  if (s.runtime) {
+    TRY(core, make_builtin(*s.store, b));
+    s.core_funcs.push_back(core);
+  } else {
+    s.core_funcs.emplace_back();
+    s.core_func_types.push_back(b->sig);
   }
   return {};
 }
@@ -2067,12 +2297,23 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
             f->core = core;
             f->cx = cx;
             prepare(*f);
+            if (cd.opts.async)
+              f->lift_sig = async_core_sig(*f, /*lower=*/false, cd.opts.callback.has_value());
             CHECK(check_canon_opts(s, cd.opts, *f, /*lift=*/true));
             if (!s.runtime && s.checks) {
               if (auto have = opt_at(s.core_func_types, cd.func); have && !(*have == f->lift_sig)) {
                 return invalid("lowered function type `" + have->to_string() +
                                "` does not match the expected `" + f->lift_sig.to_string() +
                                "` for " + f->type.to_string());
+              }
+            }
+            if (s.runtime && cx.callback) {
+              auto cb = cx.callback.type();
+              const std::vector<engine::ValType> i32x3(3, engine::ValType::I32);
+              if (!(cb.params == i32x3 && cb.results == std::vector{engine::ValType::I32})) {
+                return invalid(
+                    "canonical option `callback` uses a core function with an incorrect "
+                    "signature");
               }
             }
             if (s.runtime) {
@@ -2097,11 +2338,18 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
               s.core_funcs.push_back(core);
             } else {
               s.core_funcs.emplace_back();
-              s.core_func_types.push_back(callee ? std::optional(callee->lower_sig) : std::nullopt);
+              std::optional<engine::FuncType> sig;
+              if (callee) {
+                sig = cd.opts.async ? async_core_sig(*callee, /*lower=*/true, false)
+                                    : callee->lower_sig;
+              }
+              s.core_func_types.push_back(std::move(sig));
             }
             break;
           }
-          default: {
+          case ast::CanonDef::Kind::ResourceNew:
+          case ast::CanonDef::Kind::ResourceDrop:
+          case ast::CanonDef::Kind::ResourceRep: {
             AT(te, s.types, cd.type, "type");
             if (te.kind != TypeEntry::Kind::Resource)
               return invalid("canon resource builtin on a non-resource type");
@@ -2123,6 +2371,9 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
             }
             break;
           }
+          default:
+            CHECK(canon_builtin(s, cd));
+            break;
         }
         break;
       }
