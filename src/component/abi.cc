@@ -52,6 +52,8 @@ using Enc = ast::CanonOpts::Encoding;
 
 constexpr size_t kMaxFlatParams = 16;
 constexpr size_t kMaxFlatResults = 1;
+constexpr size_t kMaxFlatAsyncParams = 4;
+constexpr int32_t kSubtaskReturned = 2;  // Subtask.State.RETURNED
 constexpr uint32_t kUtf16Tag = 1u << 31;
 constexpr uint64_t kMaxStringByteLength = (1u << 31) - 1;
 constexpr uint32_t kCanonNan32 = 0x7fc00000;
@@ -137,6 +139,9 @@ AbiLayout compute_layout(const Type& t) {
     case TypeKind::Char:
     case TypeKind::Own:
     case TypeKind::Borrow:
+    case TypeKind::ErrorContext:
+    case TypeKind::Stream:
+    case TypeKind::Future:
       return scalar(4, {ValType::I32});
     case TypeKind::F32:
       return scalar(4, {ValType::F32});
@@ -349,6 +354,20 @@ Val lift_borrow(Cx& cx, const Type& t, uint32_t i) {
   r->rep = (*h)->rep;
   r->owned = false;
   return Val::borrow(std::move(r));
+}
+
+// Streams, futures and error contexts (async.cc moves the ends between handle tables).
+Val lift_async(Cx& cx, const Type& t, uint32_t i) {
+  if (!cx.opts.inst) fail("canonical ABI: no instance to lift a `" + t.to_string() + "` from");
+  auto v = lift_async_value(cx.opts.inst, t, i);
+  if (!v) fail_with(v.error());
+  return std::move(*v);
+}
+uint32_t lower_async(Cx& cx, const Val& v, const Type& t) {
+  if (!cx.opts.inst) fail("canonical ABI: no instance to lower a `" + t.to_string() + "` into");
+  auto i = lower_async_value(cx.opts.inst, v, t);
+  if (!i) fail_with(i.error());
+  return *i;
 }
 
 uint32_t lower_handle(Cx& cx, const Val& v, const Type& t) {
@@ -685,6 +704,10 @@ Val load(Cx& cx, uint32_t ptr, const Type& t) {
       return lift_own(cx, t, load_int<uint32_t>(cx, ptr));
     case TypeKind::Borrow:
       return lift_borrow(cx, t, load_int<uint32_t>(cx, ptr));
+    case TypeKind::ErrorContext:
+    case TypeKind::Stream:
+    case TypeKind::Future:
+      return lift_async(cx, t, load_int<uint32_t>(cx, ptr));
   }
   fail("unreachable");
 }
@@ -860,6 +883,11 @@ void store(Cx& cx, const Val& v, const Type& t, uint32_t ptr) {
     case TypeKind::Borrow:
       store_int<uint32_t>(cx, ptr, lower_handle(cx, v, t));
       return;
+    case TypeKind::ErrorContext:
+    case TypeKind::Stream:
+    case TypeKind::Future:
+      store_int<uint32_t>(cx, ptr, lower_async(cx, v, t));
+      return;
   }
 }
 
@@ -1014,6 +1042,10 @@ Val lift_flat(Cx& cx, FlatIter& vi, const Type& t) {
       return lift_own(cx, t, static_cast<uint32_t>(vi.next(ValType::I32)));
     case TypeKind::Borrow:
       return lift_borrow(cx, t, static_cast<uint32_t>(vi.next(ValType::I32)));
+    case TypeKind::ErrorContext:
+    case TypeKind::Stream:
+    case TypeKind::Future:
+      return lift_async(cx, t, static_cast<uint32_t>(vi.next(ValType::I32)));
   }
   fail("unreachable");
 }
@@ -1135,6 +1167,11 @@ void lower_flat(Cx& cx, const Val& v, const Type& t, FlatVec& out) {
     case TypeKind::Borrow:
       out.push_back(engine::Val::i32(static_cast<int32_t>(lower_handle(cx, v, t))));
       return;
+    case TypeKind::ErrorContext:
+    case TypeKind::Stream:
+    case TypeKind::Future:
+      out.push_back(engine::Val::i32(static_cast<int32_t>(lower_async(cx, v, t))));
+      return;
   }
 }
 
@@ -1250,6 +1287,20 @@ Result<std::vector<Val>> invoke(engine::Store& store, const Func::Data& f,
   }
   InstanceState* inst = f.cx.inst;
   if (!inst->may_enter) return trap("cannot enter component instance (reentrance)");
+  if (f.type.async && inst->backpressure > 0) {
+    // The spec has the call wait until backpressure is released; calls here run to completion
+    // on the caller's stack, so nothing could release it.
+    return trap(
+        "cannot enter component instance: backpressure is set (waiting for it is not "
+        "implemented)");
+  }
+  Task task;
+  enter_task(inst, task, f);
+  struct TaskExit {
+    InstanceState* inst;
+    Task& task;
+    ~TaskExit() { leave_task(inst, task); }
+  } task_exit{inst, task};
   CallFrame frame{f.has_handles ? next_frame_id() : 0, {}};
   auto finish_frame = [&]() -> bool {
     if (!f.has_handles) return false;
@@ -1265,7 +1316,7 @@ Result<std::vector<Val>> invoke(engine::Store& store, const Func::Data& f,
     inst->may_enter = false;
     auto flat_args = lower_values(cx, kMaxFlatParams, args, f.type.params, f.params_tuple,
                                   std::nullopt, f.flat_params.size());
-    FlatVec flat_results(f.core_results);
+    FlatVec flat_results(f.cx.async ? (f.cx.callback ? 1 : 0) : f.core_results);
     auto r = f.core.call(store, std::span<const engine::Val>(flat_args.data(), flat_args.size()),
                          std::span<engine::Val>(flat_results.data(), flat_results.size()));
     if (!r) {
@@ -1276,13 +1327,34 @@ Result<std::vector<Val>> invoke(engine::Store& store, const Func::Data& f,
       return Unexpected(std::move(e));
     }
     cx.refresh();  // guest code ran: its memory may have grown (and moved)
+    if (f.cx.async) {
+      if (f.cx.callback) {
+        auto done = run_callback_loop(store, f, flat_results.empty() ? 0 : flat_results[0].u32());
+        if (!done) {
+          inst->may_enter = true;
+          finish_frame();
+          Error e = done.error();
+          if (e.function.empty()) e.function = f.name;
+          return Unexpected(std::move(e));
+        }
+      }
+      inst->may_enter = true;
+      bool left = finish_frame();
+      if (!task.returned) {
+        return trap("async function `" + f.name + "` finished without calling task.return");
+      }
+      if (left) return trap("borrow handles still remain at the end of the call");
+      return std::move(task.results);
+    }
     FlatIter vi{std::span<const engine::Val>(flat_results.data(), flat_results.size())};
     results = lift_values(cx, kMaxFlatResults, vi, f.type.results, f.results_tuple,
                           f.flat_results.size());
     if (f.cx.post_return) {
       std::span<engine::Val> none;
+      inst->may_leave = false;  // post-return may not call imports or most built-ins
       auto pr = f.cx.post_return.call(
           store, std::span<const engine::Val>(flat_results.data(), flat_results.size()), none);
+      inst->may_leave = true;
       if (!pr) {
         inst->may_enter = true;
         finish_frame();
@@ -1293,6 +1365,7 @@ Result<std::vector<Val>> invoke(engine::Store& store, const Func::Data& f,
     if (finish_frame()) return trap("borrow handles still remain at the end of the call");
   } catch (AbiTrap& t) {
     inst->may_enter = true;
+    inst->may_leave = true;
     finish_frame();
     if (t.error.function.empty()) t.error.function = f.name;
     return Unexpected(std::move(t.error));
@@ -1343,8 +1416,143 @@ void prepare(Func::Data& f) {
   for (auto& r : f.type.results) f.has_handles = f.has_handles || has_handles(*r.second);
 }
 
+engine::FuncType async_core_sig(const Func::Data& f, bool lower, bool callback) {
+  engine::FuncType out;
+  const size_t max_params = lower ? kMaxFlatAsyncParams : kMaxFlatParams;
+  out.params = f.flat_params.size() > max_params
+                   ? std::vector<ValType>{ValType::I32}
+                   : std::vector<ValType>(f.flat_params.begin(), f.flat_params.end());
+  if (lower) {
+    if (!f.flat_results.empty()) out.params.push_back(ValType::I32);
+    out.results = {ValType::I32};
+  } else if (callback) {
+    out.results = {ValType::I32};
+  }
+  return out;
+}
+
+namespace {
+// `canon lower ... async` of `callee`: the callee runs to completion before the call returns
+// (calls never block here), so the subtask is always RETURNED and no subtask handle is made.
+Result<engine::Func> make_lowered_async(engine::Store& store, std::shared_ptr<Func::Data> callee,
+                                        CanonContext cx_opts) {
+  engine::FuncType sig = async_core_sig(*callee, /*lower=*/true, false);
+  bool has_results = !callee->flat_results.empty();
+  auto fn = [callee, cx_opts, has_results](engine::Caller& caller,
+                                           std::span<const engine::Val> params,
+                                           std::span<engine::Val> results) -> Result<void> {
+    engine::Store& st = caller.store();
+    InstanceState* inst = cx_opts.inst;
+    if (inst && !inst->may_leave) return trap("cannot leave component instance");
+    CallFrame frame{next_frame_id(), {}};
+    try {
+      Cx cx(st, cx_opts, frame);
+      FlatIter vi{params};
+      auto args = lift_values(cx, kMaxFlatAsyncParams, vi, callee->type.params,
+                              callee->params_tuple, callee->flat_params.size());
+      std::optional<uint32_t> out_ptr;
+      if (has_results) out_ptr = static_cast<uint32_t>(vi.next(ValType::I32));
+      auto r = invoke(st, *callee, args, /*check_args=*/false);
+      end_frame(frame);
+      if (!r) return Unexpected(r.error());
+      cx.refresh();
+      if (inst) inst->may_leave = false;
+      // Async lowers return no flat results: they are always stored at the out pointer.
+      lower_values(cx, 0, *r, callee->type.results, callee->results_tuple, out_ptr,
+                   callee->flat_results.size());
+      if (inst) inst->may_leave = true;
+      results[0] = engine::Val::i32(kSubtaskReturned);
+      return {};
+    } catch (AbiTrap& t) {
+      if (inst) inst->may_leave = true;
+      end_frame(frame);
+      return Unexpected(std::move(t.error));
+    }
+  };
+  return engine::Func::host(store, sig, fn);
+}
+}  // namespace
+
+Result<std::vector<Val>> lift_flat_values(engine::Store& store, const CanonContext& cx_opts,
+                                          const std::vector<std::pair<std::string, TypePtr>>& ts,
+                                          const TypePtr& tuple, size_t max_flat,
+                                          std::span<const engine::Val> flat) {
+  CallFrame frame{next_frame_id(), {}};
+  try {
+    Cx cx(store, cx_opts, frame);
+    FlatIter vi{flat};
+    size_t nflat = 0;
+    for (auto& [n, t] : ts) nflat += layout(*t).flat.size();
+    auto out = lift_values(cx, max_flat, vi, ts, tuple, nflat);
+    end_frame(frame);
+    return out;
+  } catch (AbiTrap& t) {
+    end_frame(frame);
+    return Unexpected(std::move(t.error));
+  }
+}
+
+Result<std::string> lift_string_at(engine::Store& store, const CanonContext& cx_opts, uint32_t ptr,
+                                   uint32_t units) {
+  CallFrame frame{0, {}};
+  try {
+    Cx cx(store, cx_opts, frame);
+    return load_string_range(cx, ptr, units);
+  } catch (AbiTrap& t) {
+    return Unexpected(std::move(t.error));
+  }
+}
+
+Result<void> store_string_at(engine::Store& store, const CanonContext& cx_opts,
+                             const std::string& str, uint32_t out) {
+  CallFrame frame{0, {}};
+  try {
+    Cx cx(store, cx_opts, frame);
+    if (out != align_to(out, 4)) fail("canonical ABI: misaligned pointer");
+    cx.mem(out, 8);
+    auto [p, n] = store_string(cx, str);
+    store_int<uint32_t>(cx, out, p);
+    store_int<uint32_t>(cx, out + 4, n);
+    return {};
+  } catch (AbiTrap& t) {
+    return Unexpected(std::move(t.error));
+  }
+}
+
+uint32_t abi_elem_size(const Type& t) { return elem_size(t); }
+uint32_t abi_alignment(const Type& t) { return alignment(t); }
+
+Result<void> copy_elems(engine::Store& st, const CanonContext& src, uint32_t src_ptr,
+                        const CanonContext& dst, uint32_t dst_ptr, const TypePtr& t, uint32_t n) {
+  CallFrame frame{next_frame_id(), {}};
+  InstanceState* dst_inst = dst.inst;
+  try {
+    const uint32_t size = elem_size(*t);
+    std::vector<Val> vals;
+    vals.reserve(n);
+    {
+      Cx scx(st, src, frame);
+      for (uint32_t k = 0; k < n; k++) vals.push_back(load(scx, src_ptr + k * size, *t));
+    }
+    Cx dcx(st, dst, frame);
+    if (dst_inst) dst_inst->may_leave = false;  // realloc may not call out
+    for (uint32_t k = 0; k < n; k++) {
+      store(dcx, vals[k], *t, dst_ptr + k * size);
+      dcx.refresh();
+    }
+    if (dst_inst) dst_inst->may_leave = true;
+    end_frame(frame);
+    return {};
+  } catch (AbiTrap& e) {
+    if (dst_inst) dst_inst->may_leave = true;
+    end_frame(frame);
+    return Unexpected(std::move(e.error));
+  }
+}
+
 Result<engine::Func> make_lowered(engine::Store& store, std::shared_ptr<Func::Data> callee,
                                   CanonContext cx_opts) {
+  if (cx_opts.async) return make_lowered_async(store, std::move(callee), std::move(cx_opts));
   engine::FuncType sig = callee->lower_sig;
   bool spill_results = callee->flat_results.size() > kMaxFlatResults;
   auto fn = [callee, cx_opts, spill_results](engine::Caller& caller,
@@ -1389,7 +1597,20 @@ Result<void> run_dtor(engine::Store& store, const ResourceTypeImpl& rt, uint32_t
   if (!rt.dtor) return {};
   engine::Val args[1] = {engine::Val::i32(static_cast<int32_t>(rep))};
   std::span<engine::Val> none;
-  return rt.dtor.call(store, args, none);
+  if (!rt.owner) return rt.dtor.call(store, args, none);
+  // The destructor runs as a synchronously lifted call of its instance (a task: context
+  // storage, thread.index).
+  static const Func::Data kDtor = [] {
+    Func::Data d;
+    d.name = "resource destructor";
+    d.kind = Func::Data::Kind::Lifted;
+    return d;
+  }();
+  Task task;
+  enter_task(rt.owner, task, kDtor);
+  auto r = rt.dtor.call(store, args, none);
+  leave_task(rt.owner, task);
+  return r;
 }
 
 Result<engine::Func> make_resource_builtin(engine::Store& store, ast::CanonDef::Kind kind,
@@ -1401,6 +1622,7 @@ Result<engine::Func> make_resource_builtin(engine::Store& store, ast::CanonDef::
   auto fn = [kind, rt, inst](engine::Caller& caller, std::span<const engine::Val> params,
                              std::span<engine::Val> results) -> Result<void> {
     uint32_t arg = params[0].u32();
+    if (kind != K::ResourceRep && !inst->may_leave) return trap("cannot leave component instance");
     switch (kind) {
       case K::ResourceNew: {
         HandleEntry h;
@@ -1481,6 +1703,19 @@ Result<void> call_flat(engine::Store& store, const Func::Data& f, std::span<cons
                        std::span<engine::Val> results) {
   InstanceState* inst = f.cx.inst;
   if (!inst->may_enter) return trap("cannot enter component instance (reentrance)");
+  if (f.cx.async) return make_error(ErrorKind::Usage, "TypedFunc of an async-lifted function");
+  if (f.type.async && inst->backpressure > 0) {
+    return trap(
+        "cannot enter component instance: backpressure is set (waiting for it is not "
+        "implemented)");
+  }
+  Task task;
+  enter_task(inst, task, f);
+  struct TaskExit {
+    InstanceState* inst;
+    Task& task;
+    ~TaskExit() { leave_task(inst, task); }
+  } task_exit{inst, task};
   inst->may_enter = false;
   auto r = f.core.call(store, args, results);
   if (!r) {
@@ -1491,7 +1726,9 @@ Result<void> call_flat(engine::Store& store, const Func::Data& f, std::span<cons
   }
   if (f.cx.post_return) {
     std::span<engine::Val> none;
+    inst->may_leave = false;
     auto pr = f.cx.post_return.call(store, results, none);
+    inst->may_leave = true;
     inst->may_enter = true;
     if (!pr) return Unexpected(pr.error());
     return {};
@@ -1504,8 +1741,9 @@ Result<void> check_typed(const Func& f, std::span<const TypeKind> params, bool h
                          TypeKind result) {
   if (!f) return make_error(ErrorKind::Usage, "TypedFunc of an empty Func");
   const Func::Data& d = *f.data();
-  if (d.kind != Func::Data::Kind::Lifted) {
-    return make_error(ErrorKind::Usage, "TypedFunc needs a lifted export, `" + d.name + "` is not");
+  if (d.kind != Func::Data::Kind::Lifted || d.cx.async) {
+    return make_error(ErrorKind::Usage,
+                      "TypedFunc needs a synchronously lifted export, `" + d.name + "` is not");
   }
   auto mismatch = [&] {
     return make_error(ErrorKind::Usage,

@@ -48,7 +48,8 @@ struct DefValType {
   std::vector<Labeled> fields;     // record (type always set), variant cases (type optional)
   std::vector<ValTypeRef> items;   // tuple
   std::vector<std::string> names;  // enum, flags
-  std::optional<ValTypeRef> a, b;  // list/option elem (a); result ok (a) / err (b)
+  std::optional<ValTypeRef> a, b;  // list/option/stream/future elem (a); result ok (a) / err
+                                   // (b); map key (a) / value (b)
   uint32_t index = 0;              // own/borrow: resource type index
   uint32_t length = 0;             // list: a fixed-size list of this many elements (0: any)
   bool map = false;                // list: map<a, b>, a list<tuple<a, b>> (same ABI)
@@ -128,14 +129,75 @@ struct CanonOpts {
   std::optional<uint32_t> realloc;      // core func index
   std::optional<uint32_t> post_return;  // core func index
   bool async = false;
+  std::optional<uint32_t> callback;  // core func index
 };
 
 struct CanonDef {
-  enum class Kind { Lift, Lower, ResourceNew, ResourceDrop, ResourceRep } kind = Kind::Lift;
+  // Lift, Lower and the built-ins of Binary.md `canon`, in its order (async and threads ones
+  // included: they are decoded and validated; see README.md for which ones run).
+  enum class Kind {
+    Lift,
+    Lower,
+    ResourceNew,
+    ResourceDrop,
+    ResourceRep,
+    BackpressureInc,
+    BackpressureDec,
+    TaskReturn,
+    TaskCancel,
+    ContextGet,
+    ContextSet,
+    SubtaskCancel,
+    SubtaskDrop,
+    StreamNew,
+    StreamRead,
+    StreamWrite,
+    StreamCancelRead,
+    StreamCancelWrite,
+    StreamDropReadable,
+    StreamDropWritable,
+    FutureNew,
+    FutureRead,
+    FutureWrite,
+    FutureCancelRead,
+    FutureCancelWrite,
+    FutureDropReadable,
+    FutureDropWritable,
+    ErrorContextNew,
+    ErrorContextDebugMessage,
+    ErrorContextDrop,
+    WaitableSetNew,
+    WaitableSetWait,
+    WaitableSetPoll,
+    WaitableSetDrop,
+    WaitableJoin,
+    ThreadIndex,
+    ThreadNewIndirect,
+    ThreadResumeLater,
+    ThreadSuspend,
+    ThreadYield,
+    ThreadSuspendThenResume,
+    ThreadYieldThenResume,
+    ThreadSuspendThenPromote,
+    ThreadYieldThenPromote,
+    ThreadSpawnRef,
+    ThreadSpawnIndirect,
+    ThreadAvailableParallelism,
+  } kind = Kind::Lift;
   uint32_t func = 0;  // lift: core func; lower: component func
-  uint32_t type = 0;  // lift: func type; resource.*: resource type
+  // lift: func type; resource.*: resource type; stream.* / future.*: stream or future type;
+  // thread.new-indirect / thread.spawn-*: core func type
+  uint32_t type = 0;
   CanonOpts opts;
+  // The `async?`, `cancel?` or `shared?` immediate.
+  bool flag = false;
+  // context.get / context.set: slot and core value type; thread.new-indirect /
+  // thread.spawn-indirect: core table.
+  uint32_t index = 0;
+  engine::ValType core_type = engine::ValType::I32;
+  std::vector<Labeled> results;  // task.return: its result list
 };
+const char* canon_name(CanonDef::Kind k);
 
 struct CoreExportRef {
   std::string name;

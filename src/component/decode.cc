@@ -1,6 +1,7 @@
 // Decoder for the component binary format (Binary.md): sections, definitions and types into
 // the ast:: structures. Structural checks only; type resolution and validation of index uses
 // happen in the resolver.
+#include <iterator>
 #include <string>
 
 #include "ast.h"
@@ -39,6 +40,58 @@ const char* sort_name(Sort s) {
       return "instance";
   }
   return "?";
+}
+
+const char* canon_name(CanonDef::Kind k) {
+  static constexpr const char* kNames[] = {"lift",
+                                           "lower",
+                                           "resource.new",
+                                           "resource.drop",
+                                           "resource.rep",
+                                           "backpressure.inc",
+                                           "backpressure.dec",
+                                           "task.return",
+                                           "task.cancel",
+                                           "context.get",
+                                           "context.set",
+                                           "subtask.cancel",
+                                           "subtask.drop",
+                                           "stream.new",
+                                           "stream.read",
+                                           "stream.write",
+                                           "stream.cancel-read",
+                                           "stream.cancel-write",
+                                           "stream.drop-readable",
+                                           "stream.drop-writable",
+                                           "future.new",
+                                           "future.read",
+                                           "future.write",
+                                           "future.cancel-read",
+                                           "future.cancel-write",
+                                           "future.drop-readable",
+                                           "future.drop-writable",
+                                           "error-context.new",
+                                           "error-context.debug-message",
+                                           "error-context.drop",
+                                           "waitable-set.new",
+                                           "waitable-set.wait",
+                                           "waitable-set.poll",
+                                           "waitable-set.drop",
+                                           "waitable.join",
+                                           "thread.index",
+                                           "thread.new-indirect",
+                                           "thread.resume-later",
+                                           "thread.suspend",
+                                           "thread.yield",
+                                           "thread.suspend-then-resume",
+                                           "thread.yield-then-resume",
+                                           "thread.suspend-then-promote",
+                                           "thread.yield-then-promote",
+                                           "thread.spawn-ref",
+                                           "thread.spawn-indirect",
+                                           "thread.available-parallelism"};
+  static_assert(std::size(kNames) == size_t(CanonDef::Kind::ThreadAvailableParallelism) + 1);
+  return kNames[static_cast<size_t>(k)];
 }
 
 namespace {
@@ -158,6 +211,8 @@ std::optional<TypeKind> prim_of(int64_t code) {
       return TypeKind::Char;
     case -13:
       return TypeKind::String;
+    case -0x1c:  // 0x64 error-context
+      return TypeKind::ErrorContext;
     default:
       return std::nullopt;
   }
@@ -643,6 +698,16 @@ Result<std::vector<Decl>> read_decls(Reader& r, bool component, int depth) {
   return out;
 }
 
+Result<std::vector<Labeled>> read_resultlist(Reader& r) {
+  TRY(tag, r.byte());
+  if (tag == 0x00) {
+    TRY(rt, read_valtype(r));
+    return std::vector<Labeled>{Labeled{"", rt}};
+  }
+  if (tag == 0x01) return read_labeled(r, false);
+  return r.fail("invalid result list");
+}
+
 Result<std::shared_ptr<TypeDef>> read_type(Reader& r, int depth) {
   if (depth > kMaxNesting) return r.fail("types nested too deeply");
   auto t = std::make_shared<TypeDef>();
@@ -697,15 +762,6 @@ Result<std::shared_ptr<TypeDef>> read_type(Reader& r, int depth) {
       t->val.length = n;
       return t;
     }
-    case -0x1d: {  // 0x63 map
-      t->val.kind = TypeKind::List;
-      t->val.map = true;
-      TRY(k, read_valtype(r));
-      TRY(v, read_valtype(r));
-      t->val.a = k;
-      t->val.b = v;
-      return t;
-    }
     case -0x11: {  // 0x6f tuple
       t->val.kind = TypeKind::Tuple;
       TRY(n, r.u32());
@@ -753,25 +809,30 @@ Result<std::shared_ptr<TypeDef>> read_type(Reader& r, int depth) {
       t->val.index = i;
       return t;
     }
-    case -0x1a:  // 0x66 stream
-    case -0x1b:  // 0x65 future
-      return r.fail("async stream and future types are not supported");
+    case -0x1a:    // 0x66 stream
+    case -0x1b: {  // 0x65 future
+      t->val.kind = code == -0x1a ? TypeKind::Stream : TypeKind::Future;
+      TRY(e, read_opt_valtype(r));
+      t->val.a = e;
+      return t;
+    }
+    case -0x1d: {  // 0x63 map
+      t->val.kind = TypeKind::List;
+      t->val.map = true;
+      TRY(k, read_valtype(r));
+      TRY(v, read_valtype(r));
+      t->val.a = k;
+      t->val.b = v;
+      return t;
+    }
     case -0x40:    // 0x40 func
     case -0x3d: {  // 0x43 async func
       t->kind = TypeDef::Kind::Func;
       t->func.async = code == -0x3d;
       TRY(ps, read_labeled(r, false));
       t->func.params = std::move(ps);
-      TRY(tag, r.byte());
-      if (tag == 0x00) {
-        TRY(rt, read_valtype(r));
-        t->func.results.push_back(Labeled{"", rt});
-      } else if (tag == 0x01) {
-        TRY(rs, read_labeled(r, false));
-        t->func.results = std::move(rs);
-      } else {
-        return r.fail("invalid result list");
-      }
+      TRY(rs, read_resultlist(r));
+      t->func.results = std::move(rs);
       return t;
     }
     case -0x3f:    // 0x41 component
@@ -822,14 +883,188 @@ Result<CanonOpts> read_opts(Reader& r) {
         break;
       }
       case 0x06:
-        return r.fail("async canonical option is not supported");
-      case 0x07:
-        return r.fail("callback canonical option is not supported");
+        if (o.async) return r.fail("canonical option `async` is specified more than once");
+        o.async = true;
+        break;
+      case 0x07: {
+        if (o.callback) return r.fail("canonical option `callback` is specified more than once");
+        TRY(f, r.u32());
+        o.callback = f;
+        break;
+      }
       default:
         return r.fail("invalid canonical option");
     }
   }
   return o;
+}
+
+Result<bool> read_flag(Reader& r, const char* what) {
+  TRY(b, r.byte());
+  if (b > 1) return r.fail(std::string("invalid ") + what + " immediate");
+  return b == 1;
+}
+
+// The built-ins of Binary.md `canon` other than lift, lower and resource.* (opcode `k`).
+Result<void> read_builtin(Reader& r, uint8_t k, CanonDef& c) {
+  using K = CanonDef::Kind;
+  // Built-ins with a stream or future type immediate, by opcode.
+  static constexpr K kTyped[] = {K::StreamNew,          K::StreamRead,        K::StreamWrite,
+                                 K::StreamCancelRead,   K::StreamCancelWrite, K::StreamDropReadable,
+                                 K::StreamDropWritable, K::FutureNew,         K::FutureRead,
+                                 K::FutureWrite,        K::FutureCancelRead,  K::FutureCancelWrite,
+                                 K::FutureDropReadable, K::FutureDropWritable};
+  if (k >= 0x0e && k <= 0x1b) {
+    c.kind = kTyped[k - 0x0e];
+    TRY(t, r.u32());
+    c.type = t;
+    switch (c.kind) {
+      case K::StreamRead:
+      case K::StreamWrite:
+      case K::FutureRead:
+      case K::FutureWrite: {
+        TRY(o, read_opts(r));
+        c.opts = o;
+        break;
+      }
+      case K::StreamCancelRead:
+      case K::StreamCancelWrite:
+      case K::FutureCancelRead:
+      case K::FutureCancelWrite: {
+        TRY(f, read_flag(r, "async"));
+        c.flag = f;
+        break;
+      }
+      default:
+        break;
+    }
+    return {};
+  }
+  switch (k) {
+    case 0x05:
+      c.kind = K::TaskCancel;
+      return {};
+    case 0x06: {
+      c.kind = K::SubtaskCancel;
+      TRY(f, read_flag(r, "async"));
+      c.flag = f;
+      return {};
+    }
+    case 0x09: {
+      c.kind = K::TaskReturn;
+      TRY(rs, read_resultlist(r));
+      c.results = std::move(rs);
+      TRY(o, read_opts(r));
+      c.opts = o;
+      return {};
+    }
+    case 0x0a:
+    case 0x0b: {
+      c.kind = k == 0x0a ? K::ContextGet : K::ContextSet;
+      TRY(t, r.byte());
+      if (t == 0x7f) {
+        c.core_type = engine::ValType::I32;
+      } else if (t == 0x7e) {
+        c.core_type = engine::ValType::I64;
+      } else {
+        return r.fail("invalid context value type");
+      }
+      TRY(i, r.u32());
+      c.index = i;
+      return {};
+    }
+    case 0x0c: {
+      c.kind = K::ThreadYield;
+      TRY(f, read_flag(r, "cancel"));
+      c.flag = f;
+      return {};
+    }
+    case 0x0d:
+      c.kind = K::SubtaskDrop;
+      return {};
+    case 0x1c:
+    case 0x1d: {
+      c.kind = k == 0x1c ? K::ErrorContextNew : K::ErrorContextDebugMessage;
+      TRY(o, read_opts(r));
+      c.opts = o;
+      return {};
+    }
+    case 0x1e:
+      c.kind = K::ErrorContextDrop;
+      return {};
+    case 0x1f:
+      c.kind = K::WaitableSetNew;
+      return {};
+    case 0x20:
+    case 0x21: {
+      c.kind = k == 0x20 ? K::WaitableSetWait : K::WaitableSetPoll;
+      TRY(f, read_flag(r, "cancel"));
+      c.flag = f;
+      TRY(m, r.u32());
+      c.opts.memory = m;
+      return {};
+    }
+    case 0x22:
+      c.kind = K::WaitableSetDrop;
+      return {};
+    case 0x23:
+      c.kind = K::WaitableJoin;
+      return {};
+    case 0x24:
+      c.kind = K::BackpressureInc;
+      return {};
+    case 0x25:
+      c.kind = K::BackpressureDec;
+      return {};
+    case 0x26:
+      c.kind = K::ThreadIndex;
+      return {};
+    case 0x27: {
+      c.kind = K::ThreadNewIndirect;
+      TRY(t, r.u32());
+      c.type = t;
+      TRY(tbl, r.u32());
+      c.index = tbl;
+      return {};
+    }
+    case 0x28:
+      c.kind = K::ThreadResumeLater;
+      return {};
+    case 0x29:
+    case 0x2a:
+    case 0x2b:
+    case 0x2c:
+    case 0x2d: {
+      static constexpr K kThread[] = {K::ThreadSuspend, K::ThreadSuspendThenResume,
+                                      K::ThreadYieldThenResume, K::ThreadSuspendThenPromote,
+                                      K::ThreadYieldThenPromote};
+      c.kind = kThread[k - 0x29];
+      TRY(f, read_flag(r, "cancel"));
+      c.flag = f;
+      return {};
+    }
+    case 0x40:
+    case 0x41: {
+      c.kind = k == 0x40 ? K::ThreadSpawnRef : K::ThreadSpawnIndirect;
+      TRY(f, read_flag(r, "shared"));
+      c.flag = f;
+      TRY(t, r.u32());
+      c.type = t;
+      if (k == 0x41) {
+        TRY(tbl, r.u32());
+        c.index = tbl;
+      }
+      return {};
+    }
+    case 0x42: {
+      c.kind = K::ThreadAvailableParallelism;
+      TRY(f, read_flag(r, "shared"));
+      c.flag = f;
+      return {};
+    }
+    default:
+      return r.fail("invalid canonical function opcode " + std::to_string(k));
+  }
 }
 
 Result<std::vector<CoreExportRef>> read_inline_exports(Reader& r, bool core) {
@@ -1008,11 +1243,8 @@ Result<void> read_section(Reader& r, uint8_t id, Component& c, int depth) {
             it.canon.type = t;
             return {};
           }
-          case 0x07: {  // resource.drop async (older encoding)
-            return r.fail("async resource.drop is not supported");
-          }
           default:
-            return r.fail("unsupported canonical function (async and threads)");
+            return read_builtin(r, k, it.canon);
         }
       });
     case 9:

@@ -44,6 +44,27 @@ struct CoreExports {
   std::shared_ptr<const std::vector<engine::ExportType>> types;
   bool inline_ = false;  // made of inline exports
 
+  // The export at `i` (engine export order, or the order of inline exports).
+  std::optional<engine::Extern> at(uint32_t i) const {
+    if (inst) return inst.export_at(i);
+    if (i < items.size()) return items[i].second;
+    return std::nullopt;
+  }
+  // Position of the export `name` when it is known statically, or -1.
+  int64_t position(std::string_view name) const {
+    if (types) {
+      for (size_t i = 0; i < types->size(); ++i) {
+        if ((*types)[i].name == name) return static_cast<int64_t>(i);
+      }
+      return -1;
+    }
+    if (inline_) {
+      for (size_t i = 0; i < items.size(); ++i) {
+        if (items[i].first == name) return static_cast<int64_t>(i);
+      }
+    }
+    return -1;
+  }
   std::optional<engine::Extern> find(std::string_view name) const {
     if (inst) return inst.get_export(name);
     for (auto& [n, x] : items) {
@@ -67,6 +88,15 @@ struct PreMemo {
   // The same for the type definitions of nested component instances, by the order in which
   // the walk meets them (deterministic for one component and linker), when stable.
   std::vector<std::optional<TypeEntry>> nested_types;
+  // Where each import of each core instantiation comes from, by the walk order of core
+  // instantiations: (core instance index, export position), or empty when not known
+  // statically. Likewise the export position of each core export alias (-1: unknown).
+  struct CoreLink {
+    uint32_t instance;
+    uint32_t position;
+  };
+  std::vector<std::vector<CoreLink>> core_links;
+  std::vector<int64_t> core_aliases;
   // Final sizes of the root scope's index spaces (to reserve them).
   size_t n_types = 0, n_funcs = 0, n_instances = 0, n_core_instances = 0, n_core_funcs = 0;
 };
@@ -113,6 +143,7 @@ struct Scope {
     PreMemo* record = nullptr;
     const PreMemo* memo = nullptr;
     size_t type_seq = 0;
+    size_t core_inst_seq = 0, core_alias_seq = 0;
   };
   Walk* walk = nullptr;
 
@@ -149,6 +180,10 @@ struct Scope {
 
 // How imports of the component being walked get their values.
 struct Binder {
+  // A nested instantiation's arguments, by name. When instantiating (no checks), imports are
+  // bound to them directly: their descriptions and the arguments' types were checked when the
+  // component was validated.
+  const std::map<std::string, CompItem>* args = nullptr;
   // Returns the item for an import, given its statically resolved description.
   // `fresh` lists the abstract resources the import's type declares (bound by the argument).
   std::function<Result<CompItem>(const std::string& name, const ExternDesc& desc,
@@ -186,6 +221,9 @@ bool mentions(const Type& t, const Subst& m) {
     case TypeKind::List:
     case TypeKind::Option:
       return mentions(*t.elem, m);
+    case TypeKind::Stream:
+    case TypeKind::Future:
+      return t.elem && mentions(*t.elem, m);
     case TypeKind::Result:
       return (t.ok && mentions(*t.ok, m)) || (t.err && mentions(*t.err, m));
     case TypeKind::Record:
@@ -225,6 +263,8 @@ struct Substituter {
         break;
       case TypeKind::List:
       case TypeKind::Option:
+      case TypeKind::Stream:
+      case TypeKind::Future:
         n->elem = type(t->elem);
         break;
       case TypeKind::Result:
@@ -328,6 +368,9 @@ bool stable(const Type& t) {
     case TypeKind::List:
     case TypeKind::Option:
       return stable(*t.elem);
+    case TypeKind::Stream:
+    case TypeKind::Future:
+      return t.elem ? stable(*t.elem) : true;
     case TypeKind::Result:
       return (!t.ok || stable(*t.ok)) && (!t.err || stable(*t.err));
     case TypeKind::Record:
@@ -613,6 +656,11 @@ Result<TypePtr> valtype(Scope& s, const ast::ValTypeRef& r) {
   return e.val;
 }
 
+// Binary.md <keytype>: the primitive types other than floats, and error-context excluded.
+bool is_map_key(const Type& t) {
+  return is_primitive(t.kind) && t.kind != TypeKind::F32 && t.kind != TypeKind::F64;
+}
+
 bool contains_borrow(const Type& t) {
   switch (t.kind) {
     case TypeKind::Borrow:
@@ -620,6 +668,9 @@ bool contains_borrow(const Type& t) {
     case TypeKind::List:
     case TypeKind::Option:
       return contains_borrow(*t.elem);
+    case TypeKind::Stream:
+    case TypeKind::Future:
+      return t.elem && contains_borrow(*t.elem);
     case TypeKind::Result:
       return (t.ok && contains_borrow(*t.ok)) || (t.err && contains_borrow(*t.err));
     case TypeKind::Record:
@@ -705,15 +756,15 @@ Result<TypeEntry> resolve_type(Scope& s, const ast::TypeDef& td) {
           }
           break;
         case TypeKind::List:
-          if (dv.map) {  // map<K, V>: a list<tuple<K, V>> with scalar or string keys
+          if (dv.map) {  // map<K, V>: a list of (K, V) tuples
             TRY(k, valtype(s, *dv.a));
             TRY(v, valtype(s, *dv.b));
-            if (!is_primitive(k->kind) || k->kind == TypeKind::F32 || k->kind == TypeKind::F64)
-              return invalid("map key type must be a boolean, integer, char or string type");
-            auto pair = std::make_shared<Type>();
-            pair->kind = TypeKind::Tuple;
-            pair->items = {k, v};
-            t->elem = pair;
+            if (s.checks && !is_map_key(*k))
+              return invalid("map key type `" + k->to_string() + "` is not a valid key type");
+            auto entry = std::make_shared<Type>();
+            entry->kind = TypeKind::Tuple;
+            entry->items = {k, v};
+            t->elem = entry;
             t->map = true;
             break;
           }
@@ -724,6 +775,19 @@ Result<TypeEntry> resolve_type(Scope& s, const ast::TypeDef& td) {
           t->elem = x;
           break;
         }
+        case TypeKind::Stream:
+        case TypeKind::Future:
+          if (dv.a) {
+            TRY(x, valtype(s, *dv.a));
+            if (s.checks && contains_borrow(*x)) {
+              return invalid(std::string(type_kind_name(dv.kind)) +
+                             " element type cannot contain a `borrow` type");
+            }
+            if (s.checks && dv.kind == TypeKind::Stream && x->kind == TypeKind::Char)
+              return invalid("`stream<char>` is not valid at this time");
+            t->elem = x;
+          }
+          break;
         case TypeKind::Result:
           if (dv.a) {
             TRY(x, valtype(s, *dv.a));
@@ -748,7 +812,7 @@ Result<TypeEntry> resolve_type(Scope& s, const ast::TypeDef& td) {
           break;
         }
         default:
-          if (is_primitive(dv.kind))
+          if (is_primitive(dv.kind) || dv.kind == TypeKind::ErrorContext)
             return TypeEntry{TypeEntry::Kind::Val, Type::primitive(dv.kind), {}, {}, {}, {}, {}};
           break;
       }
@@ -768,6 +832,7 @@ Result<TypeEntry> resolve_type(Scope& s, const ast::TypeDef& td) {
         CHECK(check_labels(ls, "function result"));
       }
       auto f = std::make_shared<FuncType>();
+      f->async = td.func.async;
       for (auto& p : td.func.params) {
         TRY(t, valtype(s, *p.type));
         f->params.emplace_back(p.label, t);
@@ -1100,7 +1165,12 @@ Result<void> push_alias(Scope& s, const ast::AliasDef& a) {
     }
     case ast::AliasDef::Kind::CoreExport: {
       AT(ci, s.core_instances, a.instance, "core instance");
+      const size_t seq = s.walk ? s.walk->core_alias_seq++ : SIZE_MAX;
       if (!s.runtime) {
+        if (PreMemo* r = s.walk ? s.walk->record : nullptr) {
+          if (r->core_aliases.size() <= seq) r->core_aliases.resize(seq + 1, -1);
+          r->core_aliases[seq] = ci.position(a.name);
+        }
         std::optional<engine::ExternType> t;
         if (ci.types) {
           for (auto& e : *ci.types) {
@@ -1147,7 +1217,13 @@ Result<void> push_alias(Scope& s, const ast::AliasDef& a) {
             return invalid("unsupported core export alias sort");
         }
       }
-      auto found = ci.find(a.name);
+      const PreMemo* memo = s.walk ? s.walk->memo : nullptr;
+      std::optional<engine::Extern> found;
+      if (memo && seq < memo->core_aliases.size() && memo->core_aliases[seq] >= 0) {
+        found = ci.at(static_cast<uint32_t>(memo->core_aliases[seq]));
+      } else {
+        found = ci.find(a.name);
+      }
       if (!found)
         return invalid("core instance " + std::to_string(a.instance) + " has no export named `" +
                        a.name + "`");
@@ -1252,6 +1328,9 @@ bool free_in(const Type& t, const ResSet& bound) {
     case TypeKind::List:
     case TypeKind::Option:
       return free_in(*t.elem, bound);
+    case TypeKind::Stream:
+    case TypeKind::Future:
+      return t.elem && free_in(*t.elem, bound);
     case TypeKind::Result:
       return (t.ok && free_in(*t.ok, bound)) || (t.err && free_in(*t.err, bound));
     case TypeKind::Record:
@@ -1351,6 +1430,9 @@ bool named_valtype(const Type& t, const NameSet& set) {
     case TypeKind::List:
     case TypeKind::Option:
       return named_valtype(*t.elem, set);
+    case TypeKind::Stream:
+    case TypeKind::Future:
+      return !t.elem || named_valtype(*t.elem, set);
     case TypeKind::Result:
       return (!t.ok || named_valtype(*t.ok, set)) && (!t.err || named_valtype(*t.err, set));
     case TypeKind::Own:
@@ -1570,6 +1652,11 @@ Result<CanonContext> canon_context(Scope& s, const ast::CanonOpts& o) {
     TRY(f, at(s.core_funcs, *o.post_return, "core func"));
     cx.post_return = f;
   }
+  cx.async = o.async;
+  if (o.callback) {
+    TRY(f, at(s.core_funcs, *o.callback, "core func"));
+    cx.callback = f;
+  }
   return cx;
 }
 
@@ -1642,6 +1729,7 @@ Result<void> check_functype(const FuncType& actual, const FuncType& expected, co
     return invalid(what + ": " + why + " (expected `" + expected.to_string() + "`, found `" +
                    actual.to_string() + "`)");
   };
+  if (actual.async != expected.async) return fail("one is async, the other is not");
   if (actual.params.size() != expected.params.size()) return fail("parameter count differs");
   for (size_t i = 0; i < actual.params.size(); i++) {
     if (actual.params[i].first != expected.params[i].first) return fail("parameter names differ");
@@ -1715,10 +1803,29 @@ Result<void> check_subtype(const ExternDesc& actual, const ExternDesc& expected,
 Result<void> check_canon_opts(const Scope& s, const ast::CanonOpts& o, const Func::Data& f,
                               bool lift) {
   if (!s.checks) return {};
+  if (o.async && !f.type.async)
+    return invalid("canonical option `async` requires an async function type");
+  if (o.async && o.post_return)
+    return invalid("canonical option `post-return` cannot be used with `async`");
+  if (o.callback && !o.async) return invalid("canonical option `callback` requires `async`");
+  if (o.callback && !lift)
+    return invalid("canonical option `callback` cannot be specified for lowerings");
+  if (o.callback && !s.runtime) {
+    auto t = opt_at(s.core_func_types, *o.callback);
+    const std::vector<engine::ValType> i32x3(3, engine::ValType::I32);
+    if (t && !(t->params == i32x3 && t->results == std::vector{engine::ValType::I32})) {
+      return invalid(
+          "canonical option `callback` uses a core function with an incorrect signature");
+    }
+  }
+  if (o.async && !lift && !o.memory) return invalid("canonical option `memory` is required");
   bool params_mem = false, results_mem = false;
   for (auto& p : f.type.params) params_mem = params_mem || needs_memory(*p.second);
   for (auto& r : f.type.results) results_mem = results_mem || needs_memory(*r.second);
-  bool spill_params = f.flat_params.size() > 16, spill_results = f.flat_results.size() > 1;
+  const size_t max_params = o.async && !lift ? 4 : 16;
+  const size_t max_results = o.async ? (lift ? 16 : 0) : 1;
+  bool spill_params = f.flat_params.size() > max_params,
+       spill_results = f.flat_results.size() > max_results;
   bool need_memory = params_mem || results_mem || spill_params || spill_results;
   bool need_realloc = lift ? (params_mem || spill_params) : results_mem;
   if (need_memory && !o.memory) return invalid("canonical option `memory` is required");
@@ -1741,6 +1848,162 @@ Result<void> check_canon_opts(const Scope& s, const ast::CanonOpts& o, const Fun
             "canonical option `post-return` uses a core function with an incorrect signature");
       }
     }
+  }
+  return {};
+}
+
+// ---- async and thread built-ins -----------------------------------------------------------------
+
+// Validates a `canon` built-in other than lift, lower and resource.* (CanonicalABI.md,
+// "Canonical definitions") and adds its core function: its type when walking statically, the
+// built-in itself at run time.
+Result<void> canon_builtin(Scope& s, const ast::CanonDef& cd) {
+  using K = ast::CanonDef::Kind;
+  auto b = std::make_shared<Builtin>();
+  b->kind = cd.kind;
+  b->flag = cd.flag;
+  b->index = cd.index;
+  const std::string what = std::string("canon ") + ast::canon_name(cd.kind);
+  const auto& o = cd.opts;
+  if (o.memory) CHECK(at(s.core_memories, *o.memory, "core memory"));
+  if (o.realloc) CHECK(at(s.core_funcs, *o.realloc, "core func"));
+  if (o.post_return) CHECK(at(s.core_funcs, *o.post_return, "core func"));
+  if (o.callback) CHECK(at(s.core_funcs, *o.callback, "core func"));
+  TRY(cx, canon_context(s, o));
+  b->cx = cx;
+  auto no_opts = [&](bool memory_ok, bool realloc_ok, bool encoding_ok, bool async_ok) {
+    if (!s.checks) return Result<void>{};
+    if ((o.memory && !memory_ok) || (o.realloc && !realloc_ok) || o.post_return || o.callback ||
+        (o.async && !async_ok) || (o.encoding != ast::CanonOpts::Encoding::Utf8 && !encoding_ok)) {
+      return Result<void>(invalid(what + ": canonical option not allowed here"));
+    }
+    if (o.realloc && !o.memory)
+      return Result<void>(
+          invalid("canonical option `realloc` requires `memory` to also be specified"));
+    if (o.realloc && !s.runtime) {
+      auto t = opt_at(s.core_func_types, *o.realloc);
+      const std::vector<engine::ValType> i32x4(4, engine::ValType::I32);
+      if (t && !(t->params == i32x4 && t->results == std::vector{engine::ValType::I32})) {
+        return Result<void>(
+            invalid("canonical option `realloc` uses a core function with an incorrect signature"));
+      }
+    }
+    return Result<void>{};
+  };
+  switch (cd.kind) {
+    case K::TaskReturn: {
+      CHECK(no_opts(true, false, true, false));
+      for (auto& r : cd.results) {
+        TRY(t, valtype(s, *r.type));
+        if (s.checks && contains_borrow(*t))
+          return invalid("function result cannot contain a `borrow` type");
+        b->results.emplace_back(r.label, t);
+      }
+      b->results_tuple = [&] {
+        auto t = std::make_shared<Type>();
+        t->kind = TypeKind::Tuple;
+        for (auto& [n, ty] : b->results) t->items.push_back(ty);
+        return t;
+      }();
+      builtin_sig(*b);
+      if (s.checks && !o.memory) {
+        bool need = false;
+        for (auto& [n, t] : b->results) need = need || needs_memory(*t);
+        Func::Data probe;
+        probe.type.params = b->results;
+        prepare(probe);
+        need = need || probe.flat_params.size() > 16;
+        if (need) return invalid("canonical option `memory` is required");
+      }
+      break;
+    }
+    case K::ContextGet:
+    case K::ContextSet:
+      if (cd.core_type != engine::ValType::I32)
+        return invalid(what + ": only i32 context slots are supported");
+      if (cd.index >= 2) return invalid(what + ": context slot index must be less than 2");
+      break;
+    case K::StreamNew:
+    case K::StreamRead:
+    case K::StreamWrite:
+    case K::StreamCancelRead:
+    case K::StreamCancelWrite:
+    case K::StreamDropReadable:
+    case K::StreamDropWritable:
+    case K::FutureNew:
+    case K::FutureRead:
+    case K::FutureWrite:
+    case K::FutureCancelRead:
+    case K::FutureCancelWrite:
+    case K::FutureDropReadable:
+    case K::FutureDropWritable: {
+      const bool stream = cd.kind <= K::StreamDropWritable;
+      AT(te, s.types, cd.type, "type");
+      const TypeKind want = stream ? TypeKind::Stream : TypeKind::Future;
+      if (te.kind != TypeEntry::Kind::Val || !te.val || te.val->kind != want) {
+        return invalid(what + ": type index " + std::to_string(cd.type) + " is not a " +
+                       (stream ? "stream" : "future") + " type");
+      }
+      b->type = te.val;
+      const bool copy = cd.kind == K::StreamRead || cd.kind == K::StreamWrite ||
+                        cd.kind == K::FutureRead || cd.kind == K::FutureWrite;
+      if (copy) {
+        const bool read = cd.kind == K::StreamRead || cd.kind == K::FutureRead;
+        CHECK(no_opts(true, true, true, true));
+        if (s.checks && b->type->elem) {
+          if (!o.memory) return invalid("canonical option `memory` is required");
+          if (read && needs_memory(*b->type->elem) && !o.realloc)
+            return invalid("canonical option `realloc` is required");
+        }
+      }
+      break;
+    }
+    case K::ErrorContextNew:
+    case K::ErrorContextDebugMessage: {
+      const bool debug = cd.kind == K::ErrorContextDebugMessage;
+      CHECK(no_opts(true, debug, true, false));
+      if (s.checks && !o.memory) return invalid("canonical option `memory` is required");
+      if (s.checks && debug && !o.realloc) return invalid("canonical option `realloc` is required");
+      break;
+    }
+    case K::WaitableSetWait:
+    case K::WaitableSetPoll:
+      break;  // memory index checked above
+    case K::ThreadNewIndirect:
+    case K::ThreadSpawnIndirect:
+    case K::ThreadSpawnRef: {
+      AT(ct, s.core_types, cd.type, "core type");
+      if (s.checks && (ct.module || !(ct.func.params == std::vector{engine::ValType::I32} &&
+                                      ct.func.results.empty()))) {
+        return invalid(what + ": the function type must be (func (param i32))");
+      }
+      if (cd.kind != K::ThreadSpawnRef) {
+        if (cd.index >= s.core_tables.size()) return out_of_bounds("core table", cd.index);
+        if (!s.runtime) {
+          auto t = opt_at(s.core_table_types, cd.index);
+          if (t && t->table.element != engine::ValType::FuncRef)
+            return invalid(what + ": the table must be a table of funcref");
+        }
+      }
+      if (cd.kind != K::ThreadNewIndirect) {
+        return make_error(ErrorKind::Unsupported,
+                          what + " (shared-everything threads) is not supported");
+      }
+      break;
+    }
+    case K::ThreadAvailableParallelism:
+      return make_error(ErrorKind::Unsupported,
+                        what + " (shared-everything threads) is not supported");
+    default:
+      break;
+  }
+  builtin_sig(*b);
+  if (s.runtime) {
+    TRY(core, make_builtin(*s.store, b));
+    s.core_funcs.push_back(core);
+  } else {
+    s.core_funcs.emplace_back();
+    s.core_func_types.push_back(b->sig);
   }
   return {};
 }
@@ -1792,12 +2055,34 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
             }
             args.emplace_back(name, &s.core_instances[idx]);
           }
+          const size_t seq = s.walk ? s.walk->core_inst_seq++ : SIZE_MAX;
           if (!s.runtime) {
             const auto& mt = s.module_types[ci.module];
             if (mt && s.checks) CHECK(check_core_args(*mt, args));
             if (mt) {
               exports.types =
                   std::shared_ptr<const std::vector<engine::ExportType>>(mt, &mt->exports);
+            }
+            if (PreMemo* r = s.walk ? s.walk->record : nullptr; r && mt) {
+              std::vector<PreMemo::CoreLink> links;
+              for (const auto& imp : mt->imports) {
+                int64_t pos = -1;
+                uint32_t from = 0;
+                for (size_t k = ci.args.size(); k-- > 0;) {  // the last argument of that name
+                  if (ci.args[k].first == imp.module) {
+                    from = ci.args[k].second;
+                    pos = s.core_instances[from].position(imp.name);
+                    break;
+                  }
+                }
+                if (pos < 0) {
+                  links.clear();
+                  break;
+                }
+                links.push_back({from, static_cast<uint32_t>(pos)});
+              }
+              if (r->core_links.size() <= seq) r->core_links.resize(seq + 1);
+              if (links.size() == mt->imports.size()) r->core_links[seq] = std::move(links);
             }
           } else {
             if (!mod_item)
@@ -1808,9 +2093,21 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
             const engine::Module& m = mit->second;
             std::vector<engine::Extern> imports;
             imports.reserve(m.imports().size());
+            const PreMemo* memo = s.walk ? s.walk->memo : nullptr;
+            if (memo && seq < memo->core_links.size() && !memo->core_links[seq].empty() &&
+                memo->core_links[seq].size() == m.imports().size()) {
+              for (const auto& l : memo->core_links[seq]) {
+                std::optional<engine::Extern> x;
+                if (l.instance < s.core_instances.size())
+                  x = s.core_instances[l.instance].at(l.position);
+                if (!x) return link_error("core module import: the linked export is missing");
+                imports.push_back(*x);
+              }
+            }
             const CoreExports* arg = nullptr;  // of the previous import (usually the same)
             std::string_view arg_name;
             for (const auto& imp : m.imports()) {
+              if (imports.size() == m.imports().size()) break;  // linked from the memo
               if (!arg || arg_name != imp.module) {
                 arg = nullptr;
                 for (size_t k = args.size(); k-- > 0;) {  // the last argument of that name
@@ -2002,12 +2299,23 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
             f->core = core;
             f->cx = cx;
             prepare(*f);
+            if (cd.opts.async)
+              f->lift_sig = async_core_sig(*f, /*lower=*/false, cd.opts.callback.has_value());
             CHECK(check_canon_opts(s, cd.opts, *f, /*lift=*/true));
             if (!s.runtime && s.checks) {
               if (auto have = opt_at(s.core_func_types, cd.func); have && !(*have == f->lift_sig)) {
                 return invalid("lowered function type `" + have->to_string() +
                                "` does not match the expected `" + f->lift_sig.to_string() +
                                "` for " + f->type.to_string());
+              }
+            }
+            if (s.runtime && cx.callback) {
+              auto cb = cx.callback.type();
+              const std::vector<engine::ValType> i32x3(3, engine::ValType::I32);
+              if (!(cb.params == i32x3 && cb.results == std::vector{engine::ValType::I32})) {
+                return invalid(
+                    "canonical option `callback` uses a core function with an incorrect "
+                    "signature");
               }
             }
             if (s.runtime) {
@@ -2032,11 +2340,18 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
               s.core_funcs.push_back(core);
             } else {
               s.core_funcs.emplace_back();
-              s.core_func_types.push_back(callee ? std::optional(callee->lower_sig) : std::nullopt);
+              std::optional<engine::FuncType> sig;
+              if (callee) {
+                sig = cd.opts.async ? async_core_sig(*callee, /*lower=*/true, false)
+                                    : callee->lower_sig;
+              }
+              s.core_func_types.push_back(std::move(sig));
             }
             break;
           }
-          default: {
+          case ast::CanonDef::Kind::ResourceNew:
+          case ast::CanonDef::Kind::ResourceDrop:
+          case ast::CanonDef::Kind::ResourceRep: {
             AT(te, s.types, cd.type, "type");
             if (te.kind != TypeEntry::Kind::Resource)
               return invalid("canon resource builtin on a non-resource type");
@@ -2058,6 +2373,9 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
             }
             break;
           }
+          default:
+            CHECK(canon_builtin(s, cd));
+            break;
         }
         break;
       }
@@ -2066,6 +2384,20 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
       case ast::Item::Kind::Import: {
         if (s.memo && s.memo->imports_ok) {
           CHECK(push_item(s, *s.memo->imports[idx]));
+          break;
+        }
+        if (s.runtime && !s.checks && s.binder && s.binder->args) {
+          auto a = s.binder->args->find(item.import.name);
+          if (a == s.binder->args->end())
+            return invalid("missing instantiation argument named `" + item.import.name + "`");
+          static constexpr Sort kSortOfKind[] = {Sort::CoreModule, Sort::Func,      Sort::Value,
+                                                 Sort::Type,       Sort::Component, Sort::Instance};
+          const uint8_t k = item.import.type.kind;
+          if (k >= std::size(kSortOfKind) || a->second.sort != kSortOfKind[k]) {
+            return invalid("argument `" + item.import.name + "` is not a " +
+                           (k < std::size(kSortOfKind) ? ast::sort_name(kSortOfKind[k]) : "value"));
+          }
+          CHECK(push_item(s, a->second));
           break;
         }
         std::vector<ResourceTypePtr> fresh;
@@ -2220,6 +2552,7 @@ Result<std::shared_ptr<InstanceValue>> instantiate_nested(Scope& s, const CompIt
     s.state->children.push_back(child.state);
   }
   Binder binder;
+  binder.args = &args;
   const bool checks = s.checks;
   binder.bind = [&args, checks](const std::string& name, const ExternDesc& desc,
                                 const std::vector<ResourceTypePtr>& fresh) -> Result<CompItem> {

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,8 @@ struct CanonContext {
   engine::Func realloc;
   engine::Func post_return;
   ast::CanonOpts::Encoding encoding = ast::CanonOpts::Encoding::Utf8;
+  bool async = false;     // the `async` option
+  engine::Func callback;  // `async` lift: the `callback` option (empty: stackful)
 };
 
 struct Func::Data {
@@ -75,8 +78,24 @@ struct Func::Data {
   bool has_handles = false;
 };
 
-// A component instance's handle table entry (CanonicalABI.md: ResourceHandle).
+// The async objects a handle table entry may hold besides resources (async.cc).
+struct AsyncObject;
+
+// A component instance's handle table entry (CanonicalABI.md: its `handles` table holds
+// ResourceHandle, and with async also waitable sets, subtasks, stream and future ends and
+// error contexts).
 struct HandleEntry {
+  enum class Kind : uint8_t {
+    Resource,
+    WaitableSet,
+    Subtask,
+    StreamReadable,
+    StreamWritable,
+    FutureReadable,
+    FutureWritable,
+    ErrorContext,
+  } kind = Kind::Resource;
+  std::shared_ptr<AsyncObject> obj;  // kinds other than Resource
   ResourceTypePtr type;
   uint32_t rep = 0;
   bool own = true;
@@ -111,12 +130,27 @@ struct InstanceValue {
   }
 };
 
+// A call of a lifted function in progress in an instance (CanonicalABI.md: Task, with its
+// implicit thread). Calls run to completion on the caller's stack, so an instance's tasks nest
+// and `InstanceState::task` is the innermost one.
+struct Task {
+  const Func::Data* func = nullptr;  // the lifted function called
+  Task* outer = nullptr;             // the instance's current task when this one started
+  uint32_t thread_index = 0;         // thread.index of the implicit thread
+  uint64_t context[2] = {0, 0};      // context.get / context.set storage
+  bool returned = false;             // async lift: task.return was called
+  std::vector<Val> results;          // async lift: the values given to task.return
+};
+
 struct InstanceState {
   engine::Store* store = nullptr;
   std::vector<std::optional<HandleEntry>> handles;  // index 0 is never used
   std::vector<uint32_t> free_handles;
   bool may_leave = true;
   bool may_enter = true;
+  Task* task = nullptr;       // the current task (innermost call into this instance)
+  uint32_t threads = 0;       // live implicit threads (thread.index of the next one - 1)
+  uint32_t backpressure = 0;  // backpressure.inc / backpressure.dec counter
   std::shared_ptr<InstanceValue> exports;
   std::vector<std::shared_ptr<InstanceState>> children;
   std::vector<std::shared_ptr<Func::Data>> funcs;  // keep-alive
@@ -168,6 +202,54 @@ engine::FuncType core_sig(const FuncType& ft, bool lower);
 // canon resource.new / resource.drop / resource.rep for `rt` in instance `inst`.
 Result<engine::Func> make_resource_builtin(engine::Store& store, ast::CanonDef::Kind kind,
                                            ResourceTypePtr rt, InstanceState* inst);
+// Lifts `ts` from core values `flat` (spilled to memory as `tuple` beyond max_flat values),
+// with the options of `cx` (task.return).
+Result<std::vector<Val>> lift_flat_values(engine::Store& store, const CanonContext& cx,
+                                          const std::vector<std::pair<std::string, TypePtr>>& ts,
+                                          const TypePtr& tuple, size_t max_flat,
+                                          std::span<const engine::Val> flat);
+// Lifts a string (ptr, tagged code units) / lowers one as (ptr, len) at `out` (error-context).
+Result<std::string> lift_string_at(engine::Store& store, const CanonContext& cx, uint32_t ptr,
+                                   uint32_t units);
+Result<void> store_string_at(engine::Store& store, const CanonContext& cx, const std::string& s,
+                             uint32_t out);
+// Size and alignment of a value of type t in memory (CanonicalABI.md elem_size, alignment).
+uint32_t abi_elem_size(const Type& t);
+uint32_t abi_alignment(const Type& t);
+// Moves n values of type t from memory at src_ptr (options src) to memory at dst_ptr (options
+// dst): stream and future copies. Realloc of dst may run.
+Result<void> copy_elems(engine::Store& store, const CanonContext& src, uint32_t src_ptr,
+                        const CanonContext& dst, uint32_t dst_ptr, const TypePtr& t, uint32_t n);
+// Core function type of `canon lift` (lower = false) or `canon lower` of `f` with the `async`
+// option.
+engine::FuncType async_core_sig(const Func::Data& f, bool lower, bool callback);
+
+// ---- async built-ins (async.cc) ----
+
+// A `canon` built-in other than lift, lower and resource.*, with its resolved immediates.
+struct Builtin {
+  ast::CanonDef::Kind kind = ast::CanonDef::Kind::TaskCancel;
+  bool flag = false;   // async? / cancel?
+  uint32_t index = 0;  // context.* slot
+  TypePtr type;        // stream.* / future.*: the stream or future type
+  std::vector<std::pair<std::string, TypePtr>> results;  // task.return
+  TypePtr results_tuple;                                 // task.return
+  CanonContext cx;                                       // memory, realloc, encoding
+  engine::FuncType sig;                                  // its core function type
+};
+// The core signature of a built-in (task.return: from `results`); sets b.sig.
+void builtin_sig(Builtin& b);
+Result<engine::Func> make_builtin(engine::Store& store, std::shared_ptr<const Builtin> b);
+// `canon lift ... async (callback ...)`: runs the callback loop from the first packed result.
+Result<void> run_callback_loop(engine::Store& store, const Func::Data& f, uint32_t packed);
+// Lifting a stream, future or error-context value (handle i of inst) into a Val, and lowering
+// one into inst's handle table (CanonicalABI.md lift_stream/future, lift_error_context...).
+Result<Val> lift_async_value(InstanceState* inst, const Type& t, uint32_t i);
+Result<uint32_t> lower_async_value(InstanceState* inst, const Val& v, const Type& t);
+// Tasks: entered around every call of a lifted function.
+void enter_task(InstanceState* inst, Task& task, const Func::Data& f);
+void leave_task(InstanceState* inst, Task& task);
+
 // Runs the destructor of a resource (guest dtor or host dtor), if any.
 Result<void> run_dtor(engine::Store& store, const ResourceTypeImpl& rt, uint32_t rep);
 

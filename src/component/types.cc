@@ -10,10 +10,10 @@
 namespace flotilla::component {
 
 const char* type_kind_name(TypeKind k) {
-  static const char* const names[] = {"bool",   "s8",     "u8",     "s16",   "u16",     "s32",
-                                      "u32",    "s64",    "u64",    "f32",   "f64",     "char",
-                                      "string", "list",   "record", "tuple", "variant", "enum",
-                                      "option", "result", "flags",  "own",   "borrow"};
+  static const char* const names[] = {
+      "bool",   "s8",     "u8",    "s16",    "u16",    "s32",           "u32",    "s64",     "u64",
+      "f32",    "f64",    "char",  "string", "list",   "record",        "tuple",  "variant", "enum",
+      "option", "result", "flags", "own",    "borrow", "error-context", "stream", "future"};
   auto i = static_cast<size_t>(k);
   return i < sizeof(names) / sizeof(names[0]) ? names[i] : "?";
 }
@@ -28,6 +28,14 @@ TypePtr Type::primitive(TypeKind k) {
     }
     return v;
   }();
+  if (k == TypeKind::ErrorContext) {
+    static const TypePtr ec = [] {
+      auto t = std::make_shared<Type>();
+      t->kind = TypeKind::ErrorContext;
+      return t;
+    }();
+    return ec;
+  }
   if (!is_primitive(k)) return nullptr;
   return cache[static_cast<size_t>(k)];
 }
@@ -37,7 +45,7 @@ std::string ref(const TypePtr& t) { return t ? t->to_string() : "_"; }
 }  // namespace
 
 std::string Type::to_string() const {
-  if (is_primitive(kind)) return type_kind_name(kind);
+  if (is_primitive(kind) || kind == TypeKind::ErrorContext) return type_kind_name(kind);
   if (!name.empty() && kind != TypeKind::Own && kind != TypeKind::Borrow) return name;
   switch (kind) {
     case TypeKind::List:
@@ -45,6 +53,10 @@ std::string Type::to_string() const {
         return "map<" + ref(elem->items[0]) + ", " + ref(elem->items[1]) + ">";
       if (length) return "list<" + ref(elem) + ", " + std::to_string(length) + ">";
       return "list<" + ref(elem) + ">";
+    case TypeKind::Stream:
+      return elem ? "stream<" + ref(elem) + ">" : "stream";
+    case TypeKind::Future:
+      return elem ? "future<" + ref(elem) + ">" : "future";
     case TypeKind::Option:
       return "option<" + ref(elem) + ">";
     case TypeKind::Result:
@@ -97,6 +109,8 @@ bool same_type(const Type& a, const Type& b) {
     case TypeKind::List:
       return a.length == b.length && a.map == b.map && same_ptr(a.elem, b.elem);
     case TypeKind::Option:
+    case TypeKind::Stream:
+    case TypeKind::Future:
       return same_ptr(a.elem, b.elem);
     case TypeKind::Result:
       return same_ptr(a.ok, b.ok) && same_ptr(a.err, b.err);
@@ -135,7 +149,7 @@ bool same_type(const Type& a, const Type& b) {
 }
 
 std::string FuncType::to_string() const {
-  std::string s = "func(";
+  std::string s = async ? "async func(" : "func(";
   for (size_t i = 0; i < params.size(); i++) {
     s += (i ? ", " : "") + params[i].first + ": " + ref(params[i].second);
   }

@@ -181,6 +181,11 @@ void print_to(std::string& out, const Val& v) {
       out += v.resource && v.resource->type ? v.resource->type->name : "?";
       out += "#" + std::to_string(v.resource ? v.resource->rep : 0) + ">";
       return;
+    case TypeKind::ErrorContext:
+    case TypeKind::Stream:
+    case TypeKind::Future:
+      out += std::string("<") + type_kind_name(v.kind) + ">";
+      return;
   }
 }
 
@@ -480,6 +485,10 @@ class Parser {
       case TypeKind::Own:
       case TypeKind::Borrow:
         return fail("resource handles cannot be written in WAVE");
+      case TypeKind::ErrorContext:
+      case TypeKind::Stream:
+      case TypeKind::Future:
+        return fail(t.to_string() + " values cannot be written in WAVE");
     }
     return fail("unsupported type");
   }

@@ -50,6 +50,9 @@ std::string type_ref(const Type& t) {
       return id(t.resource ? t.resource->name : "?");
     case TypeKind::Borrow:
       return "borrow<" + id(t.resource ? t.resource->name : "?") + ">";
+    case TypeKind::Stream:
+    case TypeKind::Future:
+      return std::string(type_kind_name(t.kind)) + (t.elem ? "<" + type_ref(*t.elem) + ">" : "");
     default:
       if (!t.name.empty()) return id(t.name);
       return t.to_string();
@@ -78,7 +81,7 @@ std::string results_text(const FuncType& f) {
 }
 
 std::string func_text(const std::string& name, const FuncType& f) {
-  return id(name) + ": func" + params_text(f, 0) + results_text(f);
+  return id(name) + (f.async ? ": async func" : ": func") + params_text(f, 0) + results_text(f);
 }
 
 // Where each named type / resource was first exported (interface name), for `use`.
@@ -144,12 +147,12 @@ std::string resource_block(const std::string& name, const std::vector<NamedExter
       members.push_back("constructor" + params_text(f.desc.func, 0) + ";");
     } else if (n.rfind("[method]" + name + ".", 0) == 0) {
       std::string m = n.substr(9 + name.size());
-      members.push_back(id(m) + ": func" + params_text(f.desc.func, 1) + results_text(f.desc.func) +
-                        ";");
+      members.push_back(id(m) + (f.desc.func.async ? ": async func" : ": func") +
+                        params_text(f.desc.func, 1) + results_text(f.desc.func) + ";");
     } else if (n.rfind("[static]" + name + ".", 0) == 0) {
       std::string m = n.substr(9 + name.size());
-      members.push_back(id(m) + ": static func" + params_text(f.desc.func, 0) +
-                        results_text(f.desc.func) + ";");
+      members.push_back(id(m) + (f.desc.func.async ? ": static async func" : ": static func") +
+                        params_text(f.desc.func, 0) + results_text(f.desc.func) + ";");
     }
   }
   if (members.empty()) return ind + "resource " + id(name) + ";\n";
@@ -190,7 +193,7 @@ std::string interface_body(const InstanceTypeDesc& d, const Origins& origins,
       if (it != origins.iface.end() && it->second != self) continue;
     }
     if (e.desc.kind == ExternDesc::Kind::Type) {
-      blocks.push_back(type_def(e.name, *e.desc.type, ind));
+      if (e.desc.type) blocks.push_back(type_def(e.name, *e.desc.type, ind));
     } else if (e.desc.kind == ExternDesc::Kind::Resource) {
       blocks.push_back(resource_block(e.name, d.exports, ind));
     }
@@ -205,7 +208,7 @@ std::string interface_body(const InstanceTypeDesc& d, const Origins& origins,
 }
 
 void record_origins(const NamedExtern& e, Origins& o) {
-  if (e.desc.kind != ExternDesc::Kind::Instance) return;
+  if (e.desc.kind != ExternDesc::Kind::Instance || !e.desc.instance) return;
   for (auto& x : e.desc.instance->exports) {
     const void* key = identity(x.desc);
     if (key && !o.iface.count(key)) o.iface[key] = e.name;
@@ -220,7 +223,7 @@ std::string item_text(const char* kw, const NamedExtern& e, const std::vector<Na
   }
   switch (e.desc.kind) {
     case ExternDesc::Kind::Instance:
-      if (e.name.find(':') != std::string::npos)
+      if (e.name.find(':') != std::string::npos || !e.desc.instance)
         return std::string("  ") + kw + " " + e.name + ";\n";
       return std::string("  ") + kw + " " + id(e.name) + ": interface {\n" +
              interface_body(*e.desc.instance, origins, e.name, "    ") + "  }\n";
@@ -228,6 +231,7 @@ std::string item_text(const char* kw, const NamedExtern& e, const std::vector<Na
       if (e.name.rfind("[", 0) == 0) return "";  // printed inside its resource
       return std::string("  ") + kw + " " + func_text(e.name, e.desc.func) + ";\n";
     case ExternDesc::Kind::Type:
+      if (!e.desc.type) return "  // type " + id(e.name) + ": unknown\n";
       return type_def(e.name, *e.desc.type, "  ");
     case ExternDesc::Kind::Resource:
       return resource_block(e.name, all, "  ");

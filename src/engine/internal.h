@@ -316,7 +316,9 @@ struct StoreImpl {
     flot_sig_call_t call;
     FuncType type;
   };
-  std::unordered_map<uint32_t, Sig> sig_by_type;             // for calling funcrefs from the host
+  // For calling funcrefs from the host: filled on demand from the instances' modules.
+  std::unordered_map<uint32_t, Sig> sig_by_type;
+  size_t live_instances = 0;  // instances whose instantiation completed
   std::map<std::pair<void*, void*>, FuncData*> func_by_ref;  // Func::from_ref results
   std::unordered_map<void*, MemoryData*> memory_by_ptr;
   std::unordered_map<void*, TableData*> table_by_ptr;

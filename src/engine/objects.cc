@@ -125,7 +125,22 @@ std::optional<Func> Func::from_ref(Store& store, const FuncRef& ref) {
     if (known->second->type_id == ref.type_id) return Func(known->second);
   }
   auto it = s->sig_by_type.find(ref.type_id);
-  if (it == s->sig_by_type.end()) return std::nullopt;
+  if (it == s->sig_by_type.end()) {
+    // Any instantiated module with a signature of that type can call it.
+    for (const InstanceData& d : s->instances) {
+      const auto& ids = d.code->sig_type_ids;
+      for (size_t i = 0; i < ids.size() && it == s->sig_by_type.end(); ++i) {
+        if (ids[i] == ref.type_id) {
+          it = s->sig_by_type
+                   .try_emplace(ids[i],
+                                StoreImpl::Sig{d.code->desc->sig_calls[i], d.module->meta.sigs[i]})
+                   .first;
+        }
+      }
+      if (it != s->sig_by_type.end()) break;
+    }
+    if (it == s->sig_by_type.end()) return std::nullopt;
+  }
   FuncData& f = s->funcs.emplace_back();
   s->func_by_ref[key] = &f;
   f.type = it->second.type;
@@ -425,9 +440,7 @@ Result<Instance> Instance::create(Store& store, const Module& module,
                                              "::" + imp.name + ": " + ok.error().message);
     }
   }
-  size_t live = 0;
-  for (const auto& d : s->instances) live += d.live;
-  if (live >= s->limits.max_instances)
+  if (s->live_instances >= s->limits.max_instances)
     return make_error(ErrorKind::Limit, "too many instances in this store");
 
   std::shared_ptr<Code> code = module.impl()->current();
@@ -481,10 +494,6 @@ Result<Instance> Instance::create(Store& store, const Module& module,
   memset(d.block, 0, bytes);
   *reinterpret_cast<flot_ctx_t**>(static_cast<char*>(d.block) + 8) = &s->ctx;
   d.inst = static_cast<char*>(d.block) + 16;
-  for (size_t i = 0; i < module.impl()->meta.sigs.size(); ++i) {
-    s->sig_by_type.try_emplace(code->sig_type_ids[i],
-                               StoreImpl::Sig{desc->sig_calls[i], meta.sigs[i]});
-  }
   if (s->codes.empty() || s->codes.back() != code) s->codes.push_back(code);
 
   struct Thunk {
@@ -511,6 +520,7 @@ Result<Instance> Instance::create(Store& store, const Module& module,
     return Unexpected(std::move(e));
   }
   d.live = true;
+  s->live_instances++;
   d.exports.resize(meta.exports.size());
   d.export_ready.assign(meta.exports.size(), false);
   return Instance(&d);
@@ -574,7 +584,11 @@ std::optional<Extern> Instance::get_export(std::string_view name) const {
   const auto& idx = data_->module->meta.export_index;
   auto it = idx.find(name);
   if (it == idx.end()) return std::nullopt;
-  uint32_t i = it->second;
+  return export_at(it->second);
+}
+
+std::optional<Extern> Instance::export_at(uint32_t i) const {
+  if (!data_ || !data_->live || i >= data_->exports.size()) return std::nullopt;
   if (!data_->export_ready[i]) {
     data_->exports[i] = materialize(*data_, i);
     data_->export_ready[i] = true;

@@ -128,14 +128,14 @@ void State::seed_insecure() {
     if (n <= 0) break;  // left partly zero: these values promise no security
     done += static_cast<size_t>(n);
   }
-  insecure_gen.seed(v[0]);
+  insecure_gen = std::make_unique<std::mt19937_64>(v[0]);
   insecure_seed = {v[1], v[2]};
   insecure_seeded = true;
 }
 
 std::mt19937_64& State::insecure() {
   seed_insecure();
-  return insecure_gen;
+  return *insecure_gen;
 }
 
 const std::pair<uint64_t, uint64_t>& State::insecure_seed_value() {

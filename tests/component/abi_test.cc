@@ -341,6 +341,109 @@ TEST(Component, MalformedInputIsAnError) {
   ASSERT_TRUE(e.error().offset);
 }
 
+// The async built-ins (wat/async.wat): async lifts with and without a callback return through
+// task.return; context storage, waitable sets with stream and future ends, error contexts;
+// each misuse traps with a message naming it, and the instance stays usable by a new store.
+class Async : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    comp_ = std::make_unique<fc::Component>(load("async.wasm"));
+    fc::Linker linker;
+    auto i = fc::instantiate(store_, linker, *comp_);
+    ASSERT_TRUE(i) << i.error().to_string();
+    inst_ = *i;
+  }
+  std::string trap_message(const std::string& name) {
+    auto e = call_error(store_, inst_, name, {});
+    EXPECT_EQ(e.kind, fe::ErrorKind::Trap) << name << ": " << e.to_string();
+    return e.message;
+  }
+  std::unique_ptr<fc::Component> comp_;
+  fe::Store store_{engine()};
+  fc::Instance inst_;
+};
+
+TEST_F(Async, LiftsReturnThroughTaskReturn) {
+  auto r = call(store_, inst_, "inc", {fc::Val::u32(41)});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].bits, 42u);
+  r = call(store_, inst_, "count", {});  // the callback ran after two yields
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].bits, 3u);
+  r = call(store_, inst_, "greet", {});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].str, "oops");
+  auto f = inst_.get_func("inc");
+  ASSERT_TRUE(f);
+  EXPECT_TRUE(f->type().async);
+  std::string wit = comp_->wit();
+  EXPECT_NE(wit.find("inc: async func(x: u32) -> u32;"), std::string::npos) << wit;
+}
+
+TEST_F(Async, BuiltinsWork) {
+  auto r = call(store_, inst_, "context", {});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].bits, 42u);
+  r = call(store_, inst_, "waitables", {});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].bits, 7u);
+  r = call(store_, inst_, "error-context", {});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].bits, 4u);
+  r = call(store_, inst_, "stream-copy", {});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].bits, 9u);
+}
+
+// Stream ends and error contexts move between instances (wat/async_pass.wat); the host gets a
+// stream as an opaque value.
+TEST(AsyncPass, StreamsAndErrorContextsCrossInstances) {
+  auto comp = load("async_pass.wasm");
+  fc::Linker linker;
+  fe::Store store(engine());
+  auto i = fc::instantiate(store, linker, comp);
+  ASSERT_TRUE(i) << i.error().to_string();
+  auto r = call(store, *i, "run", {});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].bits, 55u);
+  r = call(store, *i, "start", {});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].kind, fc::TypeKind::Stream);
+  auto f = i->get_func("start");
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->type().results[0].second->to_string(), "stream<u32>");
+  std::string wit = comp.wit();
+  EXPECT_NE(wit.find("start: func() -> stream<u32>;"), std::string::npos) << wit;
+}
+
+TEST(AsyncMisuse, TrapsNameTheRule) {
+  struct Case {
+    const char* func;
+    const char* message;
+  } cases[] = {
+      {"no-return", "without calling task.return"},
+      {"return-twice", "already returned"},
+      {"wait-empty", "waitable-set.wait"},
+      {"sync-task-return", "not an async-lifted call"},
+      {"drop-set-with-member", "still has waitables"},
+      {"drop-unwritten-future", "has not been written"},
+      {"wrong-end", "not a readable stream end"},
+      {"stream-read", "would block"},
+      {"bad-subtask", "not a subtask"},
+      {"bp-underflow", "underflow"},
+  };
+  auto comp = load("async.wasm");
+  fc::Linker linker;
+  for (auto& c : cases) {
+    fe::Store store(engine());  // a trap leaves an instance unusable: a fresh one per case
+    auto i = fc::instantiate(store, linker, comp);
+    ASSERT_TRUE(i) << i.error().to_string();
+    auto e = call_error(store, *i, c.func, {});
+    EXPECT_EQ(e.kind, fe::ErrorKind::Trap) << c.func << ": " << e.to_string();
+    EXPECT_NE(e.message.find(c.message), std::string::npos) << c.func << ": " << e.message;
+  }
+}
+
 }  // namespace
 
 // list<u8> has a compact form (Val::bytes, what lifting produces) next to a list of u8 Vals:

@@ -51,6 +51,11 @@ enum class TypeKind : uint8_t {
   Flags,
   Own,
   Borrow,
+  // Async value types (Explainer.md "Async"): handles to a stream or future end, or to an
+  // error context. `elem` of Stream and Future is their payload type (null when absent).
+  ErrorContext,
+  Stream,
+  Future,
 };
 const char* type_kind_name(TypeKind k);
 inline bool is_primitive(TypeKind k) { return k <= TypeKind::String; }
@@ -105,7 +110,7 @@ class AbiLayoutCache {
 
 struct Type {
   TypeKind kind = TypeKind::Bool;
-  TypePtr elem;                    // list, option
+  TypePtr elem;                    // list, option, stream, future (null: no payload)
   std::vector<Field> fields;       // record
   std::vector<TypePtr> items;      // tuple
   std::vector<Case> cases;         // variant
@@ -113,13 +118,15 @@ struct Type {
   TypePtr ok, err;                 // result (either may be null)
   ResourceTypePtr resource;        // own, borrow
   uint32_t length = 0;             // list: fixed-size list<elem, length> when not 0
-  bool map = false;                // list: map<K, V>, whose elem is tuple<K, V> (same ABI)
   // The interface-level name of this type when it was exported under one (`(export "point"
   // (type (eq N)))`), used when printing WIT; empty for anonymous types.
   std::string name;
+  // A list that is a `map<K, V>`: `elem` is the tuple<K, V> of its entries (the canonical ABI
+  // treats both the same; types and WIT keep them apart).
+  bool map = false;
   AbiLayoutCache abi;  // filled by the canonical ABI code; not part of the type's value
 
-  static TypePtr primitive(TypeKind k);  // shared singletons for Bool..String
+  static TypePtr primitive(TypeKind k);  // shared singletons for Bool..String, ErrorContext
   std::string to_string() const;         // WIT-like spelling: list<u8>, result<u32, string>
 };
 
@@ -130,6 +137,7 @@ struct FuncType {
   std::vector<std::pair<std::string, TypePtr>> params;
   // Results: either a single unnamed result (name "") or named results.
   std::vector<std::pair<std::string, TypePtr>> results;
+  bool async = false;             // `async func` (Explainer.md "Async")
   std::string to_string() const;  // func(a: u32, b: u32) -> u32
 };
 

@@ -444,6 +444,8 @@ class Instance {
   static Result<Instance> create(Store& store, const Module& module,
                                  std::span<const Extern> imports);
   std::optional<Extern> get_export(std::string_view name) const;
+  // The export at `index` in Module::exports() order (nullopt when out of range).
+  std::optional<Extern> export_at(uint32_t index) const;
   std::optional<Func> get_func(std::string_view name) const;
   std::optional<Memory> get_memory(std::string_view name) const;
   std::optional<Global> get_global(std::string_view name) const;
