@@ -1286,21 +1286,9 @@ Result<std::vector<Val>> invoke(engine::Store& store, const Func::Data& f,
       break;
   }
   InstanceState* inst = f.cx.inst;
-  if (!inst->may_enter) return trap("cannot enter component instance (reentrance)");
-  if (f.type.async && inst->backpressure > 0) {
-    // The spec has the call wait until backpressure is released; calls here run to completion
-    // on the caller's stack, so nothing could release it.
-    return trap(
-        "cannot enter component instance: backpressure is set (waiting for it is not "
-        "implemented)");
-  }
-  Task task;
-  enter_task(inst, task, f);
-  struct TaskExit {
-    InstanceState* inst;
-    Task& task;
-    ~TaskExit() { leave_task(inst, task); }
-  } task_exit{inst, task};
+  if (auto ok = TaskScope::check(f); !ok) return Unexpected(ok.error());
+  TaskScope scope(f);
+  Task& task = scope.task;
   CallFrame frame{f.has_handles ? next_frame_id() : 0, {}};
   auto finish_frame = [&]() -> bool {
     if (!f.has_handles) return false;
@@ -1588,6 +1576,18 @@ Result<engine::Func> make_lowered(engine::Store& store, std::shared_ptr<Func::Da
   return engine::Func::host(store, sig, fn);
 }
 
+Result<void> TaskScope::check(const Func::Data& f) {
+  if (!f.cx.inst->may_enter) return trap("cannot enter component instance (reentrance)");
+  if (f.type.async && f.cx.inst->backpressure > 0) {
+    // The spec has the call wait until backpressure is released; calls here run to completion
+    // on the caller's stack, so nothing could release it.
+    return trap(
+        "cannot enter component instance: backpressure is set (waiting for it is not "
+        "implemented)");
+  }
+  return {};
+}
+
 Result<void> run_dtor(engine::Store& store, const ResourceTypeImpl& rt, uint32_t rep) {
   if (rt.host) {
     if (!rt.host_dtor) return {};
@@ -1702,20 +1702,9 @@ namespace flotilla::component::detail {
 Result<void> call_flat(engine::Store& store, const Func::Data& f, std::span<const engine::Val> args,
                        std::span<engine::Val> results) {
   InstanceState* inst = f.cx.inst;
-  if (!inst->may_enter) return trap("cannot enter component instance (reentrance)");
   if (f.cx.async) return make_error(ErrorKind::Usage, "TypedFunc of an async-lifted function");
-  if (f.type.async && inst->backpressure > 0) {
-    return trap(
-        "cannot enter component instance: backpressure is set (waiting for it is not "
-        "implemented)");
-  }
-  Task task;
-  enter_task(inst, task, f);
-  struct TaskExit {
-    InstanceState* inst;
-    Task& task;
-    ~TaskExit() { leave_task(inst, task); }
-  } task_exit{inst, task};
+  if (auto ok = TaskScope::check(f); !ok) return Unexpected(ok.error());
+  TaskScope scope(f);
   inst->may_enter = false;
   auto r = f.core.call(store, args, results);
   if (!r) {

@@ -15,18 +15,9 @@
 #include <string>
 
 #include "internal.h"
+#include "try.h"
 
 namespace flotilla::component {
-
-#define TRY(var, expr)                              \
-  auto var##_r = (expr);                            \
-  if (!var##_r) return Unexpected(var##_r.error()); \
-  auto var = std::move(*var##_r)
-#define CHECK(expr)                                     \
-  do {                                                  \
-    auto check_r_ = (expr);                             \
-    if (!check_r_) return Unexpected(check_r_.error()); \
-  } while (0)
 
 using K = ast::CanonDef::Kind;
 using engine::ValType;

@@ -6,6 +6,7 @@
 
 #include "ast.h"
 #include "names.h"
+#include "try.h"
 #include "unicode.h"
 
 namespace flotilla::component::ast {
@@ -172,16 +173,6 @@ class Reader {
   size_t base_;
   size_t pos_ = 0;
 };
-
-#define TRY(var, expr)                              \
-  auto var##_r = (expr);                            \
-  if (!var##_r) return Unexpected(var##_r.error()); \
-  auto var = std::move(*var##_r)
-#define CHECK(expr)                                     \
-  do {                                                  \
-    auto check_r_ = (expr);                             \
-    if (!check_r_) return Unexpected(check_r_.error()); \
-  } while (0)
 
 std::optional<TypeKind> prim_of(int64_t code) {
   switch (code) {

@@ -12,6 +12,7 @@
 
 #include "internal.h"
 #include "names.h"
+#include "try.h"
 
 namespace flotilla::component {
 
@@ -23,16 +24,6 @@ Unexpected<Error> invalid(const std::string& msg) {
   return make_error(ErrorKind::Invalid, "invalid component: " + msg);
 }
 Unexpected<Error> link_error(const std::string& msg) { return make_error(ErrorKind::Link, msg); }
-
-#define TRY(var, expr)                              \
-  auto var##_r = (expr);                            \
-  if (!var##_r) return Unexpected(var##_r.error()); \
-  auto var = std::move(*var##_r)
-#define CHECK(expr)                                     \
-  do {                                                  \
-    auto check_r_ = (expr);                             \
-    if (!check_r_) return Unexpected(check_r_.error()); \
-  } while (0)
 
 // An entry of the core instance index space. An instantiated module's exports are looked up
 // in the engine instance when aliased (materialized on first use); an instance built from

@@ -249,6 +249,17 @@ Result<uint32_t> lower_async_value(InstanceState* inst, const Val& v, const Type
 // Tasks: entered around every call of a lifted function.
 void enter_task(InstanceState* inst, Task& task, const Func::Data& f);
 void leave_task(InstanceState* inst, Task& task);
+// A call of lifted function `f` entering its instance: the entry checks (reentrance,
+// backpressure), then `task` is the call's task until the scope ends.
+struct TaskScope {
+  InstanceState* inst;
+  Task task;
+  explicit TaskScope(const Func::Data& f) : inst(f.cx.inst) { enter_task(inst, task, f); }
+  ~TaskScope() { leave_task(inst, task); }
+  TaskScope(const TaskScope&) = delete;
+  TaskScope& operator=(const TaskScope&) = delete;
+  static Result<void> check(const Func::Data& f);
+};
 
 // Runs the destructor of a resource (guest dtor or host dtor), if any.
 Result<void> run_dtor(engine::Store& store, const ResourceTypeImpl& rt, uint32_t rep);

@@ -139,8 +139,59 @@ struct Worker {
   std::list<Conn> conns;
   bool stopping = false;
   std::thread thread;
+  // Request deadlines, oldest first (every request gets the same timeout, so this is also
+  // deadline order), behind one timer armed for the oldest: a timer per request cost a heap
+  // allocation, two timer-queue updates and a cancelled handler each.
+  struct Guarded {
+    std::chrono::steady_clock::time_point at;
+    std::weak_ptr<Sync> sync;
+  };
+  std::deque<Guarded> guarded;
+  asio::steady_timer guard_timer{io};
+  bool guard_armed = false;
+  size_t guard_compact_at = 1024;
 
   explicit Worker(HttpServerImpl& s) : srv(s) {}
+
+  static bool finished(const Guarded& g) {
+    auto p = g.sync.lock();
+    return !p || p->guest_done;
+  }
+  // A guest still alive at its deadline while waiting (not running: running code is
+  // interrupted by the engine) gets its streams broken so that it wakes up and ends.
+  void guard(const std::shared_ptr<Sync>& sync) {
+    while (!guarded.empty() && finished(guarded.front())) guarded.pop_front();
+    if (guarded.size() >= guard_compact_at) {  // an old request holds the front: drop the rest
+      std::erase_if(guarded, finished);
+      guard_compact_at = std::max<size_t>(1024, 2 * guarded.size());
+    }
+    guarded.push_back({std::chrono::steady_clock::now() + srv.config.request_timeout, sync});
+    if (!guard_armed) arm_guard();
+  }
+  // Shutting down: the deadline timer must not keep the loop running once no guest is left.
+  void release_guard() {
+    while (!guarded.empty() && finished(guarded.front())) guarded.pop_front();
+    if (guarded.empty() && guard_armed) guard_timer.cancel();
+  }
+  void arm_guard() {
+    guard_armed = true;
+    guard_timer.expires_at(guarded.front().at);
+    guard_timer.async_wait([this](const boost::system::error_code& e) {
+      guard_armed = false;
+      if (e) return;
+      auto now = std::chrono::steady_clock::now();
+      while (!guarded.empty()) {
+        const Guarded& g = guarded.front();
+        auto p = g.sync.lock();
+        if (p && !p->guest_done) {
+          if (g.at > now) break;
+          if (p->store) http->abort(*p->store, "the request ran out of time");
+        }
+        guarded.pop_front();
+      }
+      if (!guarded.empty()) arm_guard();
+    });
+  }
 
   engine::Result<void> init() {
     auto h = whttp::Host::define(linker, srv.config.policy);
@@ -182,6 +233,7 @@ struct Worker {
       }  // the store goes: unfinished bodies are closed as broken
       sync->guest_done = true;
       sync->notify();
+      if (stopping) release_guard();
     });
   }
 
@@ -333,14 +385,7 @@ struct Worker {
       asio::co_spawn(io, pump_request(stream, buf, parser, req.body, sync), asio::detached);
     }
     start_guest(ex, sync);
-    // A guest still alive at its deadline while waiting on a body (not running: running code
-    // is interrupted by the engine) gets its streams broken so that it wakes up and ends.
-    auto guard = std::make_shared<asio::steady_timer>(io, srv.config.request_timeout);
-    guard->async_wait([this, s = std::weak_ptr<Sync>(sync)](const boost::system::error_code& e) {
-      auto p = s.lock();
-      if (e || !p || p->guest_done || !p->store) return;
-      http->abort(*p->store, "the request ran out of time");
-    });
+    guard(sync);
 
     // Wait for the response head (or the guest's end, or a refused body).
     while (!ex->response && !ex->error && !sync->guest_done && !sync->refuse) co_await wait(*sync);
@@ -581,6 +626,7 @@ void HttpServer::stop() {
       wp->acceptor.close(ec);
       for (auto& c : wp->conns)
         if (c.idle) c.stream->socket().cancel(ec);
+      wp->release_guard();
     });
   }
 }
