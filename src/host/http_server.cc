@@ -59,6 +59,7 @@ struct Sync {
   std::optional<unsigned> refuse;  // the request body failed: answer this status
   engine::Store* store = nullptr;  // the guest's store while it lives
   bool optimized = false;          // the guest's instance runs optimized code only
+  bool timed_out = false;          // the deadline passed while the guest was alive
   explicit Sync(asio::io_context& io) : wake(io, asio::steady_timer::time_point::max()) {}
   void notify() { wake.cancel(); }
 };
@@ -185,7 +186,9 @@ struct Worker {
         auto p = g.sync.lock();
         if (p && !p->guest_done) {
           if (g.at > now) break;
+          p->timed_out = true;
           if (p->store) http->abort(*p->store, "the request ran out of time");
+          p->notify();
         }
         guarded.pop_front();
       }
@@ -274,7 +277,9 @@ struct Worker {
       parser.get().body().more = true;
       beast::error_code ec;
       stream.expires_after(srv.config.idle_timeout);
-      co_await bhttp::async_read(stream, buf, parser, asio::redirect_error(use_awaitable, ec));
+      // read_some: whatever part of the body has arrived goes to the guest now (async_read
+      // would hold it back until the chunk is full or the body complete).
+      co_await bhttp::async_read_some(stream, buf, parser, asio::redirect_error(use_awaitable, ec));
       if (ec == bhttp::error::need_buffer) ec = {};
       size_t got = room - parser.get().body().size;
       if (got) body->push(reinterpret_cast<const uint8_t*>(chunk.data()), got);
@@ -465,6 +470,16 @@ struct Worker {
       for (;;) {
         if (no_body) {
           body->drop_reader();
+          break;
+        }
+        if (sync->timed_out) {
+          // The deadline passed with the response under way: whatever the guest does after
+          // its streams broke (it may well end the body cleanly) must not pass for a
+          // complete response, so the connection closes with the body unfinished.
+          complete = false;
+          timeout = true;
+          std::fprintf(stderr, "flotilla serve: %s %s: the handler ran out of time\n",
+                       req.method.c_str(), req.path_with_query.c_str());
           break;
         }
         if (body->size() > 0) {
