@@ -1,7 +1,8 @@
 // Per-request cost of serving HTTP with a component, without the network: a fresh store, a
 // fresh instance of a wasi:http handler (through an InstancePre, as the server does), its handle()
 // for a GET, and the drop — what `flotilla serve` does for every request — next to instantiate +
-// call + drop of a minimal core module (bench/small.wat) measured in the same run.
+// call + drop of a minimal core module (bench/small.wat) measured in the same run; and the same
+// request on one instance reset in place between requests (the server's default).
 //
 // The component: $FLOTILLA_HTTP_COMPONENT, default examples/http-hello.wasm of this build (a
 // componentize-js handler). Tier: $FLOTILLA_BENCH_TIER (baseline | optimized), default baseline.
@@ -118,6 +119,37 @@ void BM_request(benchmark::State& state) {
   }
 }
 
+// The same request on one instance reset between requests, as `flotilla serve` does by
+// default (ServeConfig::reuse_instances): deadline set, Instance::reset, handle(), the WASI and
+// HTTP state dropped by binding anew.
+void BM_reset_request(benchmark::State& state) {
+  Fixture& f = fixture();
+  if (!f.error.empty()) return state.SkipWithError(f.error.c_str());
+  fe::Store store(f.engine);
+  flotilla::wasi::bind(store, f.ctx);
+  auto inst = f.pre.instantiate(store);
+  if (!inst) return state.SkipWithError(inst.error().message.c_str());
+  auto fn = inst->get_func(f.handler);
+  if (!fn) return state.SkipWithError(fn.error().message.c_str());
+  for (auto _ : state) {
+    store.set_timeout(std::chrono::seconds(30));
+    if (auto r = inst->reset(store); !r) return state.SkipWithError(r.error().message.c_str());
+    auto ex = std::make_shared<wh::Exchange>();
+    ex->request.method = "GET";
+    ex->request.path_with_query = "/";
+    ex->request.authority = "localhost";
+    ex->request.body = std::make_shared<wh::Pipe>();
+    ex->request.body->close();
+    auto r = f.host->handle(store, *fn, ex);
+    if (!r) return state.SkipWithError(r.error().message.c_str());
+    if (!ex->response || ex->response->status != 200)
+      return state.SkipWithError("the handler did not answer 200");
+    benchmark::DoNotOptimize(ex->response->body->take());
+    flotilla::wasi::bind(store, f.ctx);
+    store.clear_deadline();
+  }
+}
+
 // Reference: instantiate + call + drop of bench/small.wat on the same tier.
 void BM_reference(benchmark::State& state) {
   static fe::Engine engine{config()};
@@ -143,5 +175,7 @@ BENCHMARK(BM_request)
     ->Name("http/instantiate+handle+drop/deadline")
     ->Arg(1)
     ->Unit(benchmark::kMicrosecond);
+
+BENCHMARK(BM_reset_request)->Name("http/reset+handle/deadline")->Unit(benchmark::kMicrosecond);
 
 BENCHMARK_MAIN();

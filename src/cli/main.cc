@@ -336,7 +336,8 @@ int run_component(fe::Engine& engine, const std::vector<uint8_t>& bytes, const s
 // `flotilla serve`: an HTTP server whose requests each run in a fresh instance of FILE.
 int serve_main(fe::Config cfg, const std::string& file, const std::string& addr,
                const std::string& tier_s, double request_timeout, uint64_t max_body,
-               unsigned threads, const std::vector<std::string>& allow_http, bool as_json) {
+               unsigned threads, const std::vector<std::string>& allow_http, bool fresh,
+               bool as_json) {
   auto tier = fe::parse_tier(tier_s);
   if (!tier)
     return report(fe::Error{fe::ErrorKind::Usage, "unknown tier '" + tier_s + "'", {}, {}, {}},
@@ -366,6 +367,7 @@ int serve_main(fe::Config cfg, const std::string& file, const std::string& addr,
       std::chrono::milliseconds(static_cast<int64_t>(request_timeout * 1000.0 + 0.5));
   sc.max_body = max_body;
   sc.threads = threads;
+  sc.reuse_instances = !fresh;
   sc.policy.allow = allow_http;
 
   std::string err;
@@ -444,7 +446,8 @@ int serve_main(fe::Config cfg, const std::string& file, const std::string& addr,
   if (!as_json)
     std::cerr << "[serve] stopped after " << st.requests << " request(s) (" << st.errors_5xx
               << " 5xx, " << st.traps << " trap(s), " << st.timeouts << " timeout(s), "
-              << st.optimized << " on the optimized tier)\n";
+              << st.optimized << " on the optimized tier, " << st.reused
+              << " on a reset instance)\n";
   return 0;
 }
 
@@ -506,6 +509,7 @@ int main(int argc, char** argv) {
   double request_timeout = 30;
   uint64_t max_body = 64ull << 20;
   unsigned sthreads = 0;
+  bool sfresh = false;
   std::vector<std::string> allow_http;
   serve->add_option("file", sfile, "Component (.wasm)")->required();
   serve->add_option("--addr", saddr, "Address to listen on, HOST:PORT (default 127.0.0.1:8080)");
@@ -518,6 +522,9 @@ int main(int argc, char** argv) {
                    "Let the handler send HTTP(S) requests to HOST or HOST:PORT (repeatable)")
       ->allow_extra_args(false);
   serve->add_option("--tier", stier_s, "baseline | optimized | auto (default)");
+  serve->add_flag("--fresh-instances", sfresh,
+                  "Instantiate anew for every request (default: an instance that served a "
+                  "request without error is reset to its initial state and serves another)");
   serve->add_flag("--json", as_json, "Machine-readable output");
   serve->add_option("--cache-dir", cache_dir, "Optimized code cache");
   add_tier_options(serve);
@@ -559,7 +566,7 @@ int main(int argc, char** argv) {
 
   if (*serve)
     return serve_main(cfg, sfile, saddr, stier_s, request_timeout, max_body, sthreads, allow_http,
-                      as_json);
+                      sfresh, as_json);
 
   if (*inspect) {
     std::string err;

@@ -2812,6 +2812,30 @@ Result<InstancePre> Linker::instantiate_pre(const Component& component) const {
   return InstancePre(std::move(pre));
 }
 
+namespace {
+void reset_state(InstanceState& st) {
+  st.handles.clear();
+  st.free_handles.clear();
+  st.may_leave = true;
+  st.may_enter = true;
+  st.task = nullptr;
+  st.threads = 0;
+  st.backpressure = 0;
+  for (const auto& c : st.children) reset_state(*c);
+}
+}  // namespace
+
+Result<void> Instance::reset(engine::Store& store) const {
+  if (!state_) return make_error(ErrorKind::Usage, "reset of an empty component instance");
+  if (state_->store != &store)
+    return make_error(ErrorKind::Usage, "reset with a store the instance does not live in");
+  if (state_->task)
+    return make_error(ErrorKind::Usage, "reset of a component instance while it is called");
+  // Handles first: start functions that run again during the core reset may make new ones.
+  reset_state(*state_);
+  return store.reset_instances();
+}
+
 InstancePre::InstancePre(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
 
 Result<Instance> InstancePre::instantiate(engine::Store& store) const {

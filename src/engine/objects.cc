@@ -412,6 +412,8 @@ InstanceData::~InstanceData() {
   free(block);
 }
 
+Result<void> run_instantiation(StoreImpl* s, InstanceData& d);
+
 Result<Instance> Instance::create(Store& store, const Module& module,
                                   std::span<const Extern> imports) {
   StoreImpl* s = store.impl();
@@ -491,17 +493,27 @@ Result<Instance> Instance::create(Store& store, const Module& module,
   size_t bytes = (16 + desc->instance_size + 15) & ~size_t(15);
   d.block = aligned_alloc(16, bytes);
   if (!d.block) return make_error(ErrorKind::Limit, "out of memory allocating an instance");
+  if (s->codes.empty() || s->codes.back() != code) s->codes.push_back(code);
+  if (auto r = run_instantiation(s, d); !r) return Unexpected(r.error());
+  d.exports.resize(meta.exports.size());
+  d.export_ready.assign(meta.exports.size(), false);
+  return Instance(&d);
+}
+
+// Runs the module's generated instantiation (globals, memories, tables, segments, start) into
+// `d`'s zeroed block, with its bindings.
+Result<void> run_instantiation(StoreImpl* s, InstanceData& d) {
+  const flot_module_t* desc = d.code->desc;
+  size_t bytes = (16 + desc->instance_size + 15) & ~size_t(15);
   memset(d.block, 0, bytes);
   *reinterpret_cast<flot_ctx_t**>(static_cast<char*>(d.block) + 8) = &s->ctx;
   d.inst = static_cast<char*>(d.block) + 16;
-  if (s->codes.empty() || s->codes.back() != code) s->codes.push_back(code);
-
   struct Thunk {
     const flot_module_t* desc;
     InstanceData* d;
   } thunk{desc, &d};
   CallFrame frame;
-  if (const MemoryImages* images = module.impl()->images.get()) {
+  if (const MemoryImages* images = d.module->images.get()) {
     frame.images = images->memories.data();
     frame.images_left = images->memories.size();
   }
@@ -516,14 +528,32 @@ Result<Instance> Instance::create(Store& store, const Module& module,
   if (trap) {
     // The instance stays allocated (not live): functions it placed into imported tables before
     // the trap must stay callable, as the spec requires.
-    Error e = trap_error(frame, "instantiation of " + module.name());
-    return Unexpected(std::move(e));
+    return Unexpected(trap_error(frame, "instantiation of " + d.module->name));
   }
   d.live = true;
   s->live_instances++;
-  d.exports.resize(meta.exports.size());
-  d.export_ready.assign(meta.exports.size(), false);
-  return Instance(&d);
+  return {};
+}
+
+Result<void> Store::reset_instances() {
+  StoreImpl* s = impl_.get();
+  if (s->entries > 0 || s->running.load())
+    return make_error(ErrorKind::Usage, "cannot reset a store while its guest code runs");
+  for (const InstanceData& d : s->instances) {
+    if (!d.live)
+      return make_error(ErrorKind::Usage,
+                        "cannot reset a store holding an instance whose instantiation failed");
+  }
+  // In creation order, each instance is freed and instantiated again: an instance that
+  // imports a memory or table of an earlier one applies its segments after that one's reset.
+  for (InstanceData& d : s->instances) {
+    d.code->desc->free_instance(d.inst);
+    d.created = false;
+    d.live = false;
+    s->live_instances--;
+    if (auto r = run_instantiation(s, d); !r) return r;
+  }
+  return {};
 }
 
 namespace {

@@ -94,7 +94,7 @@ class HttpServerImpl {
   std::vector<engine::Module> modules;  // the component's core modules (their tiers)
   std::atomic<bool> all_optimized{false};
   std::atomic<uint64_t> requests{0}, errors_4xx{0}, errors_5xx{0}, traps{0}, timeouts{0},
-      optimized_requests{0}, instances{0};
+      optimized_requests{0}, instances{0}, reused{0};
 
   HttpServerImpl(engine::Engine& e, component::Component c, ServeConfig cfg)
       : engine(e), component(std::move(c)), config(std::move(cfg)) {}
@@ -214,29 +214,78 @@ struct Worker {
     return {};
   }
 
+  // A guest instance with its store, between requests (see ServeConfig::reuse_instances).
+  struct Guest {
+    std::unique_ptr<engine::Store> store;
+    component::Instance inst;
+    component::Func handler;
+    bool optimized = false;  // made when every module ran its optimized tier
+  };
+  std::vector<std::unique_ptr<Guest>> idle;  // served a request without error; not reset yet
+  static constexpr size_t kIdleMax = 8;
+
+  // An instance for the next request, its deadline set: an idle one reset to its initial
+  // state (under that deadline: a start function runs again), else a fresh one.
+  engine::Result<std::unique_ptr<Guest>> take_guest(const std::shared_ptr<Sync>& sync) {
+    const bool optimized = srv.optimized_now();
+    while (!idle.empty()) {
+      std::unique_ptr<Guest> g = std::move(idle.back());
+      idle.pop_back();
+      if (g->optimized != optimized) continue;  // made before the tier switch: dropped
+      g->store->set_timeout(srv.config.request_timeout);
+      sync->store = g->store.get();
+      if (g->inst.reset(*g->store)) {
+        srv.reused.fetch_add(1, std::memory_order_relaxed);
+        return g;
+      }
+      sync->store = nullptr;  // dropped; a fresh instance follows
+    }
+    auto g = std::make_unique<Guest>();
+    g->store = std::make_unique<engine::Store>(srv.engine, srv.config.limits);
+    g->store->set_timeout(srv.config.request_timeout);
+    wasi::bind(*g->store, ctx);
+    g->optimized = optimized;
+    sync->store = g->store.get();
+    auto inst = pre.instantiate(*g->store);
+    if (!inst) return Unexpected(inst.error());
+    auto f = inst->get_func(srv.handler_name);
+    if (!f) return Unexpected(f.error());
+    g->inst = std::move(*inst);
+    g->handler = std::move(*f);
+    return g;
+  }
+
+  // After a request: an instance that served it without error goes idle, its WASI and HTTP
+  // state dropped at once (unfinished bodies are closed as broken); any other is dropped.
+  void put_guest(std::unique_ptr<Guest> g, bool clean) {
+    if (!clean || stopping || !srv.config.reuse_instances || idle.size() >= kIdleMax) return;
+    wasi::bind(*g->store, ctx);
+    g->store->clear_deadline();
+    idle.push_back(std::move(g));
+  }
+
   // Runs the guest for one request on a fiber; `sync` learns when it is done.
   void start_guest(const std::shared_ptr<whttp::Exchange>& ex, const std::shared_ptr<Sync>& sync) {
     sched.spawn([this, ex, sync] {
       {
-        engine::Store store(srv.engine, srv.config.limits);
-        store.set_timeout(srv.config.request_timeout);
-        wasi::bind(store, ctx);
-        sync->store = &store;
-        sync->optimized = srv.optimized_now();
         srv.instances.fetch_add(1, std::memory_order_relaxed);
-        auto inst = pre.instantiate(store);
-        if (!inst) {
-          sync->guest_error = inst.error();
-        } else if (auto f = inst->get_func(srv.handler_name); !f) {
-          sync->guest_error = f.error();
-        } else if (auto r = http->handle(store, *f, ex); !r) {
-          sync->guest_error = r.error();
+        auto g = take_guest(sync);
+        if (!g) {
+          sync->guest_error = g.error();
+        } else {
+          sync->optimized = (*g)->optimized;
+          auto r = http->handle(*(*g)->store, (*g)->handler, ex);
+          if (!r) sync->guest_error = r.error();
+          put_guest(std::move(*g), r.has_value() && !sync->timed_out);
         }
         sync->store = nullptr;
-      }  // the store goes: unfinished bodies are closed as broken
+      }  // a store not kept goes: unfinished bodies are closed as broken
       sync->guest_done = true;
       sync->notify();
-      if (stopping) release_guard();
+      if (stopping) {
+        idle.clear();
+        release_guard();
+      }
     });
   }
 
@@ -649,7 +698,8 @@ void HttpServer::stop() {
 ServerStats HttpServer::stats() const {
   const HttpServerImpl& i = *impl_;
   return ServerStats{i.requests.load(), i.errors_4xx.load(), i.errors_5xx.load(),
-                     i.traps.load(),    i.timeouts.load(),   i.optimized_requests.load()};
+                     i.traps.load(),    i.timeouts.load(),   i.optimized_requests.load(),
+                     i.reused.load()};
 }
 
 }  // namespace flotilla::host

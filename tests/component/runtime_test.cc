@@ -1264,6 +1264,43 @@ TEST(InstancePre, instances_in_two_stores) {
   EXPECT_NE(types[0].get(), types[1].get());
 }
 
+// Instance::reset: the instance starts over in its store; handles made before are gone.
+TEST(InstancePre, reset_in_place) {
+  auto c = fc::Component::from_file(engine(), std::filesystem::path(FLOTILLA_CORPUS_DIR) /
+                                                  "jco-components/runtime" /
+                                                  "resource_borrow_export.component.wasm");
+  ASSERT_TRUE(c) << c.error().to_string();
+  fc::Linker linker;
+  ASSERT_TRUE(linker.define_unknown_imports_as_traps(*c));
+  auto pre = linker.instantiate_pre(*c);
+  ASSERT_TRUE(pre) << pre.error().to_string();
+  const std::string iface = "test:resource-borrow-export/test";
+  fe::Store s(engine()), other(engine());
+  auto inst = pre->instantiate(s);
+  ASSERT_TRUE(inst) << inst.error().to_string();
+  auto ctor = inst->get_func(iface + "#[constructor]thing");
+  auto foo = inst->get_func(iface + "#foo");
+  ASSERT_TRUE(ctor && foo);
+  auto old = ctor->call(s, Vals{fc::Val::u32(1)});
+  ASSERT_TRUE(old) << old.error().to_string();
+  auto wrong = inst->reset(other);
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().kind, fe::ErrorKind::Usage);
+  for (int round = 0; round < 3; ++round) {
+    auto r = inst->reset(s);
+    ASSERT_TRUE(r) << r.error().to_string();
+    // The handle made before the reset is no longer in the instance's table.
+    auto stale = foo->call(s, Vals{borrow_of((*old)[0])});
+    EXPECT_FALSE(stale);
+    auto thing = ctor->call(s, Vals{fc::Val::u32(42)});
+    ASSERT_TRUE(thing) << thing.error().to_string();
+    auto got = foo->call(s, Vals{borrow_of((*thing)[0])});
+    ASSERT_TRUE(got) << got.error().to_string();
+    EXPECT_EQ(fc::wave::print((*got)[0]), "45");
+    old = thing;
+  }
+}
+
 // Imports the linker lacks are reported by instantiate_pre.
 TEST(InstancePre, link_error) {
   auto c = fc::Component::from_file(engine(), std::filesystem::path(FLOTILLA_CORPUS_DIR) /

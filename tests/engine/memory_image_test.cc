@@ -177,6 +177,28 @@ TEST_P(MemoryImage, PassiveSegmentsAndDrops) {
   EXPECT_EQ(i32(store_, fresh, "load8", {V::i32(0)}), 'p');
 }
 
+TEST_P(MemoryImage, ResetStartsFromTheImageAgain) {
+  auto m = compile("image");
+  int before = image_mappings();
+  auto inst = instantiate(store_, m);
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_TRUE(call(store_, inst, "store", {V::i32(0), V::i32(0x12345678)}));
+    ASSERT_TRUE(call(store_, inst, "store", {V::i32(kBytes - 4), V::i32(7)}));
+    ASSERT_TRUE(call(store_, inst, "store", {V::i32(300000), V::i32(9)}));
+    EXPECT_EQ(i32(store_, inst, "grow", {V::i32(3)}), kPages);
+    ASSERT_TRUE(call(store_, inst, "drop", {}));
+    auto r = store_.reset_instances();
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ(image_mappings() - before, GetParam().image ? 1 : 0);
+    expect_initial(store_, inst);
+    EXPECT_EQ(i32(store_, inst, "load", {V::i32(300000)}), 0);
+    // The passive segment is back.
+    ASSERT_TRUE(call(store_, inst, "init", {V::i32(200), V::i32(0), V::i32(4)}));
+    EXPECT_EQ(i32(store_, inst, "load8", {V::i32(200)}), 'p');
+    ASSERT_TRUE(call(store_, inst, "store", {V::i32(200), V::i32(0)}));
+  }
+}
+
 TEST_P(MemoryImage, OutOfBoundsSegmentStillTraps) {
   auto m = compile("imageoob");
   int before = image_mappings();

@@ -197,6 +197,14 @@ class Instance {
   // The resource type an exported interface defines (for constructing/inspecting handles).
   ResourceTypePtr get_resource(std::string_view instance, std::string_view name) const;
   explicit operator bool() const { return state_ != nullptr; }
+  // Returns this instance to its state right after instantiation, in place, for a pool of
+  // instances that must not share state between uses: handle tables are emptied (without
+  // running destructors), the canonical ABI's per-instance flags reset, and every core
+  // instance of `store` (the store it was instantiated in, which must hold nothing else) is
+  // instantiated again (engine::Store::reset_instances). Host state kept in the store's host
+  // data is the embedder's to renew. Not while a call into the store runs; after an error
+  // the instance and its store must be dropped.
+  Result<void> reset(engine::Store& store) const;
 
   explicit Instance(std::shared_ptr<InstanceState> s) : state_(std::move(s)) {}
   const std::shared_ptr<InstanceState>& state() const { return state_; }

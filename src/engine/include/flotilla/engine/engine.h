@@ -318,6 +318,14 @@ class Store {
     set_deadline(std::chrono::steady_clock::now() + timeout);
   }
   void clear_deadline();
+  // Returns every instance in the store to its state right after instantiation, without
+  // linking anything again: in creation order, each instance's own memories, tables and
+  // globals are released and its module's instantiation (globals, memories or their prepared
+  // images, tables, active segments, start function) runs again with the same imports.
+  // Objects made outside instances (host functions, Store-created memories, tables, globals)
+  // are left as they are. Not while guest code of the store runs, nor when an instantiation
+  // failed in it; if a start function traps during the reset, the store must be dropped.
+  Result<void> reset_instances();
   // Thread-safe: ask running guest code in this store to stop.
   void interrupt();
   // The deadline in force (interrupt(): the moment it was asked), if any. Host functions that

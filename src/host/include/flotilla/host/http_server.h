@@ -33,6 +33,11 @@ struct ServeConfig {
   uint64_t max_body = 64ull << 20;
   // Where guests' stdout and stderr go (-1: discarded).
   int guest_stdout = 2, guest_stderr = 2;
+  // Each request runs in an instance of its own: a fresh one, or one that served an earlier
+  // request without error and was reset to its initial state before this one
+  // (component::Instance::reset: every memory, table, global and handle table as right
+  // after instantiation, the WASI and HTTP state made anew). Off: always a fresh instance.
+  bool reuse_instances = true;
   wasi::http::Policy policy;  // outgoing requests
   engine::StoreLimits limits;
   // Called once every thread listens, with the bound address ("127.0.0.1:8080").
@@ -46,6 +51,7 @@ struct ServeConfig {
 struct ServerStats {
   uint64_t requests = 0, errors_4xx = 0, errors_5xx = 0, traps = 0, timeouts = 0;
   uint64_t optimized = 0;  // requests whose instance ran optimized code only
+  uint64_t reused = 0;     // requests served by an instance reset after an earlier request
 };
 
 class HttpServerImpl;

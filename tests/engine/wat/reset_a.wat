@@ -1,0 +1,31 @@
+;; Store::reset_instances: a module with state of every kind. Its start function counts its
+;; runs in a global and stores the count at address 32; "scribble" changes memory, table,
+;; the global and the memory's size.
+(module
+  (memory (export "mem") 1 4)
+  (table $tab (export "tab") 2 funcref)
+  (global $g (export "g") (mut i32) (i32.const 5))
+  (global $starts (mut i32) (i32.const 0))
+  (data (i32.const 16) "abc")
+  (elem (i32.const 0) $one)
+  (elem declare func $two)
+  (type $r (func (result i32)))
+  (func $one (result i32) (i32.const 1))
+  (func $two (result i32) (i32.const 2))
+  (func $start
+    (global.set $starts (i32.add (global.get $starts) (i32.const 1)))
+    (i32.store (i32.const 32) (global.get $starts)))
+  (start $start)
+  (func (export "set") (param i32) (global.set $g (local.get 0)))
+  (func (export "get") (result i32) (global.get $g))
+  (func (export "starts") (result i32) (global.get $starts))
+  (func (export "scribble")
+    (i32.store (i32.const 16) (i32.const 0x7a7a7a7a))
+    (i32.store (i32.const 32) (i32.const 99))
+    (table.set $tab (i32.const 0) (ref.func $two))
+    (table.set $tab (i32.const 1) (ref.func $two))
+    (global.set $g (i32.const 77))
+    (drop (memory.grow (i32.const 2))))
+  (func (export "call") (param i32) (result i32) (call_indirect (type $r) (local.get 0)))
+  (func (export "load") (param i32) (result i32) (i32.load (local.get 0)))
+  (func (export "size") (result i32) (memory.size)))
