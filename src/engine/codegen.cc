@@ -805,11 +805,21 @@ void make_data_conditional(std::string& c) {
 // (FLOT_TAG(instance, index), filled by the engine at instantiation: the instance's own tags
 // and the imported ones; see wasm-rt.h). The tag statics, their registration and the export
 // variables go; each tag name becomes a macro for its entry, defined in the module header
-// so that every translation unit of a split module sees it. Exported tags are found through
-// flot_exports by index. Returns false if the output is not shaped as expected.
+// so that every translation unit of a split module sees it, and so do the structs that carry
+// the values of tags with several parameters. Exported tags are found through flot_exports
+// by index. Returns false if the output is not shaped as expected.
 bool localize_tags(std::string& h, std::string& c, const ModuleMeta& meta) {
   size_t tag_imports = 0;
   std::string defines;
+  for (size_t at = c.find("\n#ifndef wasm_tag_"); at != std::string::npos;
+       at = c.find("\n#ifndef wasm_tag_", at)) {
+    size_t end = c.find("\n#endif", at + 1);
+    if (end == std::string::npos) return false;
+    size_t eol = c.find('\n', end + 1);
+    if (eol == std::string::npos) return false;
+    defines.append(c, at + 1, eol - at);
+    c.erase(at + 1, eol - at);
+  }
   for (size_t k = 0; k < meta.imports.size(); ++k) {
     if (meta.imports[k].type.kind != ExternKind::Tag) continue;
     std::string sym = mangle("m") + mangle(numbered('i', k));

@@ -170,6 +170,31 @@ TEST_P(Exceptions, TagImportsAreTypeChecked) {
 
 INSTANTIATE_TEST_SUITE_P(Tiers, Exceptions, FLOTILLA_ALL_TIERS, variant_name);
 
+// The optimized tier split into several translation units: tag entries and the structs of
+// multi-value tags are visible in every unit.
+TEST(ExceptionsSplit, SplitTranslationUnits) {
+  if (!have_eh_modules()) GTEST_SKIP() << "exception-handling test modules not built (jco)";
+  fe::Config c;
+  c.tier = fe::Tier::Optimized;
+  c.cache_dir = cache_dir();
+  c.split_bytes = 4096;
+  fe::Engine engine(c);
+  fe::Store store(engine);
+  auto m = fe::Module::compile(engine, wasm("eh_basic"), "eh_basic");
+  ASSERT_TRUE(m) << m.error().to_string();
+  auto inst = fe::Instance::create(store, *m, {});
+  ASSERT_TRUE(inst) << inst.error().to_string();
+  auto call = [&](const char* name, std::vector<V> args) {
+    auto r = inst->get_func(name)->call(store, args);
+    EXPECT_TRUE(r) << name << ": " << r.error().to_string();
+    return r && r->size() == 1 ? (*r)[0] : V::i32(INT32_MIN);
+  };
+  EXPECT_EQ(call("catch", {V::i32(42)}).i32(), 42);
+  EXPECT_EQ(call("multi", {V::i32(2)}).f64(), 42.5);
+  EXPECT_EQ(call("nested", {V::i32(2)}).i32(), 2);
+  EXPECT_EQ(call("deep", {V::i32(100), V::i32(30)}).i32(), 100);
+}
+
 // ---- input the engine refuses ------------------------------------------------------------
 
 // A module with types [] -> [] and [i32] -> [], one tag (i32), and one function of type
