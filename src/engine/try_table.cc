@@ -300,9 +300,10 @@ Result<Scan> lower_body(Reader& r, const ModuleTypes& m, const Sig& func, std::v
       if (!loop) label += static_cast<char>(b);
       return true;
     }
+    // A type index: a non-negative s33 (the sign bit of its last byte clear).
     r.pos = at;
     uint64_t index;
-    if (!r.uleb(index, 5) || index > UINT32_MAX) return false;  // negative: not a type
+    if (!r.uleb(index, 5) || (r.b[r.pos - 1] & 0x40) || index > UINT32_MAX) return false;
     const Sig* sig = m.type(static_cast<uint32_t>(index));
     if (!sig) return false;
     label = loop ? sig->params : sig->results;
