@@ -195,6 +195,52 @@ TEST(ExceptionsSplit, SplitTranslationUnits) {
   EXPECT_EQ(call("deep", {V::i32(100), V::i32(30)}).i32(), 100);
 }
 
+TEST(ExceptionsCache, TagsSurviveTheOptimizedCache) {
+  if (!have_eh_modules()) GTEST_SKIP() << "exception-handling test modules not built (jco)";
+  fe::Config c;
+  c.tier = fe::Tier::Optimized;
+  c.cache_dir = cache_dir();
+  for (int round = 0; round < 2; ++round) {  // the second one loads the cached code and meta
+    fe::Engine engine(c);
+    fe::Store store(engine);
+    auto m = fe::Module::compile(engine, wasm("eh_basic"), "eh_basic");
+    ASSERT_TRUE(m) << m.error().to_string();
+    if (round == 1) {
+      EXPECT_TRUE(m->c_source().empty()) << "not a cache hit";
+    }
+    bool tag_export = false;
+    for (const auto& e : m->exports())
+      tag_export |= e.name == "t" && e.type.kind == fe::ExternKind::Tag &&
+                    e.type.tag.params == std::vector<VT>{VT::I32};
+    EXPECT_TRUE(tag_export);
+    auto inst = fe::Instance::create(store, *m, {});
+    ASSERT_TRUE(inst) << inst.error().to_string();
+    auto r = inst->get_func("multi")->call(store, std::vector<V>{V::i32(2)});
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ((*r)[0].f64(), 42.5);
+    EXPECT_TRUE(inst->get_tag("t"));
+  }
+}
+
+TEST(ExceptionsStart, ThrowingStartFunctionFailsInstantiation) {
+  if (!have_eh_modules()) GTEST_SKIP() << "exception-handling test modules not built (jco)";
+  fe::Config c;
+  c.tier = fe::Tier::Baseline;
+  c.cache_dir = cache_dir();
+  fe::Engine engine(c);
+  fe::Store store(engine);
+  auto m = fe::Module::compile(engine, wasm("eh_start"), "eh_start");
+  ASSERT_TRUE(m) << m.error().to_string();
+  auto inst = fe::Instance::create(store, *m, {});
+  ASSERT_FALSE(inst);
+  ASSERT_TRUE(inst.error().trap) << inst.error().to_string();
+  EXPECT_EQ(*inst.error().trap, fe::TrapKind::UncaughtException);
+  // The store is still usable.
+  auto again = fe::Module::compile(engine, wasm("eh_basic"), "eh_basic");
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(fe::Instance::create(store, *again, {}));
+}
+
 // ---- input the engine refuses ------------------------------------------------------------
 
 // A module with types [] -> [] and [i32] -> [], one tag (i32), and one function of type
