@@ -121,6 +121,11 @@ std::optional<fe::Extern> make_stub(fe::Store& store, const fe::ExternType& t) {
       if (!g) return std::nullopt;
       return fe::Extern(*g);
     }
+    case fe::ExternKind::Tag: {
+      auto tag = fe::Tag::create(store, t.tag);
+      if (!tag) return std::nullopt;
+      return fe::Extern(*tag);
+    }
   }
   return std::nullopt;
 }
@@ -205,6 +210,9 @@ void check_exports(const fe::Instance& inst) {
         (void)x.global.get();
         break;
       case fe::ExternKind::Func:
+        break;
+      case fe::ExternKind::Tag:
+        if (!(x.tag.type() == x.type().tag)) finding("tag type inconsistent");
         break;
     }
   }

@@ -74,13 +74,12 @@ struct ExternTypeDef {
 struct CoreTypeDef;
 struct CoreExternDef {
   engine::ExternKind kind = engine::ExternKind::Func;
-  uint32_t type_index = 0;  // func
+  uint32_t type_index = 0;  // func, tag
   engine::TableType table;
   engine::MemoryType memory;
   engine::GlobalType global;
   bool shared = false;  // memory
   bool memory64 = false;
-  bool tag = false;  // a tag import or export (not modelled: the module type is left unknown)
 };
 struct CoreModuleDecl {
   enum class Kind { Import, Type, Alias, Export } kind = Kind::Import;

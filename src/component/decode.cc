@@ -442,10 +442,10 @@ Result<CoreExternDef> read_core_externtype(Reader& r) {
       return d;
     }
     case 0x04: {
-      d.tag = true;
+      d.kind = engine::ExternKind::Tag;
       TRY(z, r.byte());
+      if (z != 0) return r.fail("invalid tag attribute");
       TRY(i, r.u32());
-      (void)z;
       d.type_index = i;
       return d;
     }

@@ -148,11 +148,12 @@ struct Scope {
   std::vector<engine::Table> core_tables;
   std::vector<engine::Memory> core_memories;
   std::vector<engine::Global> core_globals;
+  std::vector<engine::Tag> core_tags;
   // Static walk: types of the core items, when known (parallel to the vectors above).
   std::vector<std::shared_ptr<const CoreModuleType>> module_types;
   std::vector<std::optional<engine::FuncType>> core_func_types;
   std::vector<std::optional<engine::ExternType>> core_table_types, core_memory_types,
-      core_global_types;
+      core_global_types, core_tag_types;
   std::vector<CoreTypeEntry> core_types;
 
   std::vector<NamedExtern> imports;  // declared imports (component and component types)
@@ -181,6 +182,12 @@ struct Binder {
                                  const std::vector<ResourceTypePtr>& fresh)>
       bind;
 };
+
+// An aliased core export of another kind than the alias's sort.
+Unexpected<Error> not_a(const ast::AliasDef& a, const char* what) {
+  return invalid("export `" + a.name + "` for core instance " + std::to_string(a.instance) +
+                 " is not a " + what);
+}
 
 Unexpected<Error> out_of_bounds(const char* what, uint32_t i) {
   return invalid(std::string("unknown ") + what + " " + std::to_string(i) +
@@ -457,10 +464,6 @@ Result<CoreTypeEntry> resolve_core_type(Scope& s, const ast::CoreTypeDef& t) {
   auto mt = std::make_shared<CoreModuleType>();
   bool known = true;
   auto extern_type = [&](const ast::CoreExternDef& d) -> Result<std::optional<engine::ExternType>> {
-    if (d.tag) {
-      known = false;
-      return std::optional<engine::ExternType>();
-    }
     engine::ExternType x;
     x.kind = d.kind;
     switch (d.kind) {
@@ -492,6 +495,15 @@ Result<CoreTypeEntry> resolve_core_type(Scope& s, const ast::CoreTypeDef& t) {
       case engine::ExternKind::Global:
         x.global = d.global;
         break;
+      case engine::ExternKind::Tag: {
+        if (d.type_index >= types.size())
+          return invalid("type index " + std::to_string(d.type_index) + " out of bounds");
+        if (!types[d.type_index])
+          return invalid("type index " + std::to_string(d.type_index) + " is not a function type");
+        if (!types[d.type_index]->results.empty()) return invalid("non-empty tag result type");
+        x.tag = *types[d.type_index];
+        break;
+      }
     }
     return std::optional<engine::ExternType>(x);
   };
@@ -576,6 +588,11 @@ Result<void> check_core_extern(const engine::ExternType& actual, const engine::E
     case engine::ExternKind::Memory:
       if (!limits_match(actual.memory.limits, expected.memory.limits))
         return invalid(what + ": mismatch in memory limits");
+      return {};
+    case engine::ExternKind::Tag:  // tag types match exactly
+      if (actual.tag.params != expected.tag.params)
+        return invalid(what + ": tag type mismatch, expected: " + expected.to_string() +
+                       ", found: " + actual.to_string());
       return {};
   }
   return {};
@@ -1180,7 +1197,7 @@ Result<void> push_alias(Scope& s, const ast::AliasDef& a) {
           }
         }
         auto kind_is = [&](engine::ExternKind k, const char* what) -> Result<void> {
-          if (t && t->kind != k) return invalid("core export `" + a.name + "` is not a " + what);
+          if (t && t->kind != k) return not_a(a, what);
           return {};
         };
         switch (a.sort) {
@@ -1204,6 +1221,11 @@ Result<void> push_alias(Scope& s, const ast::AliasDef& a) {
             s.core_globals.emplace_back();
             s.core_global_types.push_back(t);
             return {};
+          case Sort::CoreTag:
+            CHECK(kind_is(engine::ExternKind::Tag, "tag"));
+            s.core_tags.emplace_back();
+            s.core_tag_types.push_back(t);
+            return {};
           default:
             return invalid("unsupported core export alias sort");
         }
@@ -1221,24 +1243,24 @@ Result<void> push_alias(Scope& s, const ast::AliasDef& a) {
       const engine::Extern& x = *found;
       switch (a.sort) {
         case Sort::CoreFunc:
-          if (x.kind != engine::ExternKind::Func)
-            return invalid("core export `" + a.name + "` is not a function");
+          if (x.kind != engine::ExternKind::Func) return not_a(a, "function");
           s.core_funcs.push_back(x.func);
           return {};
         case Sort::CoreTable:
-          if (x.kind != engine::ExternKind::Table)
-            return invalid("core export `" + a.name + "` is not a table");
+          if (x.kind != engine::ExternKind::Table) return not_a(a, "table");
           s.core_tables.push_back(x.table);
           return {};
         case Sort::CoreMemory:
-          if (x.kind != engine::ExternKind::Memory)
-            return invalid("core export `" + a.name + "` is not a memory");
+          if (x.kind != engine::ExternKind::Memory) return not_a(a, "memory");
           s.core_memories.push_back(x.memory);
           return {};
         case Sort::CoreGlobal:
-          if (x.kind != engine::ExternKind::Global)
-            return invalid("core export `" + a.name + "` is not a global");
+          if (x.kind != engine::ExternKind::Global) return not_a(a, "global");
           s.core_globals.push_back(x.global);
+          return {};
+        case Sort::CoreTag:
+          if (x.kind != engine::ExternKind::Tag) return not_a(a, "tag");
+          s.core_tags.push_back(x.tag);
           return {};
         default:
           return invalid("unsupported core export alias sort");
@@ -2148,6 +2170,9 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
                 case Sort::CoreGlobal:
                   t = opt_at(s.core_global_types, e.index);
                   break;
+                case Sort::CoreTag:
+                  t = opt_at(s.core_tag_types, e.index);
+                  break;
                 default:
                   break;
               }
@@ -2177,6 +2202,13 @@ Result<void> run_items(Scope& s, const ast::Component& c) {
               case Sort::CoreGlobal: {
                 TRY(g, at(s.core_globals, e.index, "core global"));
                 x = engine::Extern(g);
+                break;
+              }
+              case Sort::CoreTag: {
+                if (e.index >= s.core_tags.size())  // (the message of the reference tests)
+                  return invalid("unknown tag " + std::to_string(e.index) +
+                                 ": tag index out of bounds");
+                x = engine::Extern(s.core_tags[e.index]);
                 break;
               }
               default:

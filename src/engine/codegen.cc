@@ -169,11 +169,14 @@ std::string errors_text(const wabt::Errors& errors, std::optional<uint64_t>* off
   return out;
 }
 
-wabt::Features engine_features(bool simd, bool multi_memory) {
+wabt::Features engine_features(bool simd, CodegenFeatures features) {
   wabt::Features f;  // defaults: Wasm 2.0 (mutable globals, sat conv, sign-ext, multi-value,
                      // bulk memory, reference types, SIMD)
   f.set_simd_enabled(simd);
-  f.set_multi_memory_enabled(multi_memory);  // memory indices on loads, stores, memory.*
+  // memory indices on loads, stores, memory.*
+  f.set_multi_memory_enabled(features.multi_memory);
+  // tags, throw, and the legacy try/catch that try_table is lowered to (try_table.cc)
+  f.set_exceptions_enabled(features.exceptions);
   return f;
 }
 
@@ -187,8 +190,12 @@ constexpr int kMaxNesting = 1000;
 // closes an inner block, an `end` followed by more code, or a block inside a constant
 // expression leaves stale labels behind, and a later `end` then reads past them and aborts the
 // process on an assertion. This pass refuses such input first, with the byte offset.
+//
+// It also refuses the legacy exception opcodes unless the module is the output of
+// lower_try_tables (`lowered`), whose try/catch/catch_all are well formed by construction.
 class StructureCheck : public wabt::BinaryReaderNop {
  public:
+  explicit StructureCheck(bool lowered) : lowered_(lowered) {}
   wabt::Result BeginFunctionBody(wabt::Index, wabt::Offset) override {
     depth_ = 0;
     in_body_ = true;
@@ -217,7 +224,18 @@ class StructureCheck : public wabt::BinaryReaderNop {
   wabt::Result OnBlockExpr(wabt::Type) override { return push(false); }
   wabt::Result OnLoopExpr(wabt::Type) override { return push(false); }
   wabt::Result OnIfExpr(wabt::Type) override { return push(true); }
-  wabt::Result OnTryExpr(wabt::Type) override { return push(false); }
+  wabt::Result OnTryExpr(wabt::Type) override {
+    if (!lowered_) return legacy();
+    return push(false);
+  }
+  wabt::Result OnCatchExpr(wabt::Index) override {
+    return lowered_ ? wabt::Result(wabt::Result::Ok) : legacy();
+  }
+  wabt::Result OnCatchAllExpr() override {
+    return lowered_ ? wabt::Result(wabt::Result::Ok) : legacy();
+  }
+  wabt::Result OnRethrowExpr(wabt::Index) override { return legacy(); }
+  wabt::Result OnDelegateExpr(wabt::Index) override { return legacy(); }
   wabt::Result OnElseExpr() override {
     if (in_init_)
       return fail(ErrorKind::Invalid,
@@ -251,6 +269,11 @@ class StructureCheck : public wabt::BinaryReaderNop {
     in_init_ = false;
     return wabt::Result::Ok;
   }
+  wabt::Result legacy() {
+    return fail(ErrorKind::Unsupported,
+                "module uses legacy exception handling (try/catch/rethrow/delegate; try_table is "
+                "supported), which this engine does not execute");
+  }
   wabt::Result push(bool is_if) {
     if (in_init_)
       return fail(ErrorKind::Invalid,
@@ -276,6 +299,7 @@ class StructureCheck : public wabt::BinaryReaderNop {
     }
     return wabt::Result::Error;
   }
+  bool lowered_ = false;
   wabt::Opcode last_ = wabt::Opcode::Nop;
   int depth_ = 0;
   bool in_body_ = false;
@@ -285,9 +309,9 @@ class StructureCheck : public wabt::BinaryReaderNop {
 };
 
 Result<void> decode(std::span<const uint8_t> bytes, wabt::Module& module, bool simd, bool validate,
-                    bool multi_memory) {
+                    CodegenFeatures features) {
   wabt::Errors errors;
-  wabt::ReadBinaryOptions opts(engine_features(simd, multi_memory), nullptr,
+  wabt::ReadBinaryOptions opts(engine_features(simd, features), nullptr,
                                /*read_debug_names=*/false,
                                /*stop_on_first_error=*/true,
                                /*fail_on_custom_section_error=*/true);
@@ -299,8 +323,15 @@ Result<void> decode(std::span<const uint8_t> bytes, wabt::Module& module, bool s
             {}};
     return Unexpected(std::move(e));
   }
+  LoweredModule lowered;
+  if (features.exceptions) {
+    auto l = lower_try_tables(bytes);
+    if (!l) return Unexpected(l.error());
+    lowered = std::move(*l);
+    if (lowered.status == LoweredModule::Status::Lowered) bytes = lowered.bytes;
+  }
   if (validate) {  // known-valid bytes (an optimized-cache hit) skip this extra pass
-    StructureCheck check;
+    StructureCheck check(lowered.status == LoweredModule::Status::Lowered);
     wabt::ReadBinaryOptions copts = opts;
     copts.skip_function_bodies = false;
     if (wabt::Failed(wabt::ReadBinary(bytes.data(), bytes.size(), &check, copts)) && check.error) {
@@ -314,7 +345,7 @@ Result<void> decode(std::span<const uint8_t> bytes, wabt::Module& module, bool s
     return Unexpected(std::move(e));
   }
   if (validate) {
-    wabt::ValidateOptions vopts(engine_features(simd, multi_memory));
+    wabt::ValidateOptions vopts(engine_features(simd, features));
     if (wabt::Failed(wabt::ValidateModule(&module, &errors, vopts))) {
       Error e{ErrorKind::Invalid, {}, {}, {}, {}};
       e.message = "invalid module: " + errors_text(errors, &e.offset);
@@ -322,6 +353,20 @@ Result<void> decode(std::span<const uint8_t> bytes, wabt::Module& module, bool s
     }
   }
   return {};
+}
+
+// A tag's type: its parameters (validation has checked that it has no results). The thrown
+// values travel through a per-thread buffer of the runtime, so their number is bounded.
+constexpr size_t kMaxTagParams = 1000;
+Result<FuncType> tag_type(const wabt::Tag& t) {
+  auto ft = to_func_type(t.decl.sig);
+  if (!ft) return Unexpected(ft.error());
+  if (ft->params.size() > kMaxTagParams)
+    return make_error(ErrorKind::Limit, "tag has " + std::to_string(ft->params.size()) +
+                                            " parameters; the limit is " +
+                                            std::to_string(kMaxTagParams));
+  ft->results.clear();
+  return ft;
 }
 
 Result<ModuleMeta> build_meta(const wabt::Module& m) {
@@ -377,8 +422,14 @@ Result<ModuleMeta> build_meta(const wabt::Module& m) {
         it.type.global = GlobalType{*vt, gi->global.mutable_};
         break;
       }
-      default:
-        return make_error(ErrorKind::Unsupported, "unsupported import kind (tag)");
+      case wabt::ExternalKind::Tag: {
+        auto* ti = static_cast<const wabt::TagImport*>(imp);
+        auto ft = tag_type(ti->tag);
+        if (!ft) return Unexpected(ft.error());
+        it.type.kind = ExternKind::Tag;
+        it.type.tag = std::move(*ft);
+        break;
+      }
     }
     meta.imports.push_back(std::move(it));
   }
@@ -429,12 +480,25 @@ Result<ModuleMeta> build_meta(const wabt::Module& m) {
         et.type.global = GlobalType{*vt, g->mutable_};
         break;
       }
-      default:
-        return make_error(ErrorKind::Unsupported, "unsupported export kind (tag)");
+      case wabt::ExternalKind::Tag: {
+        const wabt::Tag* t = m.GetTag(ex->var);
+        if (!t) return make_error(ErrorKind::Invalid, "export of unknown tag");
+        auto ft = tag_type(*t);
+        if (!ft) return Unexpected(ft.error());
+        et.type.kind = ExternKind::Tag;
+        et.type.tag = std::move(*ft);
+        sig = m.GetTagIndex(ex->var);  // the runtime finds the instance's tag by its index
+        break;
+      }
     }
     meta.export_index.emplace(et.name, static_cast<uint32_t>(meta.exports.size()));
     meta.exports.push_back(std::move(et));
     meta.export_sig.push_back(sig);
+  }
+  for (size_t i = m.num_tag_imports; i < m.tags.size(); ++i) {
+    auto ft = tag_type(*m.tags[i]);
+    if (!ft) return Unexpected(ft.error());
+    meta.tags.push_back(std::move(*ft));
   }
   // Every declared function type gets an adapter too, so funcrefs taken from tables can be
   // called from the host.
@@ -460,6 +524,13 @@ bool uses_v128(const ModuleMeta& meta) {
       return true;
   for (const auto& e : meta.exports)
     if (e.type.kind == ExternKind::Global && e.type.global.content == ValType::V128) return true;
+  auto tag_has = [](const FuncType& ft) {
+    return std::count(ft.params.begin(), ft.params.end(), ValType::V128) > 0;
+  };
+  for (const auto& t : meta.tags)
+    if (tag_has(t)) return true;
+  for (const auto& i : meta.imports)
+    if (i.type.kind == ExternKind::Tag && tag_has(i.type.tag)) return true;
   return false;
 }
 
@@ -521,6 +592,17 @@ std::string unsupported_in(const wabt::ExprList& exprs) {
         if (auto r = unsupported_in(i.false_); !r.empty()) return r;
         break;
       }
+      case ET::Try: {  // only as lower_try_tables writes it: catches, no delegate
+        const auto& t = static_cast<const wabt::TryExpr&>(e);
+        if (t.kind == wabt::TryKind::Delegate) return "legacy exception handling (delegate)";
+        if (!types_ok(t.block.decl.sig.param_types) || !types_ok(t.block.decl.sig.result_types))
+          return "SIMD (v128)";
+        if (auto r = unsupported_in(t.block.exprs); !r.empty()) return r;
+        for (const wabt::Catch& c : t.catches)
+          if (auto r = unsupported_in(c.exprs); !r.empty()) return r;
+        break;
+      }
+      case ET::Throw:
       case ET::Br:
       case ET::BrIf:
       case ET::BrTable:
@@ -614,6 +696,12 @@ void fix_memory_copy_order(wabt::ExprList& exprs) {
         auto& i = static_cast<wabt::IfExpr&>(e);
         fix_memory_copy_order(i.true_.exprs);
         fix_memory_copy_order(i.false_);
+        break;
+      }
+      case ET::Try: {
+        auto& t = static_cast<wabt::TryExpr&>(e);
+        fix_memory_copy_order(t.block.exprs);
+        for (wabt::Catch& c : t.catches) fix_memory_copy_order(c.exprs);
         break;
       }
       default:
@@ -711,6 +799,224 @@ void make_data_conditional(std::string& c) {
   c.replace(fn + 1, end + 1 - (fn + 1), out);
 }
 
+// Tags belong to instances, not to the module: the C writer (1.0.32) keeps a defined tag in a
+// static variable registered once per module by init_tags, and an imported tag in a global
+// extern variable. Every tag is made an entry of the instance's tag array instead
+// (FLOT_TAG(instance, index), filled by the engine at instantiation: the instance's own tags
+// and the imported ones; see wasm-rt.h). The tag statics, their registration and the export
+// variables go; each tag name becomes a macro for its entry, defined in the module header
+// so that every translation unit of a split module sees it, and so do the structs that carry
+// the values of tags with several parameters. Exported tags are found through flot_exports
+// by index. Returns false if the output is not shaped as expected.
+bool localize_tags(std::string& h, std::string& c, const ModuleMeta& meta) {
+  size_t tag_imports = 0;
+  std::string defines;
+  for (size_t at = c.find("\n#ifndef wasm_tag_"); at != std::string::npos;
+       at = c.find("\n#ifndef wasm_tag_", at)) {
+    size_t end = c.find("\n#endif", at + 1);
+    if (end == std::string::npos) return false;
+    size_t eol = c.find('\n', end + 1);
+    if (eol == std::string::npos) return false;
+    defines.append(c, at + 1, eol - at);
+    c.erase(at + 1, eol - at);
+  }
+  for (size_t k = 0; k < meta.imports.size(); ++k) {
+    if (meta.imports[k].type.kind != ExternKind::Tag) continue;
+    std::string sym = mangle("m") + mangle(numbered('i', k));
+    remove_line(h, "extern const u32 *" + sym + ";\n");
+    defines += "#define " + sym + " (&FLOT_TAG(instance, " + std::to_string(tag_imports++) + "))\n";
+  }
+  const std::string pref = mangle(kModName);
+  for (size_t e = 0; e < meta.exports.size(); ++e) {
+    if (meta.exports[e].type.kind != ExternKind::Tag) continue;
+    std::string sym = pref + mangle(numbered('e', e));
+    remove_line(h, "extern const u32 *" + sym + ";\n");
+    size_t at = c.find("\nconst u32 *" + sym + " = &");
+    if (at == std::string::npos) return false;
+    size_t eol = c.find('\n', at + 1);
+    if (eol == std::string::npos) return false;
+    c.erase(at + 1, eol - at);
+  }
+  if (!meta.tags.empty()) {
+    constexpr std::string_view kInit = "\nstatic void init_tags(void) {\n";
+    size_t fn = c.find(kInit);
+    if (fn == std::string::npos) return false;
+    size_t body = fn + kInit.size();
+    size_t end = c.find("\n}\n", body - 1);
+    if (end == std::string::npos) return false;
+    std::string_view lines(c.data() + body, end + 1 - body);
+    std::vector<std::string> names;
+    for (size_t pos = 0; pos < lines.size();) {
+      size_t eol = lines.find('\n', pos);
+      std::string_view line = lines.substr(pos, eol - pos);
+      pos = eol + 1;
+      size_t eq = line.find(" = wasm_rt_register_tag(");
+      if (!line.starts_with("  w2c_") || eq == std::string_view::npos) return false;
+      names.emplace_back(line.substr(2, eq - 2));
+    }
+    if (names.size() != meta.tags.size()) return false;
+    c.erase(body, end + 1 - body);  // init_tags stays, empty
+    for (size_t j = 0; j < names.size(); ++j) {
+      size_t at = c.find("\nstatic u32 " + names[j] + ";\n");
+      if (at == std::string::npos || at > fn) return false;
+      c.erase(at + 1, names[j].size() + 13);
+      defines +=
+          "#define " + names[j] + " FLOT_TAG(instance, " + std::to_string(tag_imports + j) + ")\n";
+    }
+  }
+  h += defines;
+  return true;
+}
+
+// Functions with a try block (lowered try_tables) unwind into it with longjmp: the locals and
+// parameters they change between the setjmp and the longjmp must be volatile, or the
+// optimizer may keep them in registers that longjmp restores to older values. (Stack
+// temporaries need not be: those live across the try are not written inside it.) Each try
+// also records the call depth it starts at, restored when an exception lands there (the
+// frames unwound skip their epilogues).
+void protect_try_functions(std::string& c) {
+  if (c.find("wasm_rt_try(") == std::string::npos) return;
+  std::string out;
+  out.reserve(c.size() + c.size() / 16);
+  static const char* const kTypes[] = {
+      "u32 ", "u64 ", "f32 ", "f64 ", "wasm_rt_funcref_t ", "wasm_rt_externref_t "};
+  size_t pos = 0;
+  while (pos < c.size()) {
+    size_t eol = c.find('\n', pos);
+    if (eol == std::string::npos) eol = c.size();
+    std::string_view line(c.data() + pos, eol - pos);
+    bool definition = line.starts_with("static ") && line.find(" w2c_") != std::string_view::npos &&
+                      line.find('(') != std::string_view::npos &&
+                      line.find('=') == std::string_view::npos;
+    size_t sig_end = definition ? c.find(") {\n", pos) : std::string::npos;
+    size_t semi = definition ? c.find(");\n", pos) : std::string::npos;
+    if (sig_end == std::string::npos || (semi != std::string::npos && semi < sig_end)) {
+      out.append(line);
+      if (eol < c.size()) out += '\n';
+      pos = eol + 1;
+      continue;
+    }
+    // A function definition: its signature up to ") {", its body up to the line "}".
+    size_t body_end = c.find("\n}\n", sig_end);
+    if (body_end == std::string::npos) body_end = c.size();
+    std::string_view body(c.data() + sig_end, body_end - sig_end);
+    if (body.find("wasm_rt_try(") == std::string_view::npos) {
+      out.append(c, pos, body_end - pos);
+      pos = body_end;
+      continue;
+    }
+    std::string sig(c, pos, sig_end - pos);
+    for (const char* t : kTypes) {  // "T w2c_pN" anywhere in the (possibly wrapped) list
+      std::string param = std::string(t) + "w2c_p";
+      for (size_t at = sig.find(param); at != std::string::npos;
+           at = sig.find(param, at + param.size() + 9)) {
+        sig.insert(at, "volatile ");
+      }
+    }
+    out += sig;
+    size_t p = sig_end;
+    while (p < body_end) {
+      size_t e = c.find('\n', p);
+      if (e == std::string::npos || e > body_end) e = body_end;
+      std::string_view l(c.data() + p, e - p);
+      for (const char* t : kTypes) {
+        std::string decl = std::string("  ") + t + "w2c_l";
+        if (l.starts_with(decl)) {
+          out += "  volatile ";
+          l.remove_prefix(2);
+          break;
+        }
+      }
+      out.append(l);
+      constexpr std::string_view kTarget = "WASM_RT_UNWIND_TARGET w2c_T";
+      size_t t = l.find(kTarget);
+      if (t != std::string_view::npos && l.ends_with("_unwind_target;")) {
+        std::string_view name = l.substr(t + kTarget.size() - 5);
+        name.remove_suffix(1);
+        out += " FLOT_UNWIND_INIT(";
+        out += name;
+        out += ");";
+      }
+      if (e < body_end) out += '\n';
+      p = e + 1;
+    }
+    pos = body_end;
+  }
+  c = std::move(out);
+}
+
+// The C writer (1.0.32) moves the values of a tag with several parameters in reverse order
+// between the stack and the tag's struct: `throw` initialises the struct fields (i0, j1, d2)
+// from the stack top down ({w2c_d2, w2c_j1, w2c_i0}), converting each value to the wrong
+// field's type, and a catch assigns the fields to the stack variables top down as well. Both
+// lists are reversed here, so each value goes to its own field and back.
+void fix_tag_value_order(std::string& c) {
+  if (c.find("struct wasm_tag_") == std::string::npos) return;
+  std::string out;
+  out.reserve(c.size());
+  size_t pos = 0;
+  auto next_line = [&](std::string_view& line) {
+    if (pos >= c.size()) return false;
+    size_t eol = c.find('\n', pos);
+    if (eol == std::string::npos) eol = c.size();
+    line = std::string_view(c.data() + pos, eol - pos);
+    pos = eol + 1;
+    return true;
+  };
+  std::string_view line;
+  while (next_line(line)) {
+    size_t indent = line.find_first_not_of(' ');
+    std::string_view rest = indent == std::string_view::npos ? line : line.substr(indent);
+    if (rest.starts_with("struct wasm_tag_") && rest.ends_with(", };")) {
+      size_t open = rest.find(" tmp = {");
+      if (open != std::string_view::npos) {
+        std::string_view items = rest.substr(open + 8, rest.size() - open - 8 - 4);
+        std::vector<std::string_view> list;
+        for (size_t p = 0; p <= items.size();) {
+          size_t comma = items.find(", ", p);
+          if (comma == std::string_view::npos) comma = items.size();
+          list.push_back(items.substr(p, comma - p));
+          p = comma + 2;
+        }
+        out.append(line.substr(0, (indent == std::string_view::npos ? 0 : indent) + open + 8));
+        for (size_t i = list.size(); i-- > 0;) (out += list[i]) += ", ";
+        out += "};\n";
+        continue;
+      }
+    }
+    out.append(line);
+    out += '\n';
+    if (rest == "wasm_rt_memcpy(&tmp, wasm_rt_exception(), sizeof(tmp));") {
+      // The assignments "  w2c_x = tmp.f;" that follow: reverse their left-hand sides.
+      std::vector<std::string_view> lines, vars;
+      size_t save = pos;
+      std::string_view l;
+      while (next_line(l)) {
+        size_t eq = l.find(" = tmp.");
+        if (eq == std::string_view::npos || !l.ends_with(";")) {
+          pos = save;
+          break;
+        }
+        size_t v = l.find_first_not_of(' ');
+        lines.push_back(l);
+        vars.push_back(l.substr(v, eq - v));
+        save = pos;
+      }
+      for (size_t i = 0; i < lines.size(); ++i) {
+        std::string_view l2 = lines[i];
+        size_t v = l2.find_first_not_of(' ');
+        size_t eq = l2.find(" = tmp.");
+        out.append(l2.substr(0, v));
+        out += vars[vars.size() - 1 - i];
+        out.append(l2.substr(eq));
+        out += '\n';
+      }
+    }
+  }
+  if (!c.ends_with('\n') && !out.empty()) out.pop_back();
+  c = std::move(out);
+}
+
 // Rewrites of the C writer's output:
 //  - active data segments applied only when the memory is not image-backed (see above);
 //  - funcref table initialisation without struct assignment (for tcc);
@@ -719,6 +1025,8 @@ void make_data_conditional(std::string& c) {
 //    sign of NaNs (f32 stack temporaries are w2c_f<n>, f64 ones w2c_d<n>).
 std::string postprocess_c(std::string c) {
   make_data_conditional(c);
+  protect_try_functions(c);
+  fix_tag_value_order(c);
   // A module without a type section has no func_types array, but the C writer still passes it
   // to funcref_table_init for element segments, which then hold only null references: pass a
   // one-element array of type id 0 instead (what a null entry reads; found by the fuzzer).
@@ -832,6 +1140,8 @@ std::string write_glue(const ModuleMeta& meta) {
           << ")->env; }\n";
         break;
       }
+      case ExternKind::Tag:  // an entry of the instance's tags (localize_tags)
+        break;
     }
   }
   // Host adapters: typed C entry points that forward to the engine's generic host call.
@@ -894,9 +1204,11 @@ std::string write_glue(const ModuleMeta& meta) {
     int kind = ex.type.kind == ExternKind::Func     ? 0
                : ex.type.kind == ExternKind::Table  ? 1
                : ex.type.kind == ExternKind::Memory ? 2
-                                                    : 3;
-    g << "  {" << kind << ", (void*)" << sym << ", " << (kind == 0 ? meta.export_sig[e] : 0)
-      << "},\n";
+               : ex.type.kind == ExternKind::Global ? 3
+                                                    : 4;
+    if (kind == 4) sym = "NULL";
+    g << "  {" << kind << ", (void*)" << sym << ", "
+      << (kind == 0 || kind == 4 ? meta.export_sig[e] : 0) << "},\n";
   }
   g << "  {0, NULL, 0}};\n";
   // Instantiation: every import module pointer is the same binding table.
@@ -1022,14 +1334,14 @@ std::vector<std::string> split_translation_unit(const std::string& src, size_t p
 }
 
 Result<Generated> generate_c(std::span<const uint8_t> bytes, bool generate, bool validate,
-                             bool multi_memory) {
+                             CodegenFeatures features) {
   if (!validate && generate) return make_error(ErrorKind::Usage, "C needs validated input");
   wabt::Module module;
-  auto decoded = decode(bytes, module, /*simd=*/false, validate, multi_memory);
+  auto decoded = decode(bytes, module, /*simd=*/false, validate, features);
   if (!decoded) {
     // Distinguish "uses SIMD" from "broken": retry with SIMD enabled.
     wabt::Module with_simd;
-    auto again = decode(bytes, with_simd, /*simd=*/true, /*validate=*/true, multi_memory);
+    auto again = decode(bytes, with_simd, /*simd=*/true, /*validate=*/true, features);
     if (again) {
       return make_error(ErrorKind::Unsupported,
                         "module uses SIMD (v128), which this engine does not execute yet");
@@ -1080,6 +1392,8 @@ Result<Generated> generate_c(std::span<const uint8_t> bytes, bool generate, bool
   std::string h = stream_text(h_stream);
   std::string c = stream_text(c_stream);
   remove_line(h, "#include \"wasm-rt.h\"");
+  if (!localize_tags(h, c, out.meta))
+    return make_error(ErrorKind::Compile, "C code generation failed: unexpected shape of tags");
   remove_line(c, "#include \"flotmod.h\"");
   std::string& src = out.c_source;
   src.reserve(c.size() + h.size() + 64 * 1024);

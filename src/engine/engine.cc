@@ -69,6 +69,8 @@ const char* extern_kind_name(ExternKind k) {
       return "memory";
     case ExternKind::Global:
       return "global";
+    case ExternKind::Tag:
+      return "tag";
   }
   return "?";
 }
@@ -137,6 +139,15 @@ std::string ExternType::to_string() const {
     case ExternKind::Global:
       return global.mutable_ ? std::string("(global (mut ") + val_type_name(global.content) + "))"
                              : std::string("(global ") + val_type_name(global.content) + ")";
+    case ExternKind::Tag: {
+      std::string s = "(tag";
+      if (!tag.params.empty()) {
+        s += " (param";
+        for (auto p : tag.params) s += std::string(" ") + val_type_name(p);
+        s += ")";
+      }
+      return s + ")";
+    }
   }
   return "?";
 }
@@ -279,7 +290,8 @@ std::string EngineImpl::cache_key(std::span<const uint8_t> bytes) {
     for (const auto& f : config.cc_flags) salt += f + " ";
     for (const auto& f : fixed_cc_flags()) salt += f + " ";
     salt += "split " + std::to_string(config.split_bytes) + (config.guard_pages ? " guard" : "") +
-            (config.multi_memory ? "" : " single-memory") + "\n";
+            (config.multi_memory ? "" : " single-memory") +
+            (config.exceptions ? "" : " no-exceptions") + "\n";
     salt += "\n";
     salt += detail::kRuntimeHeader;
     crypto_generichash_init(&salt_state, nullptr, 0, kKeyBytes);
@@ -380,7 +392,7 @@ Result<Module> Module::compile(Engine& engine, std::span<const uint8_t> bytes, s
       std::optional<ModuleMeta> meta = read_meta_file(meta_path);
       if (!meta) {
         if (auto known =
-                generate_c(bytes, /*generate=*/false, /*validate=*/false, e->config.multi_memory)) {
+                generate_c(bytes, /*generate=*/false, /*validate=*/false, features_of(e->config))) {
           meta = std::move(known->meta);
           write_meta_file(meta_path, *meta);
         }
@@ -396,7 +408,7 @@ Result<Module> Module::compile(Engine& engine, std::span<const uint8_t> bytes, s
       }
     }
   }
-  auto gen = generate_c(bytes, /*generate=*/true, /*validate=*/true, e->config.multi_memory);
+  auto gen = generate_c(bytes, /*generate=*/true, /*validate=*/true, features_of(e->config));
   if (!gen) return Unexpected(gen.error());
   m->meta = std::move(gen->meta);
   if (e->config.memory_image) m->images = build_memory_images(bytes, m->meta);
@@ -453,7 +465,7 @@ Result<void> Module::validate(std::span<const uint8_t> bytes) {
 }
 
 Result<void> Module::validate(const Engine& engine, std::span<const uint8_t> bytes) {
-  auto gen = generate_c(bytes, /*generate=*/false, /*validate=*/true, engine.config().multi_memory);
+  auto gen = generate_c(bytes, /*generate=*/false, /*validate=*/true, features_of(engine.config()));
   if (!gen) return Unexpected(gen.error());
   return {};
 }
@@ -472,7 +484,7 @@ Result<Tier> Module::compile_to_cache(Engine& engine, std::span<const uint8_t> b
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
   if (progress) progress({"decode", since()});
-  auto gen = generate_c(bytes, /*generate=*/true, /*validate=*/true, e->config.multi_memory);
+  auto gen = generate_c(bytes, /*generate=*/true, /*validate=*/true, features_of(e->config));
   if (!gen) return Unexpected(gen.error());
   if (progress) progress({"codegen", since()});
   auto code = build_optimized(*e, e->cache_key(bytes), gen->c_source, gen->meta, progress, t0);

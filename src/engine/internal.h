@@ -38,9 +38,12 @@ struct StringHash {
 struct ModuleMeta {
   std::vector<ImportType> imports;
   std::vector<ExportType> exports;
-  std::vector<uint32_t> export_sig;  // per export: sig index (funcs only)
+  std::vector<uint32_t> export_sig;  // per export: sig index (funcs), tag index (tags)
   std::vector<FuncType> sigs;        // signatures with a generated sig_call adapter
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> export_index;
+  // The types of the tags the module defines, in order (tag imports are in `imports`; a tag's
+  // index counts the imported ones first).
+  std::vector<FuncType> tags;
   // An upper estimate of the largest native frame a function of this module needs (params and
   // locals; see kMaxFunctionLocals): guest calls keep this much stack below the limit check.
   uint64_t max_frame_bytes = 0;
@@ -54,7 +57,7 @@ inline constexpr uint64_t kMaxFunctionLocals = 50000;
 inline constexpr size_t kMaxMemories = 100;
 // Bumped whenever the generated C changes in a way the embedded runtime header does not (it is
 // part of every optimized-cache key, so old entries are not reused).
-inline constexpr int kCodegenRevision = 4;
+inline constexpr int kCodegenRevision = 5;
 // Native bytes a param or local may take in a generated frame (a v128, or an i64 plus a
 // temporary), and a frame's fixed part.
 inline constexpr uint64_t kFrameBytesPerLocal = 16;
@@ -73,8 +76,27 @@ struct Generated {
 // Decodes (and, unless `validate` is false, validates) a module; with `generate`, also writes
 // its C translation unit. `validate = false` is only for bytes known valid (an optimized-cache
 // entry exists for them: the key is a cryptographic hash of the bytes).
+// The Config switches that change what a module may contain.
+struct CodegenFeatures {
+  bool multi_memory = true;
+  bool exceptions = true;
+};
+inline CodegenFeatures features_of(const Config& c) { return {c.multi_memory, c.exceptions}; }
 Result<Generated> generate_c(std::span<const uint8_t> bytes, bool generate, bool validate = true,
-                             bool multi_memory = true);
+                             CodegenFeatures features = {});
+
+// Exception handling: try_table lowered to the legacy try/catch wabt decodes (try_table.cc).
+struct LoweredModule {
+  // Unchanged: no try_table (and no legacy exception opcode) in the module. Lowered: `bytes`
+  // is the module with every try_table lowered. Unparsed: the scan could not follow the code
+  // (an unknown opcode, a truncated body): wabt is given the input and reports the problem.
+  enum class Status { Unchanged, Lowered, Unparsed } status = Status::Unchanged;
+  std::vector<uint8_t> bytes;
+};
+// Errors: catch_ref, catch_all_ref, throw_ref and exnref (Unsupported), the legacy exception
+// opcodes (Unsupported), a malformed catch clause (Malformed), a catch label out of range
+// (Invalid).
+Result<LoweredModule> lower_try_tables(std::span<const uint8_t> bytes);
 
 // ------------------------------------------------------------------------------------------
 // Initial memory images (memory_image.cc)
@@ -208,7 +230,8 @@ struct CallFrame {
   int trap = 0;
   StoreImpl* store = nullptr;
   CallFrame* prev = nullptr;
-  Error host_error;  // set when a host function failed
+  flot_unwind_t* unwind = nullptr;  // the innermost try open in this call (generated code's)
+  Error host_error;                 // set when a host function failed
   bool has_host_error = false;
   // Instantiation only: the images the module's memories are created from, one per defined
   // memory in order (each call of the runtime's allocate_memory_image takes the next one).
@@ -272,6 +295,10 @@ struct GlobalData {
   flot_val_t owned{};   // host-created storage
 };
 
+struct TagData {
+  FuncType type;  // parameters only
+};
+
 struct HostCallEnv {
   FuncData* func = nullptr;
   InstanceData* caller = nullptr;
@@ -285,7 +312,8 @@ struct InstanceData {
   void* inst = nullptr;   // the generated instance struct
   std::vector<flot_binding_t> bindings;
   std::vector<HostCallEnv> host_envs;
-  std::vector<Extern> exports;  // materialized lazily
+  std::vector<const void*> tags;  // FLOT_TAGS: TagData* of each tag, imported ones first
+  std::vector<Extern> exports;    // materialized lazily
   std::vector<bool> export_ready;
   bool live = false;     // instantiation completed
   bool created = false;  // instantiate() ran (the block must be freed with free_instance)
@@ -311,6 +339,7 @@ struct StoreImpl {
   std::deque<MemoryData> memories;
   std::deque<TableData> tables;
   std::deque<GlobalData> globals;
+  std::deque<TagData> tags;
   std::deque<InstanceData> instances;
   struct Sig {
     flot_sig_call_t call;

@@ -46,6 +46,12 @@ Result<void> check_import_type(const ExternType& expected, const ExternType& act
                           "expected " + expected.to_string() + ", got " + actual.to_string());
       }
       break;
+    case ExternKind::Tag:  // tag types match exactly
+      if (expected.tag.params != actual.tag.params) {
+        return make_error(ErrorKind::Link,
+                          "expected " + expected.to_string() + ", got " + actual.to_string());
+      }
+      break;
   }
   return {};
 }

@@ -14,7 +14,7 @@ namespace flotilla::engine {
 
 namespace {
 
-constexpr char kMagic[] = "flotilla-meta 2\n";
+constexpr char kMagic[] = "flotilla-meta 3\n";
 
 struct Writer {
   std::string out;
@@ -52,6 +52,9 @@ struct Writer {
       case ExternKind::Global:
         u8(static_cast<uint8_t>(t.global.content));
         u8(t.global.mutable_ ? 1 : 0);
+        break;
+      case ExternKind::Tag:
+        func(t.tag);
         break;
     }
   }
@@ -119,7 +122,7 @@ struct Reader {
   ExternType type() {
     ExternType t;
     uint8_t k = u8();
-    if (k > static_cast<uint8_t>(ExternKind::Global)) {
+    if (k > static_cast<uint8_t>(ExternKind::Tag)) {
       ok = false;
       return t;
     }
@@ -138,6 +141,9 @@ struct Reader {
       case ExternKind::Global:
         t.global.content = val();
         t.global.mutable_ = u8() != 0;
+        break;
+      case ExternKind::Tag:
+        t.tag = func();
         break;
     }
     return t;
@@ -164,6 +170,8 @@ void write_meta_file(const std::filesystem::path& path, const ModuleMeta& meta) 
   for (auto s : meta.export_sig) w.u32(s);
   w.u32(static_cast<uint32_t>(meta.sigs.size()));
   for (const auto& s : meta.sigs) w.func(s);
+  w.u32(static_cast<uint32_t>(meta.tags.size()));
+  for (const auto& t : meta.tags) w.func(t);
   w.u64(meta.max_frame_bytes);
   std::filesystem::path tmp = path;
   tmp += ".tmp" + std::to_string(::getpid());
@@ -201,6 +209,7 @@ std::optional<ModuleMeta> read_meta_file(const std::filesystem::path& path) {
   }
   for (uint32_t i = 0, n = r.count(4); i < n && r.ok; ++i) m.export_sig.push_back(r.u32());
   for (uint32_t i = 0, n = r.count(8); i < n && r.ok; ++i) m.sigs.push_back(r.func());
+  for (uint32_t i = 0, n = r.count(8); i < n && r.ok; ++i) m.tags.push_back(r.func());
   m.max_frame_bytes = r.u64();
   if (!r.ok || r.at != in.size()) return std::nullopt;
   return m;

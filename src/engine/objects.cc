@@ -384,6 +384,14 @@ Result<void> Global::set(const Val& v) const {
   return {};
 }
 
+Result<Tag> Tag::create(Store& store, FuncType type) {
+  if (!type.results.empty()) return make_error(ErrorKind::Usage, "a tag type has no results");
+  TagData& t = store.impl()->tags.emplace_back();
+  t.type = std::move(type);
+  return Tag(&t);
+}
+FuncType Tag::type() const { return data_->type; }
+
 ExternType Extern::type() const {
   ExternType t;
   t.kind = kind;
@@ -399,6 +407,9 @@ ExternType Extern::type() const {
       break;
     case ExternKind::Global:
       t.global = global.type();
+      break;
+    case ExternKind::Tag:
+      t.tag = tag.type();
       break;
   }
   return t;
@@ -428,7 +439,8 @@ Result<Instance> Instance::create(Store& store, const Module& module,
     bool empty = (imports[i].kind == ExternKind::Func && !imports[i].func) ||
                  (imports[i].kind == ExternKind::Memory && !imports[i].memory) ||
                  (imports[i].kind == ExternKind::Table && !imports[i].table) ||
-                 (imports[i].kind == ExternKind::Global && !imports[i].global);
+                 (imports[i].kind == ExternKind::Global && !imports[i].global) ||
+                 (imports[i].kind == ExternKind::Tag && !imports[i].tag);
     if (empty)
       return make_error(ErrorKind::Link,
                         "import " + imp.module + "::" + imp.name + ": empty extern");
@@ -488,7 +500,16 @@ Result<Instance> Instance::create(Store& store, const Module& module,
       case ExternKind::Global:
         d.bindings[i + 1] = flot_binding_t{nullptr, x.global.raw()->ptr};
         break;
+      case ExternKind::Tag:  // in the tag array below, not a binding
+        d.tags.push_back(x.tag.raw());
+        break;
     }
+  }
+  // The instance's tags: the imported ones, then one new tag per tag the module defines.
+  for (const FuncType& t : meta.tags) {
+    TagData& tag = s->tags.emplace_back();
+    tag.type = t;
+    d.tags.push_back(&tag);
   }
   size_t bytes = (16 + desc->instance_size + 15) & ~size_t(15);
   d.block = aligned_alloc(16, bytes);
@@ -506,6 +527,7 @@ Result<void> run_instantiation(StoreImpl* s, InstanceData& d) {
   const flot_module_t* desc = d.code->desc;
   size_t bytes = (16 + desc->instance_size + 15) & ~size_t(15);
   memset(d.block, 0, bytes);
+  *reinterpret_cast<const void* const**>(d.block) = d.tags.data();  // FLOT_TAGS
   *reinterpret_cast<flot_ctx_t**>(static_cast<char*>(d.block) + 8) = &s->ctx;
   d.inst = static_cast<char*>(d.block) + 16;
   struct Thunk {
@@ -603,6 +625,9 @@ Extern materialize(InstanceData& d, uint32_t idx) {
       s->global_by_ptr[p] = &g;
       return Global(&g);
     }
+    case ExternKind::Tag:
+      if (fe.sig >= d.tags.size()) return Extern();
+      return Tag(static_cast<TagData*>(const_cast<void*>(d.tags[fe.sig])));
   }
   return Extern();
 }
@@ -645,6 +670,11 @@ std::optional<Table> Instance::get_table(std::string_view name) const {
   auto e = get_export(name);
   if (!e || e->kind != ExternKind::Table) return std::nullopt;
   return e->table;
+}
+std::optional<Tag> Instance::get_tag(std::string_view name) const {
+  auto e = get_export(name);
+  if (!e || e->kind != ExternKind::Tag) return std::nullopt;
+  return e->tag;
 }
 std::vector<std::pair<std::string, Extern>> Instance::exports() const {
   std::vector<std::pair<std::string, Extern>> out;

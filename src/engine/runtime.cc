@@ -304,6 +304,54 @@ int rt_call_host(void* env, flot_val_t* io) {
   return 0;
 }
 
+// --- exceptions ---------------------------------------------------------------------------
+//
+// A try block of generated code registers its landing place with the running guest call
+// (CallFrame::unwind: per host->guest entry, so per thread and fiber); a throw longjmps there,
+// or traps as an uncaught exception when the call has no try open. Exceptions never cross a
+// host frame: a nested guest entry starts with no try, so an exception it does not catch ends
+// that entry as a trap, which its host caller sees as an error.
+
+// The exception being thrown: its tag, and its values in a per-thread buffer (the catching
+// code copies them out right after landing, before any other guest code runs).
+struct Exception {
+  const void* tag = nullptr;
+  std::unique_ptr<uint8_t[]> data;
+  uint32_t capacity = 0;
+};
+thread_local Exception t_exception;
+// More than any tag's values need (codegen.cc: at most 1000 parameters).
+constexpr uint32_t kMaxExceptionBytes = 64 * 1024;
+
+flot_unwind_t* rt_get_unwind_target() { return t_frame ? t_frame->unwind : nullptr; }
+
+void rt_set_unwind_target(flot_unwind_t* target) {
+  if (t_frame) t_frame->unwind = target;
+}
+
+void rt_load_exception(const void* tag, uint32_t size, const void* values) {
+  Exception& x = t_exception;
+  if (size > x.capacity) {
+    if (size > kMaxExceptionBytes) rt_trap(WASM_RT_TRAP_RESOURCE_LIMIT);
+    x.data.reset(new (std::nothrow) uint8_t[kMaxExceptionBytes]);
+    if (!x.data) rt_trap(WASM_RT_TRAP_RESOURCE_LIMIT);
+    x.capacity = kMaxExceptionBytes;
+  }
+  x.tag = tag;
+  if (size) memcpy(x.data.get(), values, size);
+}
+
+__attribute__((noreturn)) void rt_throw() {
+  flot_unwind_t* target = t_frame ? t_frame->unwind : nullptr;
+  if (!target) rt_trap(WASM_RT_TRAP_UNCAUGHT_EXCEPTION);
+  target->ctx->depth = target->depth;
+  _longjmp(target->buf, 1);
+}
+
+const void* rt_exception_tag() { return t_exception.tag; }
+
+void* rt_exception() { return t_exception.data.get(); }
+
 const flot_rt_api_t kApi = {
     rt_trap,
     rt_register_func_type,
@@ -318,6 +366,12 @@ const flot_rt_api_t kApi = {
     rt_grow_externref_table,
     rt_call_host,
     rt_allocate_memory_image,
+    rt_get_unwind_target,
+    rt_set_unwind_target,
+    rt_load_exception,
+    rt_throw,
+    rt_exception_tag,
+    rt_exception,
 };
 
 // The same table with guard-page memory allocation.
@@ -552,6 +606,7 @@ int guarded_call(StoreImpl* store, CallFrame& frame, void (*thunk)(void*), void*
   frame.store = store;
   frame.prev = t_frame;
   frame.trap = 0;
+  frame.unwind = nullptr;
   frame.detail[0] = 0;
   flot_ctx_t& ctx = store->ctx;
   uint32_t saved_depth = ctx.depth;
@@ -618,7 +673,8 @@ Error trap_error(const CallFrame& frame, std::string_view function) {
       {WASM_RT_TRAP_UNREACHABLE, TrapKind::Unreachable, "unreachable executed"},
       {WASM_RT_TRAP_CALL_INDIRECT, TrapKind::IndirectCall,
        "indirect call: undefined element, null or signature mismatch"},
-      {WASM_RT_TRAP_UNCAUGHT_EXCEPTION, TrapKind::UncaughtException, "uncaught exception"},
+      {WASM_RT_TRAP_UNCAUGHT_EXCEPTION, TrapKind::UncaughtException,
+       "uncaught exception (thrown and not caught before it reached the host)"},
       {WASM_RT_TRAP_EXHAUSTION, TrapKind::CallStackExhausted, "call stack exhausted"},
       {WASM_RT_TRAP_INTERRUPTED, TrapKind::Interrupted, "interrupted: deadline exceeded"},
       {WASM_RT_TRAP_RESOURCE_LIMIT, TrapKind::ResourceLimit, "resource limit exceeded"},

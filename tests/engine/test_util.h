@@ -68,6 +68,11 @@ inline std::optional<fe::Extern> stub_import(fe::Store& store, const fe::ExternT
       if (!g) return std::nullopt;
       return fe::Extern(*g);
     }
+    case fe::ExternKind::Tag: {
+      auto tag = fe::Tag::create(store, t.tag);
+      if (!tag) return std::nullopt;
+      return fe::Extern(*tag);
+    }
   }
   return std::nullopt;
 }

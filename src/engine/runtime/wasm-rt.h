@@ -10,11 +10,14 @@
  *  - traps unwind to the innermost host->guest entry of the calling thread (set per call);
  *  - runtime services are reached through a table of function pointers (flot_rt) handed to the
  *    module when it is loaded, so generated code has no undefined symbols of ours;
- *  - memories always use explicit bounds checks; sizes are 64-bit.
+ *  - memories always use explicit bounds checks; sizes are 64-bit;
+ *  - exception tags belong to instances (FLOT_TAG), and the innermost try of the running guest
+ *    call is kept with that call (per thread and fiber), not in a process-global.
  */
 #ifndef WASM_RT_H_
 #define WASM_RT_H_
 
+#include <setjmp.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -142,6 +145,20 @@ typedef struct {
 
 #define FLOT_CTX(inst) (*(flot_ctx_t* const*)((const char*)(inst) - sizeof(void*)))
 
+/* The word before that points to the instance's tags: the identities of its tags in tag index
+ * order (imported ones first). A tag's identity is the address of the engine's tag object:
+ * each instance of a module defines tags of its own; imported tags are the exporter's. */
+#define FLOT_TAGS(inst) (*(const void* const* const*)((const char*)(inst) - 2 * sizeof(void*)))
+#define FLOT_TAG(inst, i) (FLOT_TAGS(inst)[(i)])
+
+/* A try block's landing place (wasm2c's WASM_RT_UNWIND_TARGET): the jump buffer and the call
+ * depth to restore when an exception lands there (unwound frames skip their epilogues). */
+typedef struct {
+  jmp_buf buf;
+  flot_ctx_t* ctx;
+  uint32_t depth;
+} flot_unwind_t;
+
 typedef struct {
   WASM_RT_NO_RETURN void (*trap)(wasm_rt_trap_t);
   uint32_t (*register_func_type)(uint32_t params, uint32_t results, ...);
@@ -160,6 +177,15 @@ typedef struct {
    * module's prepared initial image (active data segments already applied, so the caller skips
    * them), 0 if the caller must apply them. */
   uint32_t (*allocate_memory_image)(wasm_rt_memory_t*, uint32_t initial_pages, uint32_t max_pages);
+  /* Exceptions: the innermost try of the running guest call (NULL: none; a throw then traps
+   * as an uncaught exception), and the exception being thrown or caught (its tag identity and
+   * values; valid until the next throw). */
+  flot_unwind_t* (*get_unwind_target)(void);
+  void (*set_unwind_target)(flot_unwind_t*);
+  void (*load_exception)(const void* tag, uint32_t size, const void* values);
+  WASM_RT_NO_RETURN void (*throw_exception)(void);
+  const void* (*exception_tag)(void);
+  void* (*exception)(void);
 } flot_rt_api_t;
 
 /* Calls `fn` (a function of some signature S) with `env` as its first argument, arguments
@@ -167,12 +193,12 @@ typedef struct {
 typedef void (*flot_sig_call_t)(wasm_rt_function_ptr_t fn, void* env, flot_val_t* io);
 
 typedef struct {
-  uint32_t kind; /* 0 func, 1 table, 2 memory, 3 global */
-  void* ptr;     /* func: the exported C function; others: accessor void* (*)(void* inst) */
-  uint32_t sig;  /* func: index into sig_calls */
+  uint32_t kind; /* 0 func, 1 table, 2 memory, 3 global, 4 tag */
+  void* ptr;     /* func: the exported C function; tag: NULL; others: accessor void* (*)(void*) */
+  uint32_t sig;  /* func: index into sig_calls; tag: the tag's index */
 } flot_export_t;
 
-#define FLOT_ABI_VERSION 2u
+#define FLOT_ABI_VERSION 3u
 
 typedef struct {
   uint32_t abi_version;
@@ -224,6 +250,22 @@ static const flot_rt_api_t* flot_rt;
   ((char*)__builtin_frame_address(0) < FLOT_CTX(instance)->stack_limit \
        ? 0u                                                            \
        : FLOT_CTX(instance)->max_depth)
+/* Exceptions (wasm2c's API; tags are instance entries, see FLOT_TAG). */
+#define WASM_RT_UNWIND_TARGET flot_unwind_t
+#define wasm_rt_try(target) _setjmp((target).buf)
+/* Inserted by the engine after each try's target declaration. */
+#define FLOT_UNWIND_INIT(target)          \
+  do {                                    \
+    (target).ctx = FLOT_CTX(instance);    \
+    (target).depth = (target).ctx->depth; \
+  } while (0)
+#define wasm_rt_get_unwind_target() (flot_rt->get_unwind_target())
+#define wasm_rt_set_unwind_target(t) (flot_rt->set_unwind_target(t))
+#define wasm_rt_load_exception(tag, size, values) \
+  (flot_rt->load_exception((tag), (size), (values)))
+#define wasm_rt_throw() (flot_rt->throw_exception())
+#define wasm_rt_exception_tag() (flot_rt->exception_tag())
+#define wasm_rt_exception() (flot_rt->exception())
 /* Inserted by the engine at every loop header. */
 #define FLOT_LOOP_CHECK \
   if (UNLIKELY(FLOT_CTX(instance)->interrupt)) wasm_rt_trap(WASM_RT_TRAP_INTERRUPTED)

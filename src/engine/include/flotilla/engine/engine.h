@@ -38,7 +38,7 @@ enum class TrapKind {
   Interrupted,          // deadline passed or interrupt() requested
   ResourceLimit,        // memory/table over the store's limits, or allocation failure
   HostError,            // a host function returned an error
-  UncaughtException,    // exception-handling proposal (not enabled)
+  UncaughtException,    // a thrown exception no try_table caught reached the host
 };
 
 const char* trap_kind_name(TrapKind kind);
@@ -103,7 +103,7 @@ struct GlobalType {
   bool mutable_ = false;
 };
 
-enum class ExternKind : uint8_t { Func, Table, Memory, Global };
+enum class ExternKind : uint8_t { Func, Table, Memory, Global, Tag };
 const char* extern_kind_name(ExternKind k);
 
 struct ExternType {
@@ -112,6 +112,7 @@ struct ExternType {
   TableType table;
   MemoryType memory;
   GlobalType global;
+  FuncType tag;  // a tag's type: its parameters (no results)
   std::string to_string() const;
 };
 
@@ -212,6 +213,9 @@ struct Config {
   // Multi-memory (Wasm 3.0): several memories per module, memory indices on loads, stores and
   // memory instructions. Off: Wasm 2.0 validation (at most one memory).
   bool multi_memory = true;
+  // Exception handling (Wasm 3.0): tags, `throw`, `try_table` with catch and catch_all (not
+  // exnref: catch_ref, catch_all_ref, throw_ref). Off: Wasm 2.0 decoding (no tag section).
+  bool exceptions = true;
 };
 
 // Progress reports from long compilations (optimized tier).
@@ -352,6 +356,7 @@ struct FuncData;
 struct MemoryData;
 struct TableData;
 struct GlobalData;
+struct TagData;
 
 using HostFn =
     std::function<Result<void>(Caller&, std::span<const Val> params, std::span<Val> results)>;
@@ -426,17 +431,37 @@ class Global {
   GlobalData* data_ = nullptr;
 };
 
+// An exception tag. Each instance of a module that defines a tag gets a tag of its own (tags
+// are generative); an imported tag is the exporter's. `throw` of one tag is caught only by
+// catch clauses naming that same tag.
+class Tag {
+ public:
+  Tag() = default;
+  // A new tag with parameters `type.params` (type.results must be empty).
+  static Result<Tag> create(Store& store, FuncType type);
+  FuncType type() const;
+  explicit operator bool() const { return data_ != nullptr; }
+  TagData* raw() const { return data_; }
+  explicit Tag(TagData* d) : data_(d) {}
+  bool operator==(const Tag&) const = default;
+
+ private:
+  TagData* data_ = nullptr;
+};
+
 struct Extern {
   ExternKind kind = ExternKind::Func;
   Func func;
   Table table;
   Memory memory;
   Global global;
+  Tag tag;
   Extern() = default;
   Extern(Func f) : kind(ExternKind::Func), func(f) {}        // NOLINT
   Extern(Table t) : kind(ExternKind::Table), table(t) {}     // NOLINT
   Extern(Memory m) : kind(ExternKind::Memory), memory(m) {}  // NOLINT
   Extern(Global g) : kind(ExternKind::Global), global(g) {}  // NOLINT
+  Extern(Tag t) : kind(ExternKind::Tag), tag(t) {}           // NOLINT
   ExternType type() const;
 };
 
@@ -458,6 +483,7 @@ class Instance {
   std::optional<Memory> get_memory(std::string_view name) const;
   std::optional<Global> get_global(std::string_view name) const;
   std::optional<Table> get_table(std::string_view name) const;
+  std::optional<Tag> get_tag(std::string_view name) const;
   std::vector<std::pair<std::string, Extern>> exports() const;
   Module module() const;
   // Tier of the code this instance runs.

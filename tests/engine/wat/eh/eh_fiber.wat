@@ -1,0 +1,16 @@
+;; For the fiber test: `work` suspends (host yield) inside a try_table, then throws into it.
+(module
+  (import "host" "yield" (func $yield))
+  (tag $t (param i32))
+  (func $throw (param i32) (throw $t (local.get 0)))
+  (func (export "work") (param i32) (result i32)
+    (block $h (result i32)
+      (try_table (catch $t $h)
+        (call $yield)
+        (call $throw (local.get 0)))
+      (i32.const -1)))
+  (func (export "catch_here") (param i32) (result i32)
+    (block $h (result i32)
+      (try_table (catch $t $h) (call $throw (local.get 0)))
+      (i32.const -1)))
+  (func (export "uncaught") (param i32) (call $throw (local.get 0))))
