@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 
 #include "sys.h"
 
@@ -155,7 +156,9 @@ struct ClientCallImpl {
   bool result_ready = false;
 
   ClientCallImpl(ClientRequest r, size_t buf) : req(std::move(r)), buffer(buf) {
-    parser.body_limit(boost::none);  // the body streams through a bounded pipe
+    // The body streams through a bounded pipe: no limit. (Not boost::none: Boost 1.74 compares
+    // the content-length with the optional, and any number is greater than none.)
+    parser.body_limit(std::numeric_limits<uint64_t>::max());
     parser.eager(true);
     if (req.method == "HEAD") parser.skip(true);
   }

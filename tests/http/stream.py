@@ -209,7 +209,7 @@ while True:
     body_len += size
     p = e + 2 + size + 2
 check('backpressure: then all 48 MiB arrive', ok and body_len == n,
-      'got %d bytes, complete %s' % (body_len, ok))
+      'got %d bytes, complete %s; head %r, then %r' % (body_len, ok, hdr, raw[:200]))
 
 # 7. Errors of the call itself.
 r = get('/proxy?port=%d&path=/' % closed)
