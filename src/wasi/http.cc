@@ -797,6 +797,8 @@ engine::Result<std::shared_ptr<Host>> Host::define(component::Linker& linker, Po
     cr.host = dest->first;
     cr.port = dest->second;
     auto call = std::make_shared<ClientCall>(std::move(cr), hp->policy.stream_buffer);
+    // The call moves on whenever this guest waits, whatever it waits for.
+    if (p2::State* w = hp->wasi->get(hc)) w->background.push_back(call->driver());
     out[0] = Val::ok(own(hp->t.future_response, s->futures.add(FutureResponse{call, false})));
     return {};
   })

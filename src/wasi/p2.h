@@ -129,6 +129,11 @@ struct State : Types {
   // Made on first use: constructing the generator fills 2.5 KB of state, which would be
   // paid by every instance (e.g. every HTTP request).
   std::unique_ptr<std::mt19937_64> insecure_gen;
+  // Work that progresses only when this guest's calls drive it (outgoing HTTP requests in
+  // flight): every wait of the guest (poll, a body) lets it progress and wakes for it too, so
+  // that e.g. a request body goes out while the guest sleeps on a timer. Dropped once ready()
+  // says it is over or nobody else holds it.
+  std::vector<std::weak_ptr<PollSource>> background;
   bool insecure_seeded = false;
   std::pair<uint64_t, uint64_t> insecure_seed{0, 0};
   // The insecure generator and the insecure seed, drawn from the system on first use.

@@ -52,10 +52,24 @@ bool is_ready(const Pollable& p) {
 
 }  // namespace
 
+// Lets the guest's background work progress, and adds what it waits for to `fds`/`deadline`.
+static void drive_background(State& s, std::vector<pollfd>& fds,
+                             std::optional<uint64_t>& deadline) {
+  std::erase_if(s.background, [&](const std::weak_ptr<PollSource>& w) {
+    auto d = w.lock();
+    if (!d || d->ready()) return true;
+    pollfd p = d->watch();
+    if (p.fd >= 0) fds.push_back(p);
+    if (auto dl = d->deadline_ns()) deadline = std::min(deadline.value_or(UINT64_MAX), *dl);
+    return false;
+  });
+}
+
 bool wait_any(State& s, const std::vector<const Pollable*>& ps, const engine::Store& store) {
   for (;;) {
     std::vector<pollfd> fds;
     std::optional<uint64_t> deadline;
+    drive_background(s, fds, deadline);
     for (const auto* p : ps) {
       if (is_ready(*p)) return true;
       if (p->kind == Pollable::Kind::Deadline)
@@ -85,18 +99,25 @@ bool wait_any(State& s, const std::vector<const Pollable*>& ps, const engine::St
 
 void wait_pipe(State& s, http::Pipe& pipe, bool readable) {
   int own = readable ? pipe.readable_fd() : pipe.writable_fd();
+  std::vector<pollfd> fds;
+  std::optional<uint64_t> deadline;
+  drive_background(s, fds, deadline);
   auto driver = pipe.driver();
-  if (!driver) return s.c.wait_fd(own, POLLIN);
-  if (driver->ready()) return;  // the driven side is finished: look at the pipe again
-  pollfd fds[2] = {driver->watch(), {own, POLLIN, 0}};
-  std::optional<uint64_t> deadline = driver->deadline_ns();
-  if (fds[0].fd < 0) {
-    // The driver waits for nothing (e.g. for this guest): look again in a millisecond.
-    deadline = std::min(deadline.value_or(UINT64_MAX), monotonic_now() + 1000000);
-    s.c.waiter->wait(std::span<pollfd>(fds + 1, 1), deadline);
-    return;
+  if (driver) {
+    if (driver->ready()) return;  // the driven side is finished: look at the pipe again
+    pollfd w = driver->watch();
+    if (w.fd >= 0)
+      fds.push_back(w);
+    else  // the driver waits for nothing (e.g. for this guest): look again in a millisecond
+      deadline = std::min(deadline.value_or(UINT64_MAX), monotonic_now() + 1000000);
+    if (auto dl = driver->deadline_ns()) deadline = std::min(deadline.value_or(UINT64_MAX), *dl);
   }
-  s.c.waiter->wait(std::span<pollfd>(fds, 2), deadline);
+  // Background work that moved may have changed the pipe: look again first.
+  if ((readable && (pipe.size() > 0 || pipe.closed())) ||
+      (!readable && (pipe.space() > 0 || pipe.reader_gone() || pipe.closed())))
+    return;
+  fds.push_back({own, POLLIN, 0});
+  s.c.waiter->wait(std::span<pollfd>(fds.data(), fds.size()), deadline);
 }
 
 namespace {

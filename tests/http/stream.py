@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""stream.py PORT UPSTREAM_PORT CLOSED_PORT: the checks of stream.sh against `flotilla serve`
-of app-c.wasm on 127.0.0.1:PORT (flags: --allow-http 127.0.0.1), whose /proxy and /upload
-routes talk to upstream.py on UPSTREAM_PORT. Raw sockets, so that trailers and the time of the
+"""stream.py PORT UPSTREAM_PORT CLOSED_PORT TLS_PORT: the checks of stream.sh against `flotilla serve`
+of app-c.wasm on 127.0.0.1:PORT (flags: --allow-http 127.0.0.1 --allow-http localhost), whose
+/proxy and /upload routes talk to upstream.py on UPSTREAM_PORT (HTTP) and on TLS_PORT (HTTPS,
+https://localhost, a certificate the server trusts through SSL_CERT_FILE). Raw sockets, so that trailers and the time of the
 first body byte can be seen. Prints ok/FAIL lines; exit status 1 if a check failed."""
 import socket, sys, time
 
-port, up, closed = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+port, up, closed, tls = (int(a) for a in sys.argv[1:5])
 failed = False
 
 
@@ -211,7 +212,27 @@ while True:
 check('backpressure: then all 48 MiB arrive', ok and body_len == n,
       'got %d bytes, complete %s; head %r, then %r' % (body_len, ok, hdr, raw[:200]))
 
-# 7. Errors of the call itself.
+# 7. The same over HTTPS (OpenSSL, non-blocking, reads and writes interleaved).
+r = get('/proxy?scheme=https&host=localhost&port=%d&path=/slow' % tls)
+check('https slow upstream: 200, body first+rest, trailer',
+      r.status == 200 and r.body == b'first\nrest\n' and
+      r.trailers == {'x-upstream-trailer': 'yes'},
+      'status %s body %r trailers %r' % (r.status, r.body, r.trailers))
+check('https slow upstream: first chunk < 1.0 s, all >= 1.8 s',
+      r.first_byte is not None and r.first_byte < 1.0 and r.elapsed >= 1.8,
+      'first byte %s s, all %.2f s' % (r.first_byte, r.elapsed))
+r = get('/upload?scheme=https&host=localhost&port=%d&size=300000' % tls)
+text = r.body.decode('latin-1')
+gap = float(text.split('gap=')[1].split(' ')[0]) if 'gap=' in text else 0.0
+check('https upload: 300000 bytes, the trailer, first bytes >= 1.0 s before the last',
+      r.status == 200 and text.startswith('bytes=300000 ') and
+      text.endswith('trailers=x-upload-trailer: done') and gap >= 1.0,
+      'status %s body %r' % (r.status, text))
+r = get('/proxy?scheme=https&host=127.0.0.1&port=%d&path=/slow' % tls)
+check('https to 127.0.0.1 (certificate for localhost only): 502 TLS-certificate-error (13)',
+      r.status == 502 and r.body == b'upstream error 13', 'status %s body %r' % (r.status, r.body))
+
+# 8. Errors of the call itself.
 r = get('/proxy?port=%d&path=/' % closed)
 check('closed port: 502 connection-refused (error-code tag 6)',
       r.status == 502 and r.body == b'upstream error 6', 'status %s body %r' % (r.status, r.body))

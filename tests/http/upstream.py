@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""upstream.py PORT: the upstream server of stream.sh, raw HTTP/1.1 on 127.0.0.1:PORT (one
-thread per connection, one request per connection):
+"""upstream.py PORT [CERT KEY]: the upstream server of stream.sh, raw HTTP/1.1 on
+127.0.0.1:PORT (with CERT and KEY: HTTPS on [::]:PORT, IPv4 too; one thread per connection, one
+request per connection):
   GET  /slow        200 chunked: "first\\n", then 2 s later "rest\\n" and the trailer
                     `x-upstream-trailer: yes`
   GET  /cut         200 with content-length 100, 10 bytes, then the connection closes
@@ -11,7 +12,7 @@ thread per connection, one request per connection):
                     the last body byte); a body cut short answers nothing
   GET  /last        what the last /upload saw ("complete ..." or "incomplete bytes=N")
 """
-import socket, sys, threading, time
+import socket, ssl, sys, threading, time
 
 port = int(sys.argv[1])
 state = {'sent': 0, 'last': 'none'}
@@ -125,10 +126,32 @@ def serve(conn):
         conn.close()
 
 
-srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(('127.0.0.1', port))
+tls = None
+if len(sys.argv) > 3:
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(sys.argv[2], sys.argv[3])
+    srv = socket.socket(socket.AF_INET6)
+    srv.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(('::', port))
+else:
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(('127.0.0.1', port))
 srv.listen(64)
+
+
+def start(c):
+    if tls:
+        try:
+            c.settimeout(30)
+            c = tls.wrap_socket(c, server_side=True)
+        except (OSError, ssl.SSLError):
+            c.close()
+            return
+    serve(c)
+
+
 while True:
     c, _ = srv.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
+    threading.Thread(target=start, args=(c,), daemon=True).start()

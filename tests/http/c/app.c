@@ -13,16 +13,17 @@
 //                      always answers "count=1 heap=fresh"
 //   POST /trailers     200, the request body echoed, then the request's trailers (incoming-body
 //                      .finish -> future-trailers) as the response's trailers
-//   GET  /proxy?port=P&path=X
-//                      GET http://127.0.0.1:P X (outgoing-handler): the upstream status and
+//   GET  /proxy?port=P&path=X[&scheme=https][&host=H]
+//                      GET http://127.0.0.1:P X (outgoing-handler; scheme and host as given):
+//                      the upstream status and
 //                      body streamed back as it arrives (blocking-read, write), then the
 //                      upstream's trailers as the response's; 502 "upstream error N" (N the
 //                      error-code tag) if the call fails
-//   GET  /upload?port=P&size=N[&drop=1]
-//                      POST http://127.0.0.1:P/upload, chunked: 64 KiB written, then 1.5 s
-//                      asleep, then the rest of N bytes ('x'), finished with the trailer
-//                      `x-upload-trailer: done`; the upstream's answer streamed back like
-//                      /proxy. drop=1: the body is dropped after the first 64 KiB, unfinished
+//   GET  /upload?port=P&size=N[&drop=1][&scheme=https][&host=H]
+//                      POST http://127.0.0.1:P/upload (scheme and host as given), chunked: 64 KiB
+//                      written, then 1.5 s asleep, then the rest of N bytes ('x'), finished with
+//                      the trailer `x-upload-trailer: done`; the upstream's answer streamed back
+//                      like /proxy. drop=1: the body is dropped after the first 64 KiB, unfinished
 //   anything else      404 "not found"
 // (No /fetch: that is app.js's.)
 #include <stdlib.h>
@@ -225,12 +226,19 @@ static const char* query_value(const char* query, const char* key, char* buf, si
   return 0;
 }
 
-// A request to http://127.0.0.1:port/path.
-static handle_t upstream_request(const char* port, const char* path) {
-  char authority[64] = "127.0.0.1:";
-  strncat(authority, port, 16);
+// A request to SCHEME://HOST:PORT/path, from the query's scheme (http or https; default http),
+// host (default 127.0.0.1) and port.
+static handle_t upstream_request(const char* query, const char* path) {
+  char port[16], host[64], scheme[8];
+  if (!query_value(query, "port", port, sizeof port)) port[0] = 0;
+  if (!query_value(query, "host", host, sizeof host)) strcpy(host, "127.0.0.1");
+  if (!query_value(query, "scheme", scheme, sizeof scheme)) strcpy(scheme, "http");
+  char authority[96];
+  strcpy(authority, host);
+  strcat(authority, ":");
+  strcat(authority, port);
   handle_t req = outgoing_request_new(fields_new());
-  outgoing_request_set_scheme(req, 1, 0, 0, 0);  // some(HTTP)
+  outgoing_request_set_scheme(req, 1, strcmp(scheme, "https") == 0 ? 1 : 0, 0, 0);
   outgoing_request_set_authority(req, 1, authority, strlen(authority));
   outgoing_request_set_path(req, 1, path, strlen(path));
   return req;
@@ -274,11 +282,10 @@ static void relay(handle_t future, handle_t outparam) {
 }
 
 static void proxy(const char* query, handle_t outparam) {
-  char port[16], path[256];
-  if (!query_value(query, "port", port, sizeof port)) port[0] = 0;
+  char path[256];
   if (!query_value(query, "path", path, sizeof path)) strcpy(path, "/");
   ret_area r;
-  handle_t req = upstream_request(port, path);
+  handle_t req = upstream_request(query, path);
   outgoing_handle(req, 0, 0, &r);
   if (ret_u8(&r, 0)) {
     respond(outparam, plain_headers(), 502, "upstream refused");
@@ -288,12 +295,11 @@ static void proxy(const char* query, handle_t outparam) {
 }
 
 static void upload(const char* query, handle_t outparam) {
-  char port[16], size_s[24], drop[8];
-  if (!query_value(query, "port", port, sizeof port)) port[0] = 0;
+  char size_s[24], drop[8];
   size_t size = query_value(query, "size", size_s, sizeof size_s) ? (size_t)atol(size_s) : 0;
   int drop_body = query_value(query, "drop", drop, sizeof drop) != 0;
   ret_area r;
-  handle_t req = upstream_request(port, "/upload");
+  handle_t req = upstream_request(query, "/upload");
   outgoing_request_set_method(req, 2, 0, 0);  // POST
   outgoing_request_body(req, &r);
   handle_t ob = ret_i32(&r, 4);
