@@ -302,6 +302,16 @@ struct Worker {
     }
   }
 
+  // The end of a chunked body, with the trailers the guest gave (names and values were checked
+  // when the guest set them).
+  static std::string last_chunk(const whttp::Pipe& body) {
+    std::string out = "0\r\n";
+    if (const auto& t = body.trailers())
+      for (const auto& h : *t) out += h.name + ": " + h.value + "\r\n";
+    out += "\r\n";
+    return out;
+  }
+
   awaitable<void> write_all(beast::tcp_stream& stream, const std::string& data, bool& broken) {
     beast::error_code ec;
     stream.expires_after(srv.config.idle_timeout);
@@ -312,7 +322,8 @@ struct Worker {
   // Reads the request body into the pipe the guest reads, as the guest makes room.
   awaitable<void> pump_request(beast::tcp_stream& stream, beast::flat_buffer& buf,
                                bhttp::request_parser<bhttp::buffer_body>& parser,
-                               std::shared_ptr<whttp::Pipe> body, std::shared_ptr<Sync> sync) {
+                               std::shared_ptr<whttp::Pipe> body, std::shared_ptr<Sync> sync,
+                               size_t head_fields) {
     std::vector<char> chunk(kChunk);
     while (!parser.is_done()) {
       if (body->reader_gone()) break;
@@ -342,7 +353,19 @@ struct Worker {
         break;
       }
     }
-    if (parser.is_done()) body->close();
+    if (parser.is_done()) {
+      // A chunked body's trailer fields follow the head's in the parsed message.
+      std::vector<whttp::Header> trailers;
+      size_t i = 0;
+      for (const auto& f : parser.get()) {
+        if (i++ < head_fields) continue;
+        std::string name(f.name_string());
+        if (whttp::forbidden_header(lower(name))) continue;
+        trailers.push_back({std::move(name), std::string(f.value())});
+      }
+      if (!trailers.empty()) body->set_trailers(std::move(trailers));
+      body->close();
+    }
     sync->request_done = true;
     sync->notify();
   }
@@ -410,7 +433,9 @@ struct Worker {
       co_return false;
     }
     req.path_with_query = target;
+    size_t head_fields = 0;
     for (const auto& f : hdr) {
+      ++head_fields;
       std::string name(f.name_string());
       if (whttp::forbidden_header(lower(name))) continue;
       req.headers.push_back({std::move(name), std::string(f.value())});
@@ -436,7 +461,8 @@ struct Worker {
         co_await write_all(stream, "HTTP/1.1 100 Continue\r\n\r\n", broken);
         if (broken) co_return false;
       }
-      asio::co_spawn(io, pump_request(stream, buf, parser, req.body, sync), asio::detached);
+      asio::co_spawn(io, pump_request(stream, buf, parser, req.body, sync, head_fields),
+                     asio::detached);
     }
     start_guest(ex, sync);
     guard(sync);
@@ -500,7 +526,9 @@ struct Worker {
     if (body) {
       bool no_body = head || status == 204 || status == 304 || (status >= 100 && status < 200);
       if (stopping) keep_alive = false;
-      if (!no_body && !content_length && body->closed() && !body->error()) {
+      // A finished body goes out with its length, unless it has trailers for a chunked end.
+      if (!no_body && !content_length && body->closed() && !body->error() &&
+          !(body->trailers() && hdr.version() >= 11)) {
         content_length = body->size();
       }
       bool chunked = !no_body && !content_length;
@@ -547,7 +575,8 @@ struct Worker {
           } else {
             out += data;
           }
-          if (body->closed() && !body->error() && body->size() == 0 && chunked) out += "0\r\n\r\n";
+          if (body->closed() && !body->error() && body->size() == 0 && chunked)
+            out += last_chunk(*body);
           co_await write_all(stream, out, broken);
           out.clear();
           first = false;
@@ -561,7 +590,7 @@ struct Worker {
             std::fprintf(stderr, "flotilla serve: %s %s: response body: %s\n", req.method.c_str(),
                          req.path_with_query.c_str(), body->error()->c_str());
           } else if (chunked) {
-            out += "0\r\n\r\n";
+            out += last_chunk(*body);
           }
           break;
         }

@@ -117,6 +117,46 @@ struct OutgoingResponse {
   bool body_taken = false;
 };
 
+// The trailers of an incoming body: ready once the body's pipe has ended (what the guest did
+// not read of the body is skipped).
+struct FutureTrailers {
+  std::shared_ptr<Pipe> pipe;
+  bool taken = false;
+};
+
+class TrailersSource final : public p2::PollSource {
+ public:
+  explicit TrailersSource(std::shared_ptr<Pipe> pipe) : pipe_(std::move(pipe)) {}
+  bool ready() override {
+    for (;;) {
+      pipe_->take();
+      auto d = pipe_->driver();
+      if (pipe_->closed() || !d) break;
+      d->ready();
+      if (pipe_->size() == 0) break;
+    }
+    return pipe_->closed();
+  }
+  pollfd watch() override {
+    if (auto d = pipe_->driver()) {
+      pollfd w = d->watch();
+      if (w.fd >= 0) return w;
+    }
+    return {pipe_->readable_fd(), POLLIN, 0};
+  }
+  pollfd watch_also() override {
+    if (auto d = pipe_->driver(); d && d->watch().fd >= 0) return {pipe_->readable_fd(), POLLIN, 0};
+    return {-1, 0, 0};
+  }
+  std::optional<uint64_t> deadline_ns() override {
+    if (auto d = pipe_->driver()) return d->deadline_ns();
+    return std::nullopt;
+  }
+
+ private:
+  std::shared_ptr<Pipe> pipe_;
+};
+
 struct FutureResponse {
   std::shared_ptr<ClientCall> call;
   bool taken = false;
@@ -131,7 +171,7 @@ struct State {
   Table<ResponseOutparam> outparams;
   Table<IncomingResponse> incoming_responses;
   Table<IncomingBody> incoming_bodies;
-  Table<int> future_trailers;
+  Table<FutureTrailers> future_trailers;
   Table<OutgoingResponse> outgoing_responses;
   Table<OutgoingBody> outgoing_bodies;
   Table<FutureResponse> futures;
@@ -426,25 +466,43 @@ engine::Result<std::shared_ptr<Host>> Host::define(component::Linker& linker, Po
     return {};
   })
   DEF(kTypes, "[static]incoming-body.finish", {
+    GET(b, incoming_bodies, p[0], "incoming-body")
+    std::shared_ptr<Pipe> pipe = b->pipe;
     s->incoming_bodies.erase(rep_of(p[0]));
-    out[0] = own(hp->t.future_trailers, s->future_trailers.add(0));
+    out[0] = own(hp->t.future_trailers, s->future_trailers.add(FutureTrailers{pipe, false}));
     return {};
   })
   DEF(kTypes, "[method]future-trailers.subscribe", {
+    GET(ft, future_trailers, p[0], "future-trailers")
     p2::State* w = hp->wasi->get(hc);
     if (!w) return p2::no_context();
-    out[0] = own(w->rt_pollable, w->pollables.add(p2::Pollable{}));
+    p2::Pollable pl;
+    pl.kind = p2::Pollable::Kind::Source;
+    pl.source = std::make_shared<TrailersSource>(ft->pipe);
+    out[0] = own(w->rt_pollable, w->pollables.add(std::move(pl)));
     return {};
   })
   DEF(kTypes, "[method]future-trailers.get", {
     GET(ft, future_trailers, p[0], "future-trailers")
-    if (*ft) {  // already taken
+    if (ft->taken) {
       out[0] = Val::option(Val::err(std::nullopt));
       return {};
     }
-    *ft = 1;
-    // Trailers are not passed on: the body ended without any.
-    out[0] = Val::option(Val::ok(Val::ok(Val::option(std::nullopt))));
+    if (!TrailersSource(ft->pipe).ready()) {
+      out[0] = Val::option(std::nullopt);
+      return {};
+    }
+    ft->taken = true;
+    if (ft->pipe->error()) {
+      out[0] = Val::option(Val::ok(Val::err(internal_error(*ft->pipe->error()))));
+      return {};
+    }
+    const auto& t = ft->pipe->trailers();
+    if (!t) {
+      out[0] = Val::option(Val::ok(Val::ok(Val::option(std::nullopt))));
+      return {};
+    }
+    out[0] = Val::option(Val::ok(Val::ok(Val::option(hp->new_fields(*s, *t, true)))));
     return {};
   })
 
@@ -510,9 +568,18 @@ engine::Result<std::shared_ptr<Host>> Host::define(component::Linker& linker, Po
   })
   DEF(kTypes, "[static]outgoing-body.finish", {
     GET(b, outgoing_bodies, p[0], "outgoing-body")
+    if (p[1].is_some() && p[1].payload()) {
+      // The trailers (fields checked their names and values when they were set).
+      const Val& fv = *p[1].payload();
+      GET(f, fields, fv, "fields")
+      if (!f->entries.empty()) b->pipe->set_trailers(std::move(f->entries));
+      s->fields.erase(rep_of(fv));
+    }
     b->finished = true;
-    b->pipe->close();
+    std::shared_ptr<Pipe> pipe = b->pipe;
+    pipe->close();
     s->outgoing_bodies.erase(rep_of(p[0]));
+    if (auto d = pipe->driver()) d->ready();  // an outgoing request: its end goes out now
     out[0] = Val::ok(std::nullopt);
     return {};
   })
@@ -570,7 +637,8 @@ engine::Result<std::shared_ptr<Host>> Host::define(component::Linker& linker, Po
       return {};
     }
     q->body_taken = true;
-    // The client sends a request once its body is finished: room for a large one.
+    // What the guest writes before outgoing-handler.handle waits here (room for a large
+    // body); from handle on, the body streams through a bounded pipe.
     q->body = std::make_shared<Pipe>(hp->policy.max_response_body);
     OutgoingBody body;
     body.pipe = q->body;
@@ -709,6 +777,7 @@ engine::Result<std::shared_ptr<Host>> Host::define(component::Linker& linker, Po
       if (RequestOptions* ro = s->options.get(rep_of(*p[1].payload()))) {
         cr.connect_timeout_ns = ro->connect;
         cr.first_byte_timeout_ns = ro->first_byte;
+        cr.between_bytes_timeout_ns = ro->between;
       }
       s->options.erase(rep_of(*p[1].payload()));
     }
@@ -727,7 +796,9 @@ engine::Result<std::shared_ptr<Host>> Host::define(component::Linker& linker, Po
     }
     cr.host = dest->first;
     cr.port = dest->second;
-    auto call = std::make_shared<ClientCall>(std::move(cr), hp->policy.max_response_body);
+    auto call = std::make_shared<ClientCall>(std::move(cr), hp->policy.stream_buffer);
+    // The call moves on whenever this guest waits, whatever it waits for.
+    if (p2::State* w = hp->wasi->get(hc)) w->background.push_back(call->driver());
     out[0] = Val::ok(own(hp->t.future_response, s->futures.add(FutureResponse{call, false})));
     return {};
   })
@@ -754,17 +825,15 @@ engine::Result<std::shared_ptr<Host>> Host::define(component::Linker& linker, Po
     f->taken = true;
     ClientResult& cres = f->call->result();
     if (cres.error) {
-      Val code =
-          cres.error->payload.empty()
-              ? Val::variant(cres.error->code, std::nullopt)
-              : Val::variant(cres.error->code, Val::option(Val::string(cres.error->payload)));
-      out[0] = Val::option(Val::ok(Val::err(std::move(code))));
+      out[0] = Val::option(Val::ok(Val::err(error_code_val(*cres.error))));
       return {};
     }
     IncomingResponse ir;
     ir.status = cres.status;
     ir.headers = std::move(cres.headers);
-    ir.body = cres.body;
+    // The body streams: reading it moves the connection on (and keeps it alive).
+    ir.body = std::move(cres.body);
+    ir.body->set_driver(f->call->driver());
     out[0] = Val::option(
         Val::ok(Val::ok(own(hp->t.incoming_response, s->incoming_responses.add(std::move(ir))))));
     return {};

@@ -33,6 +33,11 @@ struct Pipe::Event {
 Pipe::Pipe(size_t capacity) : capacity_(capacity) {}
 Pipe::~Pipe() = default;
 
+void Pipe::set_capacity(size_t capacity) {
+  capacity_ = capacity;
+  changed();
+}
+
 size_t Pipe::space() const {
   if (reader_gone_ || closed_) return 0;
   return size_ >= capacity_ ? 0 : capacity_ - size_;

@@ -49,6 +49,8 @@ class PollSource {
   virtual bool ready() = 0;
   // What to wait for while not ready (fd -1: nothing; the caller then polls again soon).
   virtual pollfd watch() = 0;
+  // A second descriptor to wait for at the same time (fd -1: none).
+  virtual pollfd watch_also() { return {-1, 0, 0}; }
   // When to look again even if nothing happened (a timeout of the source's own).
   virtual std::optional<uint64_t> deadline_ns() { return std::nullopt; }
 };
@@ -127,6 +129,11 @@ struct State : Types {
   // Made on first use: constructing the generator fills 2.5 KB of state, which would be
   // paid by every instance (e.g. every HTTP request).
   std::unique_ptr<std::mt19937_64> insecure_gen;
+  // Work that progresses only when this guest's calls drive it (outgoing HTTP requests in
+  // flight): every wait of the guest (poll, a body) lets it progress and wakes for it too, so
+  // that e.g. a request body goes out while the guest sleeps on a timer. Dropped once ready()
+  // says it is over or nobody else holds it.
+  std::vector<std::weak_ptr<PollSource>> background;
   bool insecure_seeded = false;
   std::pair<uint64_t, uint64_t> insecure_seed{0, 0};
   // The insecure generator and the insecure seed, drawn from the system on first use.
@@ -170,6 +177,10 @@ Result<BindingPtr> define_all(fc::Linker& linker);
 // Waits until one of `ps` is ready; false (nothing ready) once the deadline of `store` has
 // passed: the caller then fails with interrupted().
 bool wait_any(State& s, const std::vector<const Pollable*>& ps, const engine::Store& store);
+// Waits once for an HTTP body to change: through its driver when it has one (see
+// http::Pipe::set_driver), else for its event descriptor (readable: something to read or the
+// end; else room or the reader's departure).
+void wait_pipe(State& s, http::Pipe& pipe, bool readable);
 // The trap of a blocking call cut off by its store's deadline (TrapKind::Interrupted).
 Unexpected<engine::Error> interrupted();
 

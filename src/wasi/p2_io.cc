@@ -52,10 +52,24 @@ bool is_ready(const Pollable& p) {
 
 }  // namespace
 
+// Lets the guest's background work progress, and adds what it waits for to `fds`/`deadline`.
+static void drive_background(State& s, std::vector<pollfd>& fds,
+                             std::optional<uint64_t>& deadline) {
+  std::erase_if(s.background, [&](const std::weak_ptr<PollSource>& w) {
+    auto d = w.lock();
+    if (!d || d->ready()) return true;
+    pollfd p = d->watch();
+    if (p.fd >= 0) fds.push_back(p);
+    if (auto dl = d->deadline_ns()) deadline = std::min(deadline.value_or(UINT64_MAX), *dl);
+    return false;
+  });
+}
+
 bool wait_any(State& s, const std::vector<const Pollable*>& ps, const engine::Store& store) {
   for (;;) {
     std::vector<pollfd> fds;
     std::optional<uint64_t> deadline;
+    drive_background(s, fds, deadline);
     for (const auto* p : ps) {
       if (is_ready(*p)) return true;
       if (p->kind == Pollable::Kind::Deadline)
@@ -70,6 +84,7 @@ bool wait_any(State& s, const std::vector<const Pollable*>& ps, const engine::St
           fds.push_back(w);
         else  // nothing to watch: look again in a millisecond
           deadline = std::min(deadline.value_or(UINT64_MAX), monotonic_now() + 1000000);
+        if (pollfd also = p->source->watch_also(); also.fd >= 0) fds.push_back(also);
       }
     }
     // The store's deadline (steady_clock is CLOCK_MONOTONIC, like monotonic_now()).
@@ -82,21 +97,59 @@ bool wait_any(State& s, const std::vector<const Pollable*>& ps, const engine::St
   }
 }
 
+void wait_pipe(State& s, http::Pipe& pipe, bool readable) {
+  int own = readable ? pipe.readable_fd() : pipe.writable_fd();
+  std::vector<pollfd> fds;
+  std::optional<uint64_t> deadline;
+  drive_background(s, fds, deadline);
+  auto driver = pipe.driver();
+  if (driver) {
+    if (driver->ready()) return;  // the driven side is finished: look at the pipe again
+    pollfd w = driver->watch();
+    if (w.fd >= 0)
+      fds.push_back(w);
+    else  // the driver waits for nothing (e.g. for this guest): look again in a millisecond
+      deadline = std::min(deadline.value_or(UINT64_MAX), monotonic_now() + 1000000);
+    if (auto dl = driver->deadline_ns()) deadline = std::min(deadline.value_or(UINT64_MAX), *dl);
+  }
+  // Background work that moved may have changed the pipe: look again first.
+  if ((readable && (pipe.size() > 0 || pipe.closed())) ||
+      (!readable && (pipe.space() > 0 || pipe.reader_gone() || pipe.closed())))
+    return;
+  fds.push_back({own, POLLIN, 0});
+  s.c.waiter->wait(std::span<pollfd>(fds.data(), fds.size()), deadline);
+}
+
 namespace {
 
-// Readiness of an HTTP body: something to read (or its end), or room to write.
+// Readiness of an HTTP body: something to read (or its end), or room to write. A driven
+// body (an outgoing request's) makes its driver progress first and waits for what it needs.
 class PipeSource final : public PollSource {
  public:
   PipeSource(std::shared_ptr<http::Pipe> pipe, bool read) : pipe_(std::move(pipe)), read_(read) {}
   bool ready() override {
+    if (auto d = pipe_->driver()) d->ready();
     if (read_) return pipe_->size() > 0 || pipe_->closed();
     return pipe_->space() > 0 || pipe_->reader_gone() || pipe_->closed();
   }
   pollfd watch() override {
-    return {read_ ? pipe_->readable_fd() : pipe_->writable_fd(), POLLIN, 0};
+    if (auto d = pipe_->driver()) {
+      pollfd w = d->watch();
+      if (w.fd >= 0) return w;
+    }
+    return own();
+  }
+  pollfd watch_also() override {
+    if (auto d = pipe_->driver(); d && d->watch().fd >= 0) return own();
+    return {-1, 0, 0};
+  }
+  std::optional<uint64_t> deadline_ns() override {
+    if (auto d = pipe_->driver()) return d->deadline_ns();
+    return std::nullopt;
   }
 
  private:
+  pollfd own() { return {read_ ? pipe_->readable_fd() : pipe_->writable_fd(), POLLIN, 0}; }
   std::shared_ptr<http::Pipe> pipe_;
   bool read_;
 };
@@ -121,9 +174,10 @@ Val read_stream(State& s, InputStream& in, uint64_t len, bool blocking) {
   if (n == 0) return Val::ok(bytes_val(nullptr, 0));
   if (in.kind == InputStream::Kind::Pipe) {
     http::Pipe& pipe = *in.pipe;
+    if (auto d = pipe.driver(); d && pipe.size() == 0) d->ready();
     while (pipe.size() == 0 && !pipe.closed()) {
       if (!blocking) return Val::ok(bytes_val(nullptr, 0));
-      s.c.wait_fd(pipe.readable_fd(), POLLIN);
+      wait_pipe(s, pipe, true);
     }
     if (pipe.size() == 0) {
       in.closed = true;
@@ -171,6 +225,7 @@ Val write_stream(State& s, OutputStream& out, const uint8_t* data, size_t n) {
       return stream_closed();
     }
     out.pipe->push(data, n);
+    if (auto d = out.pipe->driver()) d->ready();  // an outgoing request: send it on now
     return Val::ok(std::nullopt);
   }
   int fd = out.kind == OutputStream::Kind::Fd ? out.fd : out.file->get();
@@ -368,6 +423,8 @@ Result<void> add_io(fc::Linker& linker, const BindingPtr& b) {
   DEF(kStreams, "[method]output-stream.check-write", {
     OutputStream* o = s->outputs.get(rep_of(p[0]));
     if (!o) return host_trap("unknown output-stream");
+    if (o->kind == OutputStream::Kind::Pipe && !o->closed)
+      if (auto d = o->pipe->driver()) d->ready();
     if (o->kind == OutputStream::Kind::Pipe && !o->closed &&
         (o->pipe->reader_gone() || o->pipe->closed()))
       o->closed = true;
@@ -387,7 +444,7 @@ Result<void> add_io(fc::Linker& linker, const BindingPtr& b) {
     // A blocking write to an HTTP body waits until the reader has taken what came before.
     if (blocking && o->kind == OutputStream::Kind::Pipe)
       while (o->pipe->space() == 0 && !o->pipe->reader_gone() && !o->pipe->closed())
-        s->c.wait_fd(o->pipe->writable_fd(), POLLIN);
+        wait_pipe(*s, *o->pipe, false);
     out[0] = write_stream(*s, *o, data.data(), data.size());
     return {};
   };

@@ -7,8 +7,8 @@
 # `jco embed` 1.35 ignores --world-name and refuses a package with several worlds):
 #   js: `handler`, exports wasi:http/incoming-handler, imports wasi:http/outgoing-handler
 #   c:  `c-handler`, exports wasi:http/incoming-handler, imports only wasi:http/types,
-#       wasi:io/streams, wasi:io/poll and wasi:clocks/monotonic-clock (what the C components
-#       declare by hand)
+#       wasi:http/outgoing-handler, wasi:io/streams, wasi:io/poll and
+#       wasi:clocks/monotonic-clock (what the C components declare by hand)
 set -e
 SRC=$1
 V=$2
@@ -35,6 +35,7 @@ else
 package flotilla:http-tests;
 world c-handler {
   import wasi:http/types@$V;
+  import wasi:http/outgoing-handler@$V;
   import wasi:io/streams@$V;
   import wasi:io/poll@$V;
   import wasi:clocks/monotonic-clock@$V;

@@ -92,9 +92,58 @@ pollable_block(handle_t self);
 __attribute__((import_module("wasi:io/poll@0.2.0"), import_name("[resource-drop]pollable"))) void
 pollable_drop(handle_t self);
 
+// ---- streaming and trailers (routes /trailers, /proxy, /upload of app.c)
+// [static]incoming-body.finish(this: incoming-body) -> future-trailers
+HTTP_IMPORT("[static]incoming-body.finish") handle_t incoming_body_finish(handle_t self);
+HTTP_IMPORT("[method]future-trailers.subscribe") handle_t future_trailers_subscribe(handle_t self);
+// get() -> option<result<result<option<trailers>, error-code>>>: retptr (56 bytes)
+// {u8 some @0, u8 outer is_err @8, u8 inner is_err @16, ok: u8 option some @24, handle @28 |
+// err: error-code tag @24}
+HTTP_IMPORT("[method]future-trailers.get") void future_trailers_get(handle_t self, void* ret);
+HTTP_IMPORT("[resource-drop]future-trailers") void future_trailers_drop(handle_t self);
+
+// outgoing-request
+HTTP_IMPORT("[constructor]outgoing-request") handle_t outgoing_request_new(handle_t headers);
+// set-method(method: method) -> result: method flattens to [i32 tag, i32 ptr, i32 len]
+HTTP_IMPORT("[method]outgoing-request.set-method")
+int32_t outgoing_request_set_method(handle_t self, int32_t tag, const char* other, size_t len);
+// set-scheme(scheme: option<scheme>) -> result: [i32 some, i32 tag, i32 ptr, i32 len]
+HTTP_IMPORT("[method]outgoing-request.set-scheme")
+int32_t outgoing_request_set_scheme(handle_t self, int32_t some, int32_t tag, const char* other,
+                                    size_t len);
+// set-authority / set-path-with-query(option<string>) -> result: [i32 some, i32 ptr, i32 len]
+HTTP_IMPORT("[method]outgoing-request.set-authority")
+int32_t outgoing_request_set_authority(handle_t self, int32_t some, const char* s, size_t len);
+HTTP_IMPORT("[method]outgoing-request.set-path-with-query")
+int32_t outgoing_request_set_path(handle_t self, int32_t some, const char* s, size_t len);
+// body() -> result<outgoing-body>: retptr {u8 is_err @0, handle @4}
+HTTP_IMPORT("[method]outgoing-request.body") void outgoing_request_body(handle_t self, void* ret);
+
+// wasi:http/outgoing-handler.handle(request: outgoing-request, options: option<request-options>)
+// -> result<future-incoming-response, error-code>: params [i32, i32 some, i32], retptr
+// {u8 is_err @0, ok: handle @8 | err: error-code tag @8}
+__attribute__((import_module("wasi:http/outgoing-handler@0.2.0"), import_name("handle"))) void
+outgoing_handle(handle_t request, int32_t has_options, handle_t options, void* ret);
+
+HTTP_IMPORT("[method]future-incoming-response.subscribe")
+handle_t future_response_subscribe(handle_t self);
+// get() -> option<result<result<incoming-response, error-code>>>: retptr (56 bytes)
+// {u8 some @0, u8 outer is_err @8, u8 inner is_err @16, ok: handle @24 | err: error-code tag @24}
+HTTP_IMPORT("[method]future-incoming-response.get")
+void future_response_get(handle_t self, void* ret);
+HTTP_IMPORT("[resource-drop]future-incoming-response") void future_response_drop(handle_t self);
+
+// incoming-response
+HTTP_IMPORT("[method]incoming-response.status") int32_t incoming_response_status(handle_t self);
+// consume() -> result<incoming-body>: retptr {u8 is_err @0, handle @4}
+HTTP_IMPORT("[method]incoming-response.consume")
+void incoming_response_consume(handle_t self, void* ret);
+HTTP_IMPORT("[resource-drop]incoming-response") void incoming_response_drop(handle_t self);
+HTTP_IMPORT("[resource-drop]outgoing-body") void outgoing_body_drop(handle_t self);
+
 // Return areas: 8-aligned, big enough for every retptr above.
 typedef struct {
-  _Alignas(8) uint8_t bytes[48];
+  _Alignas(8) uint8_t bytes[64];
 } ret_area;
 
 static inline uint8_t ret_u8(const ret_area* r, int off) { return r->bytes[off]; }

@@ -26,13 +26,23 @@ namespace flotilla::component {
 class Func;
 }
 
+namespace flotilla::wasi::p2 {
+class PollSource;
+}
+
 namespace flotilla::wasi::http {
+
+struct Header {
+  std::string name;
+  std::string value;
+};
 
 // A one-way byte stream (a request or response body) with a soft capacity: the writer is told
 // how much room is left, the reader what has arrived. Single-threaded.
 class Pipe {
  public:
   explicit Pipe(size_t capacity = 1 << 20);
+  void set_capacity(size_t capacity);
   ~Pipe();
   Pipe(const Pipe&) = delete;
   Pipe& operator=(const Pipe&) = delete;
@@ -45,6 +55,10 @@ class Pipe {
   // End of stream; `error` set: the stream broke (the reader gets an error after the data).
   void close(std::optional<std::string> error = std::nullopt);
   bool closed() const { return closed_; }
+  // Trailer fields that go with the end of the stream (set before close(); for chunked
+  // bodies only: a body with a length, or an HTTP/1.0 one, drops them).
+  void set_trailers(std::vector<Header> trailers) { trailers_ = std::move(trailers); }
+  const std::optional<std::vector<Header>>& trailers() const { return trailers_; }
   // The reader will read no more (it was dropped or the connection went away).
   bool reader_gone() const { return reader_gone_; }
 
@@ -68,6 +82,14 @@ class Pipe {
   // room to write or the reader is gone.
   int readable_fd();
   int writable_fd();
+  // When the other end is driven by whoever waits on the pipe (the outgoing-handler client,
+  // which runs on the guest's own fiber): its PollSource makes progress when asked (ready())
+  // and says what to wait for (watch(), deadline_ns()). Readers and writers of such a pipe
+  // drive it instead of waiting for the pipe's events alone. Owned (a response body keeps
+  // its connection going) or not (a request body does not keep its call alive).
+  void set_driver(std::shared_ptr<p2::PollSource> driver) { driver_ = std::move(driver); }
+  void set_weak_driver(std::weak_ptr<p2::PollSource> driver) { weak_driver_ = std::move(driver); }
+  std::shared_ptr<p2::PollSource> driver() const { return driver_ ? driver_ : weak_driver_.lock(); }
 
  private:
   void changed();
@@ -79,12 +101,10 @@ class Pipe {
   bool closed_ = false;
   bool reader_gone_ = false;
   std::optional<std::string> error_;
+  std::optional<std::vector<Header>> trailers_;
   std::unique_ptr<Event> readable_, writable_;
-};
-
-struct Header {
-  std::string name;
-  std::string value;
+  std::shared_ptr<p2::PollSource> driver_;
+  std::weak_ptr<p2::PollSource> weak_driver_;
 };
 
 struct Request {
@@ -118,8 +138,11 @@ struct Policy {
   // Destinations a guest may send outgoing requests to: "host" (any port) or "host:port".
   // Empty: outgoing HTTP is denied (error-code HTTP-request-denied).
   std::vector<std::string> allow;
-  // The most bytes of an outgoing response body kept in memory.
+  // The most bytes of an outgoing request body a guest may write before it hands the request
+  // to outgoing-handler.handle (after that, bodies stream both ways through a bounded buffer,
+  // `stream_buffer`, and the upstream is read only while there is room in it).
   size_t max_response_body = 64u << 20;
+  size_t stream_buffer = 64u << 10;
 };
 
 // True if `policy` lets a guest send a request to `host` (no brackets for IPv6) and `port`.
